@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Creates the project venv on a fresh Debian machine and installs the project with dev tools.
+# Debian packages are installed only when missing (needs root or sudo, as on CI and the gateway).
+set -euo pipefail
+python=${1:-python3}
+venv=${2:-.venv}
+
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
+if ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    echo "bootstrap: $python is missing or older than 3.11; installing Debian python3" >&2
+    apt_install python3 python3-venv
+    python=python3
+fi
+if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
+    apt_install python3-venv
+fi
+missing=()
+for tool in socat mosquitto; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -e '.[dev]'

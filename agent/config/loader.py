@@ -1,0 +1,320 @@
+"""Load a workshop file and its device profiles into frozen, cross-checked models.
+
+Every problem is collected (YAML syntax, schema, cross-references, register overlaps) and raised
+together as one ConfigError whose lines read `FILE:LINE:COL: path: message`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from agent.config.issues import ConfigError, ConfigIssue, format_path
+from agent.config.profile import Profile, TagSpec
+from agent.config.secrets import resolve_secret_files
+from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
+from agent.config.workshop import WORKSHOP_SCOPE, MachineSpec, MeterSpec, ModbusTcpConnection, Workshop
+from agent.config.yamlsource import LoadedYaml, load_yaml
+from agent.kpi.rules import CompiledRule, RuleError, StateRules, compile_rule
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    spec: Profile
+    file: Path
+    rules: StateRules
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def wire_address(self, tag: TagSpec) -> int:
+        """The protocol address (0-based) of a tag whose manual may count from 1."""
+        return tag.address - self.spec.addressing
+
+
+@dataclass(frozen=True)
+class Device:
+    """One polled device: a machine's controller or a meter, behind one connection."""
+
+    id: str
+    unit: int
+    profile: DeviceProfile
+    connection: str
+    machine: MachineSpec | None
+    meter: MeterSpec | None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    workshop: Workshop
+    profiles: Mapping[str, DeviceProfile]
+    source: Path
+
+    def devices(self) -> Iterator[Device]:
+        for machine in self.workshop.machines:
+            profile = self.profiles[machine.profile]
+            yield Device(machine.id, machine.unit, profile, machine.connection, machine, None)
+        for meter in self.workshop.meters:
+            profile = self.profiles[meter.profile]
+            yield Device(meter.id, meter.unit, profile, meter.connection, None, meter)
+
+    def devices_on(self, connection: ModbusTcpConnection) -> list[Device]:
+        return [device for device in self.devices() if device.connection == connection.id]
+
+
+def validate_model(model: type[ModelT], loaded: LoadedYaml) -> tuple[ModelT | None, list[ConfigIssue]]:
+    """Validate loaded YAML against a model, translating pydantic's errors to positioned issues."""
+    try:
+        return model.model_validate(loaded.data), []
+    except ValidationError as error:
+        return None, [_translate(model, loaded, detail) for detail in error.errors()]
+
+
+def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> ConfigIssue:
+    loc: tuple[str | int, ...] = tuple(detail["loc"])
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        hint = did_you_mean(key, allowed_keys(model, loc[:-1]))
+        return loaded.issue(loc, f"unknown key '{key}'{hint}", key=True)
+    if kind == "missing":
+        return loaded.issue(loc, "required key is missing")
+    message = detail["msg"]
+    if kind in ("literal_error", "enum") and isinstance(detail.get("input"), str):
+        message = f"'{detail['input']}' is not one of {detail['ctx']['expected']}"
+        message += did_you_mean(detail["input"], expected_choices(detail["ctx"]["expected"]))
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return loaded.issue(loc, message)
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> AgentConfig:
+    """Load and check everything; raise ConfigError with all problems found."""
+    loaded = load_yaml(path, environ)
+    issues = list(loaded.issues)
+    if loaded.data is None:
+        raise ConfigError(issues)
+    if not isinstance(loaded.data, dict):
+        raise ConfigError([*issues, loaded.issue((), "expected a mapping of sections")])
+    issues += resolve_secret_files(loaded, path.parent)
+    workshop, schema_issues = validate_model(Workshop, loaded)
+    issues += schema_issues
+    if workshop is None:
+        raise ConfigError(issues)
+    profiles_dir = path.parent / workshop.profiles_dir
+    profiles, profile_issues = _load_profiles(workshop, loaded, profiles_dir, environ)
+    issues += profile_issues
+    issues += _cross_check(workshop, loaded, profiles)
+    if issues:
+        raise ConfigError(issues)
+    return AgentConfig(workshop, MappingProxyType(profiles), path)
+
+
+def available_profiles(profiles_dir: Path) -> list[str]:
+    return sorted(p.stem for p in profiles_dir.glob("*.yaml")) if profiles_dir.is_dir() else []
+
+
+def _load_profiles(
+    workshop: Workshop, loaded: LoadedYaml, profiles_dir: Path, environ: dict[str, str] | None
+) -> tuple[dict[str, DeviceProfile], list[ConfigIssue]]:
+    issues: list[ConfigIssue] = []
+    known = available_profiles(profiles_dir)
+    references = [("machines", i, m.profile) for i, m in enumerate(workshop.machines)]
+    references += [("meters", i, m.profile) for i, m in enumerate(workshop.meters)]
+    profiles: dict[str, DeviceProfile] = {}
+    failed: set[str] = set()
+    for section, index, name in references:
+        if name in profiles or name in failed:
+            continue
+        if name not in known:
+            where = f" in {profiles_dir}" if known else f"; {profiles_dir} has no profiles"
+            issues.append(
+                loaded.issue((section, index, "profile"), f"unknown profile '{name}'{where}"
+                             f"{did_you_mean(name, known)}")
+            )
+            failed.add(name)
+            continue
+        profile, problems = load_profile(profiles_dir / f"{name}.yaml", environ)
+        issues += problems
+        if profile is None:
+            failed.add(name)
+        else:
+            profiles[name] = profile
+    return profiles, issues
+
+
+def load_profile(path: Path, environ: dict[str, str] | None = None) -> tuple[DeviceProfile | None, list[ConfigIssue]]:
+    loaded = load_yaml(path, environ)
+    if loaded.data is None:
+        return None, list(loaded.issues)
+    spec, issues = validate_model(Profile, loaded)
+    issues = [*loaded.issues, *issues]
+    if spec is None:
+        return None, issues
+    if spec.name != path.stem:
+        issues.append(loaded.issue(("name",), f"profile name '{spec.name}' must match its file name '{path.stem}'"))
+    issues += _check_tag_layout(spec, loaded)
+    issues += _check_roles(spec, loaded)
+    rules: list[CompiledRule] = []
+    known_tags = frozenset(spec.tags)
+    for index, rule in enumerate(spec.state):
+        try:
+            rules.append(compile_rule(rule.state, rule.when, rule.reason, known_tags))
+        except RuleError as error:
+            field = "reason" if str(error).startswith("reason") else "when"
+            issues.append(loaded.issue(("state", index, field), str(error)))
+    for index, rule in enumerate(spec.state[:-1]):
+        if rule.when is None:
+            issues.append(loaded.issue(("state", index), "a rule without 'when' matches always: "
+                                       "only the last rule may omit it"))
+    if issues:
+        return None, issues
+    return DeviceProfile(spec, path, StateRules(tuple(rules))), []
+
+
+def _check_tag_layout(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
+    """Registers that partially overlap make no sense; the same range read twice is fine
+    (a status word and its bit fields)."""
+    issues: list[ConfigIssue] = []
+    limits = spec.modbus
+    by_table: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for name, tag in spec.tags.items():
+        start = tag.address - spec.addressing
+        if start < 0:
+            issues.append(loaded.issue(("tags", name, "address"),
+                                       "address 0 does not exist with 1-based addressing"))
+            continue
+        limit = limits.max_bits_per_request if tag.table.is_bit_table else limits.max_registers_per_request
+        if tag.width > limit:
+            issues.append(loaded.issue(("tags", name, "type"),
+                                       f"needs {tag.width} registers, more than this device's "
+                                       f"max_registers_per_request ({limit})"))
+        if start + tag.width > 65536:
+            issues.append(loaded.issue(("tags", name, "address"), "runs past the end of the address space"))
+        by_table[tag.table.value].append((start, start + tag.width, name))
+    for spans in by_table.values():
+        spans.sort()
+        for (a_start, a_end, a_name), (b_start, b_end, b_name) in zip(spans, spans[1:], strict=False):
+            if b_start < a_end and (a_start, a_end) != (b_start, b_end):
+                issues.append(loaded.issue(
+                    ("tags", b_name, "address"),
+                    f"registers {b_start}-{b_end - 1} partly overlap tag '{a_name}' "
+                    f"({a_start}-{a_end - 1}); a register range may be read again only whole",
+                ))
+    return issues
+
+
+def _check_roles(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    roles: list[tuple[str, str, str | None]] = []
+    if spec.counters:
+        roles += [("counters", f, getattr(spec.counters, f)) for f in ("produced", "good", "rejected")]
+    if spec.energy:
+        roles += [("energy", f, getattr(spec.energy, f)) for f in ("kwh", "power_kw")]
+    roles.append(("variant", "", spec.variant))
+    for section, field, tag in roles:
+        if tag is not None and tag not in spec.tags:
+            path = (section, field) if field else (section,)
+            issues.append(loaded.issue(path, f"unknown tag '{tag}'{did_you_mean(tag, spec.tags)}"))
+    return issues
+
+
+def _duplicates(loaded: LoadedYaml, items: list[tuple[tuple[str | int, ...], str]], what: str) -> list[ConfigIssue]:
+    seen: dict[str, tuple[str | int, ...]] = {}
+    issues: list[ConfigIssue] = []
+    for path, ident in items:
+        if ident in seen:
+            first = loaded.mark_for(seen[ident])
+            issues.append(loaded.issue(path, f"duplicate {what} '{ident}' (first at line {first.line})"))
+        else:
+            seen[ident] = path
+    return issues
+
+
+def _cross_check(workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    issues += _duplicates(loaded, [(("connections", i, "id"), c.id) for i, c in enumerate(workshop.connections)], "connection id")
+    issues += _duplicates(loaded, [(("lines", i, "id"), x.id) for i, x in enumerate(workshop.lines)], "line id")
+    devices = [(("machines", i, "id"), m.id) for i, m in enumerate(workshop.machines)]
+    devices += [(("meters", i, "id"), m.id) for i, m in enumerate(workshop.meters)]
+    issues += _duplicates(loaded, devices, "machine/meter id")
+
+    line_ids = [x.id for x in workshop.lines]
+    connection_ids = [c.id for c in workshop.connections]
+    machine_ids = [m.id for m in workshop.machines]
+    endpoints: dict[tuple[str, int], tuple[str | int, ...]] = {}
+
+    def reference(path: tuple[str | int, ...], value: str, choices: list[str], what: str) -> None:
+        if value not in choices:
+            issues.append(loaded.issue(path, f"unknown {what} '{value}'{did_you_mean(value, choices)}"))
+
+    def endpoint(path: tuple[str | int, ...], connection: str, unit: int) -> None:
+        key = (connection, unit)
+        if key in endpoints:
+            first = loaded.mark_for(endpoints[key])
+            issues.append(loaded.issue(path, f"unit {unit} on connection '{connection}' is already "
+                                              f"used (line {first.line})"))
+        endpoints[key] = path
+
+    for i, machine in enumerate(workshop.machines):
+        reference(("machines", i, "line"), machine.line, line_ids, "line")
+        reference(("machines", i, "connection"), machine.connection, connection_ids, "connection")
+        endpoint(("machines", i, "unit"), machine.connection, machine.unit)
+        profile = profiles.get(machine.profile)
+        if profile is not None and profile.spec.kind == "meter":
+            issues.append(loaded.issue(("machines", i, "profile"), f"'{machine.profile}' is a meter profile; list meters under 'meters'"))
+        if machine.quality_from is not None:
+            reference(("machines", i, "quality_from"), machine.quality_from, machine_ids, "machine")
+    for i, meter in enumerate(workshop.meters):
+        reference(("meters", i, "connection"), meter.connection, connection_ids, "connection")
+        endpoint(("meters", i, "unit"), meter.connection, meter.unit)
+        reference(("meters", i, "measures"), meter.measures, [*machine_ids, WORKSHOP_SCOPE], "machine")
+        profile = profiles.get(meter.profile)
+        if profile is not None and profile.spec.energy is None:
+            issues.append(loaded.issue(("meters", i, "profile"), f"profile '{meter.profile}' has no 'energy' section"))
+    issues += _duplicates(loaded, [(("meters", i, "measures"), m.measures) for i, m in enumerate(workshop.meters)
+                                   if m.measures != WORKSHOP_SCOPE], "meter for machine")
+    issues += _check_calendar(workshop, loaded)
+    return issues
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _check_calendar(workshop: Workshop, loaded: LoadedYaml) -> list[ConfigIssue]:
+    """Breaks lie inside their shift; shifts do not overlap one another."""
+    day = 24 * 60
+    issues: list[ConfigIssue] = []
+    issues += _duplicates(loaded, [(("calendar", "shifts", i, "name"), s.name) for i, s in enumerate(workshop.calendar.shifts)], "shift")
+    occupied: list[tuple[int, int, int]] = []
+    for i, shift in enumerate(workshop.calendar.shifts):
+        start = _minutes(shift.start)
+        length = (_minutes(shift.end) - start) % day or day
+        for j, brk in enumerate(shift.breaks):
+            offset = (_minutes(brk.start) - start) % day
+            brk_length = (_minutes(brk.end) - _minutes(brk.start)) % day
+            if brk_length == 0 or offset + brk_length > length:
+                issues.append(loaded.issue(("calendar", "shifts", i, "breaks", j),
+                                           f"break {brk.start}-{brk.end} is not inside shift "
+                                           f"{shift.start}-{shift.end}"))
+        for other_start, other_length, other in occupied:
+            if (other_start - start) % day < length or (start - other_start) % day < other_length:
+                name = workshop.calendar.shifts[other].name
+                issues.append(loaded.issue(("calendar", "shifts", i), f"overlaps shift '{name}'"))
+        occupied.append((start, length, i))
+    return issues
+
+
+__all__ = ["AgentConfig", "ConfigError", "Device", "DeviceProfile", "format_path", "load_config"]

@@ -1,0 +1,20 @@
+"""Shared pieces of the configuration schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Identifiers end up in MQTT topics and InfluxDB tags: no '/', '+', '#', spaces or upper case.
+Identifier = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="lower-case id, topic- and tag-safe"),
+]
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; after validation the configuration is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

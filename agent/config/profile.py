@@ -1,0 +1,168 @@
+"""Device profiles: the tag map and state rules of one machine or meter model."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from agent.config.models import PositiveSeconds, StrictModel
+from agent.kpi.states import MACHINE_REPORTED_STATES, MachineState
+
+MODBUS_MAX_REGISTERS_PER_READ = 125  # Modbus Application Protocol v1.1b3, 6.3 / 6.4
+MODBUS_MAX_BITS_PER_READ = 2000  # Modbus Application Protocol v1.1b3, 6.1 / 6.2
+MODBUS_ADDRESS_SPACE = 65536
+
+
+class Table(StrEnum):
+    COIL = "coil"
+    DISCRETE_INPUT = "discrete_input"
+    HOLDING = "holding"
+    INPUT = "input"
+
+    @property
+    def is_bit_table(self) -> bool:
+        return self in (Table.COIL, Table.DISCRETE_INPUT)
+
+
+class DataType(StrEnum):
+    BOOL = "bool"
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    INT64 = "int64"
+    UINT64 = "uint64"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+
+    @property
+    def registers(self) -> int:
+        return REGISTERS_PER_TYPE[self]
+
+
+REGISTERS_PER_TYPE = {
+    DataType.BOOL: 1,
+    DataType.INT16: 1,
+    DataType.UINT16: 1,
+    DataType.INT32: 2,
+    DataType.UINT32: 2,
+    DataType.INT64: 4,
+    DataType.UINT64: 4,
+    DataType.FLOAT32: 2,
+    DataType.FLOAT64: 4,
+}
+
+
+class ByteOrder(StrEnum):
+    """Order of the value's bytes on the wire, A being the most significant byte.
+
+    ABCD is Modbus's big-endian default; CDAB swaps words (common on meters), BADC swaps the
+    bytes inside each register, DCBA is fully little-endian. For 16-bit values only whether the
+    bytes inside the register are swapped matters (ABCD = CDAB, BADC = DCBA).
+    """
+
+    ABCD = "ABCD"
+    CDAB = "CDAB"
+    BADC = "BADC"
+    DCBA = "DCBA"
+
+    @property
+    def words_swapped(self) -> bool:
+        return self in (ByteOrder.CDAB, ByteOrder.DCBA)
+
+    @property
+    def bytes_swapped(self) -> bool:
+        return self in (ByteOrder.BADC, ByteOrder.DCBA)
+
+
+class TagSpec(StrictModel):
+    table: Table
+    address: Annotated[int, Field(ge=0, le=MODBUS_ADDRESS_SPACE)]
+    type: DataType = DataType.UINT16
+    bit: Annotated[int, Field(ge=0, le=15)] | None = None
+    order: ByteOrder = ByteOrder.ABCD
+    scale: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    offset: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    unit: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _bits_and_types_agree(self) -> Self:
+        if self.table.is_bit_table and self.type is not DataType.BOOL:
+            raise ValueError(f"a {self.table.value} holds single bits: type must be bool")
+        if self.bit is not None and (self.table.is_bit_table or self.type is not DataType.BOOL):
+            raise ValueError("'bit' picks one bit out of a register: use it with type bool on "
+                             "a holding or input register")
+        if self.type is DataType.BOOL and not self.table.is_bit_table and self.bit is None:
+            raise ValueError("a bool out of a register needs 'bit' (0-15)")
+        return self
+
+    @property
+    def width(self) -> int:
+        """Registers (or bits, for coil/discrete tables) this tag occupies."""
+        return 1 if self.table.is_bit_table else self.type.registers
+
+
+class StateRuleSpec(StrictModel):
+    when: str | None = Field(None, description="expression over tag names; omit for the default")
+    state: MachineState
+    reason: str | None = Field(None, description="text with {tag} placeholders")
+
+    @model_validator(mode="after")
+    def _machine_reported(self) -> Self:
+        if self.state not in MACHINE_REPORTED_STATES:
+            allowed = ", ".join(s.value for s in MACHINE_REPORTED_STATES)
+            raise ValueError(f"state '{self.state.value}' comes from the shift calendar or the "
+                             f"link, not from a device; rules may set: {allowed}")
+        return self
+
+
+class CounterRoles(StrictModel):
+    """Tags holding cumulative counts. Where good/NG come from a sorter, the machine config says so."""
+
+    produced: str
+    good: str | None = None
+    rejected: str | None = None
+    max_parts_per_minute: Annotated[float, Field(gt=0)] = 600.0
+
+
+class EnergyRoles(StrictModel):
+    kwh: str = Field(description="cumulative active energy import, kWh after scale")
+    power_kw: str | None = None
+    rated_kw: Annotated[float, Field(gt=0)] = Field(
+        500.0, description="upper bound of real power; a larger jump is a bad read"
+    )
+    rollover_kwh: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="meter rollover value, when the meter wraps below the register's range"
+    )
+
+
+class ModbusLimits(StrictModel):
+    max_registers_per_request: Annotated[int, Field(ge=1, le=MODBUS_MAX_REGISTERS_PER_READ)] = (
+        MODBUS_MAX_REGISTERS_PER_READ
+    )
+    max_bits_per_request: Annotated[int, Field(ge=1, le=MODBUS_MAX_BITS_PER_READ)] = (
+        MODBUS_MAX_BITS_PER_READ
+    )
+    max_gap: Annotated[int, Field(ge=0, le=MODBUS_MAX_REGISTERS_PER_READ)] | None = Field(
+        None, description="registers of gap filled to merge reads; default from the connection"
+    )
+
+
+class Profile(StrictModel):
+    name: str
+    kind: Literal["grinder", "superfinisher", "assembly", "sorter", "meter", "other"]
+    description: str = ""
+    source: str = Field("", description="where the register map comes from (manual, page)")
+    addressing: Literal[0, 1] = Field(
+        0, description="1 when the manual numbers registers from 1 (e.g. 40001 style)"
+    )
+    modbus: ModbusLimits = ModbusLimits()
+    tags: dict[str, TagSpec]
+    state: tuple[StateRuleSpec, ...] = ()
+    counters: CounterRoles | None = None
+    energy: EnergyRoles | None = None
+    variant: str | None = Field(None, description="tag holding the product variant / program")
+    stale_after_s: PositiveSeconds | None = None

@@ -1,0 +1,54 @@
+"""`*_file` keys: secrets read from files (systemd LoadCredential=, Docker secrets).
+
+`password_file: /run/credentials/edge-agent.service/mqtt` becomes `password: <file content>`
+before validation. Only the keys in SECRET_KEYS may come from files, so a typo such as
+`pasword_file` is still reported as an unknown key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.config.issues import ConfigIssue, ConfigPath
+from agent.config.yamlsource import LoadedYaml
+
+SECRET_KEYS = ("password", "token")
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def resolve_secret_files(loaded: LoadedYaml, base_dir: Path) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    _walk(loaded.data, (), loaded, base_dir, issues)
+    return issues
+
+
+def _walk(node: Any, path: ConfigPath, loaded: LoadedYaml, base: Path, issues: list[ConfigIssue]) -> None:
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _walk(item, (*path, index), loaded, base, issues)
+        return
+    if not isinstance(node, dict):
+        return
+    for key in SECRET_KEYS:
+        file_key = f"{key}_file"
+        if file_key not in node:
+            continue
+        where = (*path, file_key)
+        if key in node:
+            issues.append(loaded.issue(where, f"give either '{key}' or '{file_key}', not both", key=True))
+            continue
+        file_name = node.pop(file_key)
+        if not isinstance(file_name, str) or not file_name:
+            issues.append(loaded.issue(where, "expected a file path"))
+            continue
+        secret_path = Path(file_name) if Path(file_name).is_absolute() else base / file_name
+        try:
+            if secret_path.stat().st_size > MAX_SECRET_BYTES:
+                issues.append(loaded.issue(where, f"{secret_path} is larger than a secret can be"))
+                continue
+            node[key] = secret_path.read_text(encoding="utf-8").strip("\r\n")
+        except (OSError, UnicodeDecodeError) as error:
+            issues.append(loaded.issue(where, f"cannot read secret file {secret_path}: {error}"))
+    for key, value in list(node.items()):
+        _walk(value, (*path, key), loaded, base, issues)

@@ -1,0 +1,59 @@
+"""Did-you-mean suggestions and the model walk that finds which keys were allowed."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """'; did you mean 'x'?' or '' — difflib, as ESPHome does."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{matches[0]}'?" if matches else ""
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types an annotation may hold (Optional, unions and Annotated removed)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the model found by following loc from the root model."""
+    candidates: list[Any] = [model]
+    for part in loc:
+        following: list[Any] = []
+        for current in candidates:
+            origin = typing.get_origin(current)
+            if isinstance(current, type) and issubclass(current, BaseModel):
+                field = current.model_fields.get(str(part))
+                if field is not None:
+                    following.extend(_unwrap(field.annotation))
+            elif origin in (tuple, list) and isinstance(part, int):
+                following.extend(_unwrap(typing.get_args(current)[0]))
+            elif origin is dict:
+                following.extend(_unwrap(typing.get_args(current)[1]))
+        candidates = following
+    keys: list[str] = []
+    for current in candidates:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            keys.extend(current.model_fields)
+    return keys
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def expected_choices(expected: str) -> list[str]:
+    """pydantic's ctx['expected'] ("'a', 'b' or 'c'") as a list."""
+    return _QUOTED.findall(expected)

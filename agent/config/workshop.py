@@ -1,0 +1,163 @@
+"""The workshop file: site, lines, machines, meters, connections, shifts, outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from agent.config.models import Identifier, PositiveSeconds, StrictModel
+
+WORKSHOP_SCOPE = "workshop"  # a meter that measures the whole workshop (the main meter)
+HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time HH:MM")]
+
+
+class AgentSection(StrictModel):
+    id: Identifier
+    state_dir: str = Field("var/edge-agent", description="outbox, sequence numbers, certificates")
+
+
+class GridFactor(StrictModel):
+    kg_co2e_per_kwh: Annotated[float, Field(gt=0, lt=5)]
+    year: Annotated[int, Field(ge=1990, le=2100)]
+    source: str = Field(min_length=1)
+
+
+class SiteSection(StrictModel):
+    enterprise: Identifier
+    site: Identifier
+    area: Identifier
+    timezone: str = "Asia/Shanghai"
+    grid: GridFactor | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (IANA name, e.g. Asia/Shanghai)") from None
+        return value
+
+
+class ModbusTcpConnection(StrictModel):
+    id: Identifier
+    transport: Literal["modbus-tcp"]
+    host: str = Field(min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    interval_s: PositiveSeconds = 1.0
+    timeout_s: PositiveSeconds = 1.0
+    max_gap: Annotated[int, Field(ge=0, le=125)] = 8
+    reconnect_max_s: PositiveSeconds = 30.0
+
+
+class LineSpec(StrictModel):
+    id: Identifier
+    name: str = ""
+
+
+class MachineSpec(StrictModel):
+    id: Identifier
+    line: Identifier
+    kind: Literal["grinder", "superfinisher", "assembly", "sorter", "other"]
+    profile: str
+    connection: Identifier
+    unit: Annotated[int, Field(ge=0, le=255)] = 1
+    ideal_cycle_s: PositiveSeconds
+    name: str = ""
+    quality_from: Identifier | None = Field(
+        None, description="machine (e.g. a downstream sorter) whose good/NG counts are this one's"
+    )
+    publish_tags: bool = False
+
+
+class MeterSpec(StrictModel):
+    id: Identifier
+    profile: str
+    connection: Identifier
+    unit: Annotated[int, Field(ge=0, le=255)] = 1
+    measures: str = Field(description="a machine id, or 'workshop' for the main meter")
+
+
+class BreakSpec(StrictModel):
+    name: str = "break"
+    start: HHMM
+    end: HHMM
+
+
+class ShiftSpec(StrictModel):
+    name: Identifier
+    start: HHMM
+    end: HHMM = Field(description="may be earlier than start: the shift crosses midnight")
+    breaks: tuple[BreakSpec, ...] = ()
+
+
+class CalendarSection(StrictModel):
+    shifts: tuple[ShiftSpec, ...] = Field(min_length=1)
+    days_off: tuple[dt.date, ...] = ()
+    working_weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = (1, 2, 3, 4, 5, 6, 7)
+
+
+class KpiSection(StrictModel):
+    publish_interval_s: PositiveSeconds = 60.0
+    offline_after_s: PositiveSeconds = Field(
+        10.0, description="no good sample for this long and the machine is offline"
+    )
+
+
+class FileOutput(StrictModel):
+    path: str = Field(description="JSON Lines file the records are appended to; '-' for stdout")
+
+
+class TlsSettings(StrictModel):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _cert_needs_key(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate and its key)")
+        return self
+
+
+class MqttOutput(StrictModel):
+    host: str = Field(min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    client_id: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    qos: Literal[0, 1, 2] = 1
+    protocol: Literal["3.1.1", "5"] = "5"
+    tls: TlsSettings | None = None
+    publish_tags: bool = False
+
+
+class InfluxOutput(StrictModel):
+    url: str = Field(pattern=r"^https?://")
+    org: str = Field(min_length=1)
+    bucket: str = Field(min_length=1)
+    token: SecretStr | None = None
+    timeout_s: PositiveSeconds = 10.0
+    gzip: bool = True
+
+
+class OutputsSection(StrictModel):
+    file: FileOutput | None = None
+    mqtt: MqttOutput | None = None
+    influxdb: InfluxOutput | None = None
+
+
+class Workshop(StrictModel):
+    agent: AgentSection
+    site: SiteSection
+    connections: tuple[ModbusTcpConnection, ...] = Field(min_length=1)
+    lines: tuple[LineSpec, ...] = Field(min_length=1)
+    machines: tuple[MachineSpec, ...] = Field(min_length=1)
+    meters: tuple[MeterSpec, ...] = ()
+    calendar: CalendarSection
+    kpi: KpiSection = KpiSection()
+    outputs: OutputsSection = OutputsSection()
+    profiles_dir: str = Field("devices", description="device profiles, relative to this file")

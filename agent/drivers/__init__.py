@@ -1,0 +1,1 @@
+"""Drivers: one per protocol; each owns one connection and reads every device behind it."""

@@ -1,0 +1,96 @@
+"""Register <-> value conversion for Modbus tags.
+
+The numeric conversion itself is pymodbus's (convert_from_registers / convert_to_registers);
+this module adds what pymodbus leaves to the caller: bytes swapped inside registers (BADC,
+DCBA), bit fields, scale and offset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pymodbus.client.mixin import ModbusClientMixin
+
+from agent.config.profile import DataType, TagSpec
+
+_PYMODBUS_TYPE = {
+    DataType.INT16: ModbusClientMixin.DATATYPE.INT16,
+    DataType.UINT16: ModbusClientMixin.DATATYPE.UINT16,
+    DataType.INT32: ModbusClientMixin.DATATYPE.INT32,
+    DataType.UINT32: ModbusClientMixin.DATATYPE.UINT32,
+    DataType.INT64: ModbusClientMixin.DATATYPE.INT64,
+    DataType.UINT64: ModbusClientMixin.DATATYPE.UINT64,
+    DataType.FLOAT32: ModbusClientMixin.DATATYPE.FLOAT32,
+    DataType.FLOAT64: ModbusClientMixin.DATATYPE.FLOAT64,
+}
+_INTEGER_RANGE = {
+    DataType.INT16: (-(2**15), 2**15 - 1),
+    DataType.UINT16: (0, 2**16 - 1),
+    DataType.INT32: (-(2**31), 2**31 - 1),
+    DataType.UINT32: (0, 2**32 - 1),
+    DataType.INT64: (-(2**63), 2**63 - 1),
+    DataType.UINT64: (0, 2**64 - 1),
+}
+
+
+class DecodeError(ValueError):
+    """Registers that cannot be a value of the tag's type (wrong length, NaN, infinity)."""
+
+
+def _swap_bytes(registers: Sequence[int]) -> list[int]:
+    return [((r & 0xFF) << 8) | (r >> 8) for r in registers]
+
+
+def register_modulus(tag: TagSpec) -> float | None:
+    """Where an unsigned counter tag wraps, in engineering units (after scale)."""
+    if tag.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
+        return float(2 ** (16 * tag.type.registers)) * abs(tag.scale)
+    return None
+
+
+def decode(tag: TagSpec, registers: Sequence[int]) -> bool | int | float:
+    """Registers (or bits, for coil/discrete tables) as read from the wire -> engineering value."""
+    if len(registers) != tag.width:
+        raise DecodeError(f"expected {tag.width} register(s), got {len(registers)}")
+    if tag.table.is_bit_table:
+        return bool(registers[0])
+    if tag.bit is not None:
+        return bool((registers[0] >> tag.bit) & 1)
+    words = _swap_bytes(registers) if tag.order.bytes_swapped else list(registers)
+    raw = ModbusClientMixin.convert_from_registers(
+        words, _PYMODBUS_TYPE[tag.type], word_order="little" if tag.order.words_swapped else "big"
+    )
+    assert isinstance(raw, int | float)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise DecodeError(f"{tag.type.value} is {raw}")
+    if tag.scale == 1.0 and tag.offset == 0.0:
+        return raw
+    # Scaling 2296 by 0.1 gives 229.60000000000002 in binary floating point; no meter has
+    # 10 significant decimals, so the representation error is rounded off.
+    return round(raw * tag.scale + tag.offset, 10)
+
+
+def encode(tag: TagSpec, value: bool | float) -> list[int]:
+    """Engineering value -> registers; the inverse of decode (simulators and tests use it)."""
+    if tag.table.is_bit_table:
+        return [int(bool(value))]
+    if tag.bit is not None:
+        raise ValueError("a bit field is encoded as part of its register, see encode_bits")
+    raw: float = (float(value) - tag.offset) / tag.scale
+    if tag.type in _INTEGER_RANGE:
+        low, high = _INTEGER_RANGE[tag.type]
+        number = round(raw)
+        if tag.type.value.startswith("uint"):
+            number %= high + 1  # counters wrap like the register they live in
+        number = min(max(number, low), high)
+        words = ModbusClientMixin.convert_to_registers(number, _PYMODBUS_TYPE[tag.type])
+    else:
+        words = ModbusClientMixin.convert_to_registers(raw, _PYMODBUS_TYPE[tag.type])
+    if tag.order.words_swapped:
+        words = list(reversed(words))
+    return _swap_bytes(words) if tag.order.bytes_swapped else list(words)
+
+
+def encode_bits(register: int, bit: int, value: bool) -> int:
+    return register | (1 << bit) if value else register & ~(1 << bit)

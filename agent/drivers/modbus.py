@@ -1,0 +1,200 @@
+"""Modbus TCP driver: one connection (a PLC, or a serial gateway with several unit ids).
+
+Faults never escape: a timeout, an exception response or a lost connection turns the affected
+tags into quality=bad samples and a device status. A device that times out is skipped for the
+rest of the cycle, so it costs at most one timeout per cycle; when no device on the connection
+answers, the connection is closed and re-opened with capped, jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Self
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from agent.backoff import Backoff
+from agent.config.loader import Device
+from agent.config.profile import Table
+from agent.config.workshop import ModbusTcpConnection
+from agent.drivers.base import Clock, ReadResult
+from agent.drivers.codec import DecodeError, decode
+from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads
+from agent.samples import DeviceStatus, Quality, Sample
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 2.0
+
+
+def plan_device(device: Device, connection: ModbusTcpConnection) -> DevicePlan:
+    spec = device.profile.spec
+    requests = plan_reads(
+        spec.tags,
+        addressing=spec.addressing,
+        max_gap=spec.modbus.max_gap if spec.modbus.max_gap is not None else connection.max_gap,
+        max_registers=spec.modbus.max_registers_per_request,
+        max_bits=spec.modbus.max_bits_per_request,
+    )
+    return DevicePlan(device.id, device.unit, requests)
+
+
+@dataclass
+class _Outcome:
+    ok: bool
+    timed_out: bool
+    error: str | None
+
+
+class ModbusTcpDriver:
+    def __init__(self, connection: ModbusTcpConnection, devices: list[Device], clock: Clock) -> None:
+        self.connection = connection
+        self.name = connection.id
+        self.interval_s = connection.interval_s
+        self.plans = [plan_device(device, connection) for device in devices]
+        self._clock = clock
+        self._client: AsyncModbusTcpClient | None = None
+        self._backoff = Backoff(initial_s=min(1.0, connection.interval_s), maximum_s=connection.reconnect_max_s)
+        self._next_attempt = 0.0
+        self._last_error = "not connected yet"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.connection.host}:{self.connection.port}"
+
+    async def __aenter__(self) -> Self:
+        await self._connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def _connect(self) -> bool:
+        self._close()
+        client = AsyncModbusTcpClient(
+            self.connection.host,
+            port=self.connection.port,
+            timeout=self.connection.timeout_s,
+            retries=0,
+            reconnect_delay=0,  # reconnecting is ours: capped, jittered, and visible in status
+            name=f"agent[{self.name}]",
+        )
+        try:
+            async with asyncio.timeout(self.connection.timeout_s * 2):
+                connected = await client.connect()
+        except (TimeoutError, OSError) as error:
+            connected = False
+            self._last_error = f"connect failed: {error or type(error).__name__}"
+        if not connected:
+            client.close()
+            delay = self._backoff.next_delay()
+            self._next_attempt = asyncio.get_running_loop().time() + delay
+            if "connect failed" not in self._last_error:
+                self._last_error = "connect failed"
+            log.warning("connection=%s endpoint=%s event=connect_failed retry_in=%.1fs",
+                        self.name, self.endpoint, delay)
+            return False
+        self._client = client
+        self._backoff.reset()
+        log.info("connection=%s endpoint=%s event=connected", self.name, self.endpoint)
+        return True
+
+    async def read(self) -> ReadResult:
+        result = ReadResult()
+        if self._client is None or not self._client.connected:
+            if asyncio.get_running_loop().time() < self._next_attempt or not await self._connect():
+                for plan in self.plans:
+                    self._fail_device(plan, result, self._last_error)
+                return result
+        answered = 0
+        for plan in self.plans:
+            if await self._read_device(plan, result):
+                answered += 1
+        if answered == 0 and self.plans:
+            log.warning("connection=%s endpoint=%s event=no_device_answered action=reconnect",
+                        self.name, self.endpoint)
+            self._close()
+        return result
+
+    async def _read_device(self, plan: DevicePlan, result: ReadResult) -> bool:
+        """Read every request of one device. True if the device answered at all."""
+        errors: list[str] = []
+        answered = False
+        for index, request in enumerate(plan.requests):
+            outcome = await self._execute(plan, request, result)
+            answered = answered or outcome.ok or not outcome.timed_out
+            if outcome.error is not None:
+                errors.append(outcome.error)
+            if outcome.timed_out or self._client is None:
+                for skipped in plan.requests[index + 1:]:
+                    self._bad_request(plan, skipped, result)
+                break
+        now = self._clock()
+        result.statuses.append(DeviceStatus(plan.device, answered, now, "; ".join(errors) or None))
+        return answered
+
+    async def _execute(self, plan: DevicePlan, request: ReadRequest, result: ReadResult) -> _Outcome:
+        client = self._client
+        assert client is not None
+        result.requests += 1
+        try:
+            async with asyncio.timeout(self.connection.timeout_s + 0.5):
+                response = await _call(client, request, plan.unit)
+        except TimeoutError:
+            self._bad_request(plan, request, result)
+            return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s")
+        except (ModbusException, OSError) as error:
+            self._bad_request(plan, request, result)
+            if not client.connected:
+                self._close()
+                self._last_error = f"connection lost: {error}"
+                return _Outcome(False, True, self._last_error)
+            timed_out = "No response" in str(error)
+            return _Outcome(False, timed_out, f"{type(error).__name__}: {error}")
+        if response.isError():
+            self._bad_request(plan, request, result)
+            code = getattr(response, "exception_code", "?")
+            return _Outcome(False, False, f"exception code {code} for fc{request.function_code} "
+                                          f"@{request.address}+{request.count}")
+        values = response.bits if request.table.is_bit_table else response.registers
+        if len(values) < request.count:
+            self._bad_request(plan, request, result)
+            return _Outcome(False, False, f"short reply: {len(values)} of {request.count}")
+        now = self._clock()
+        for tag in request.tags:
+            raw = values[tag.offset: tag.offset + tag.spec.width]
+            try:
+                value: bool | int | float | None = decode(tag.spec, raw)
+                quality = Quality.GOOD
+            except DecodeError as error:
+                log.debug("device=%s tag=%s event=decode_error error=%s", plan.device, tag.name, error)
+                value, quality = None, Quality.BAD
+            result.samples.append(Sample(plan.device, tag.name, value, now, quality))
+        return _Outcome(True, False, None)
+
+    def _bad_request(self, plan: DevicePlan, request: ReadRequest, result: ReadResult) -> None:
+        now = self._clock()
+        result.samples.extend(Sample(plan.device, t.name, None, now, Quality.BAD) for t in request.tags)
+
+    def _fail_device(self, plan: DevicePlan, result: ReadResult, error: str) -> None:
+        for request in plan.requests:
+            self._bad_request(plan, request, result)
+        result.statuses.append(DeviceStatus(plan.device, False, self._clock(), error))
+
+
+async def _call(client: AsyncModbusTcpClient, request: ReadRequest, unit: int) -> Any:
+    read = {
+        Table.COIL: client.read_coils,
+        Table.DISCRETE_INPUT: client.read_discrete_inputs,
+        Table.HOLDING: client.read_holding_registers,
+        Table.INPUT: client.read_input_registers,
+    }[request.table]
+    return await read(request.address, count=request.count, device_id=unit)

@@ -1,0 +1,20 @@
+"""The agent's few exception types; each names the endpoint or device it concerns."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of the agent's own errors."""
+
+
+class DeviceReadError(AgentError):
+    def __init__(self, device: str, reason: str) -> None:
+        self.device = device
+        self.reason = reason
+        super().__init__(f"device={device} {reason}")
+
+
+class OutputError(AgentError):
+    def __init__(self, output: str, reason: str) -> None:
+        self.output = output
+        super().__init__(f"output={output} {reason}")

@@ -1,0 +1,30 @@
+"""The values that flow from drivers to the KPI engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+TagValue = bool | int | float | str | None
+
+
+class Quality(StrEnum):
+    GOOD = "good"
+    BAD = "bad"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    device: str
+    tag: str
+    value: TagValue
+    ts: float  # seconds since the epoch (UTC), when the value was read
+    quality: Quality = Quality.GOOD
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    device: str
+    connected: bool
+    ts: float
+    error: str | None = None

@@ -1,0 +1,1 @@
+"""Simulated bearing-workshop devices: grinders, assembly machines, inspection sorters, meters."""

@@ -1,0 +1,132 @@
+"""Serve a workshop's simulated devices over Modbus TCP with pymodbus's own server.
+
+One server per configured connection (host:port), one unit id per device, as a real serial
+gateway or a multi-unit PLC would present them. Requests for a unit id nobody answers to get
+exception 0x0B (gateway target failed to respond), as gateways do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Self
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator.simutils import SimUtils
+
+from agent.config.loader import AgentConfig, Device
+from agent.config.profile import Table
+from agent.config.workshop import WORKSHOP_SCOPE
+from agent.sim.machines import MachineModel, MeterModel
+from agent.sim.registers import TagValues, render_table, table_sizes
+
+log = logging.getLogger(__name__)
+
+FUNCTION_TABLE = {1: Table.COIL, 5: Table.COIL, 15: Table.COIL, 2: Table.DISCRETE_INPUT,
+                  3: Table.HOLDING, 6: Table.HOLDING, 16: Table.HOLDING, 4: Table.INPUT}
+WORKSHOP_BASE_LOAD_KW = 14.0  # lighting, compressed air, chillers: what the main meter sees beyond machines
+
+
+def stable_seed(seed: int, name: str) -> int:
+    return zlib.crc32(f"{seed}:{name}".encode())
+
+
+@dataclass
+class SimulatedUnit:
+    device: Device
+    values_at: Callable[[float], TagValues]
+    sizes: dict[Table, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sizes = table_sizes(self.device.profile)
+
+    def sim_device(self, clock: Callable[[], float]) -> SimDevice:
+        def block(table: Table) -> list[SimData]:
+            size = self.sizes[table]
+            if table.is_bit_table:
+                return [SimData(0, count=size, values=False, datatype=DataType.BITS)]
+            return [SimData(0, count=size, values=0, datatype=DataType.REGISTERS)]
+
+        return SimDevice(
+            self.device.unit,
+            simdata=(block(Table.COIL), block(Table.DISCRETE_INPUT), block(Table.HOLDING), block(Table.INPUT)),
+            action=partial(self._refresh, clock),
+        )
+
+    async def _refresh(self, clock: Callable[[], float], function_code: int, start: int, address: int,
+                       count: int, registers: list[int], set_values: object) -> ExcCodes | None:
+        """pymodbus calls this before answering: write the machine's current values into the block."""
+        del start, address, count, set_values
+        table = FUNCTION_TABLE.get(function_code)
+        if table is None:
+            return ExcCodes.ILLEGAL_FUNCTION
+        image = render_table(self.device.profile, table, self.values_at(clock()), self.sizes[table])
+        if table.is_bit_table:
+            image = SimUtils.bitsToRegisters([bool(bit) for bit in image])
+        registers[: len(image)] = image
+        return None
+
+
+async def _no_such_unit(*_: object) -> ExcCodes:
+    return ExcCodes.GATEWAY_NO_RESPONSE
+
+
+class WorkshopSimulator:
+    """Every machine and meter of a workshop, served on the endpoints its config names."""
+
+    def __init__(self, config: AgentConfig, clock: Callable[[], float], seed: int = 1) -> None:
+        self.config = config
+        self.clock = clock
+        start = clock()
+        self.machines: dict[str, MachineModel] = {
+            m.id: MachineModel(m.kind, stable_seed(seed, m.id), m.ideal_cycle_s, start,
+                               counter_start=stable_seed(seed, m.id + "/counter") % 500_000)
+            for m in config.workshop.machines
+        }
+        self.meters: dict[str, MeterModel] = {}
+        for meter in config.workshop.meters:
+            if meter.measures == WORKSHOP_SCOPE:
+                self.meters[meter.id] = MeterModel(list(self.machines.values()), stable_seed(seed, meter.id),
+                                                   base_load_kw=WORKSHOP_BASE_LOAD_KW)
+            else:
+                self.meters[meter.id] = MeterModel([self.machines[meter.measures]], stable_seed(seed, meter.id))
+        self.units: dict[str, list[SimulatedUnit]] = {c.id: [] for c in config.workshop.connections}
+        for device in config.devices():
+            model = self.machines.get(device.id) or self.meters[device.id]
+            self.units[device.connection].append(SimulatedUnit(device, model.values_at))
+        self._servers: dict[str, ModbusTcpServer] = {}
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        for connection in self.config.workshop.connections:
+            await self.start(connection.id)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for connection_id in list(self._servers):
+            await self.stop(connection_id)
+
+    async def start(self, connection_id: str) -> None:
+        connection = next(c for c in self.config.workshop.connections if c.id == connection_id)
+        devices = [unit.sim_device(self.clock) for unit in self.units[connection_id]]
+        catch_all = SimDevice(0, simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+                              action=_no_such_unit)
+        server = ModbusTcpServer([*devices, catch_all], address=(connection.host, connection.port))
+        await server.serve_forever(background=True)
+        self._servers[connection_id] = server
+        log.info("simulator connection=%s endpoint=%s:%d units=%s", connection_id, connection.host,
+                 connection.port, ",".join(str(u.device.unit) for u in self.units[connection_id]))
+
+    async def stop(self, connection_id: str) -> None:
+        """Take one endpoint off the network, as a powered-down machine or a pulled cable would."""
+        server = self._servers.pop(connection_id, None)
+        if server is not None:
+            async with asyncio.timeout(5):
+                await server.shutdown()

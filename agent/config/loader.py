@@ -6,8 +6,9 @@ together as one ConfigError whose lines read `FILE:LINE:COL: path: message`.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -19,10 +20,15 @@ from agent.config.issues import ConfigError, ConfigIssue, format_path
 from agent.config.profile import Profile, TagSpec
 from agent.config.secrets import resolve_secret_files
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
-from agent.config.workshop import WORKSHOP_SCOPE, MachineSpec, MeterSpec, ModbusTcpConnection, Workshop
+from agent.config.workshop import (
+    WORKSHOP_SCOPE,
+    MachineSpec,
+    MeterSpec,
+    ModbusTcpConnection,
+    Workshop,
+)
 from agent.config.yamlsource import LoadedYaml, load_yaml
 from agent.kpi.rules import CompiledRule, RuleError, StateRules, compile_rule
-
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -139,8 +145,10 @@ def _load_profiles(
         if name not in known:
             where = f" in {profiles_dir}" if known else f"; {profiles_dir} has no profiles"
             issues.append(
-                loaded.issue((section, index, "profile"), f"unknown profile '{name}'{where}"
-                             f"{did_you_mean(name, known)}")
+                loaded.issue(
+                    (section, index, "profile"),
+                    f"unknown profile '{name}'{where}{did_you_mean(name, known)}",
+                )
             )
             failed.add(name)
             continue
@@ -153,7 +161,9 @@ def _load_profiles(
     return profiles, issues
 
 
-def load_profile(path: Path, environ: dict[str, str] | None = None) -> tuple[DeviceProfile | None, list[ConfigIssue]]:
+def load_profile(
+    path: Path, environ: dict[str, str] | None = None
+) -> tuple[DeviceProfile | None, list[ConfigIssue]]:
     loaded = load_yaml(path, environ)
     if loaded.data is None:
         return None, list(loaded.issues)
@@ -162,7 +172,9 @@ def load_profile(path: Path, environ: dict[str, str] | None = None) -> tuple[Dev
     if spec is None:
         return None, issues
     if spec.name != path.stem:
-        issues.append(loaded.issue(("name",), f"profile name '{spec.name}' must match its file name '{path.stem}'"))
+        issues.append(
+            loaded.issue(("name",), f"profile name '{spec.name}' must match its file name '{path.stem}'")
+        )
     issues += _check_tag_layout(spec, loaded)
     issues += _check_roles(spec, loaded)
     rules: list[CompiledRule] = []
@@ -175,8 +187,12 @@ def load_profile(path: Path, environ: dict[str, str] | None = None) -> tuple[Dev
             issues.append(loaded.issue(("state", index, field), str(error)))
     for index, rule in enumerate(spec.state[:-1]):
         if rule.when is None:
-            issues.append(loaded.issue(("state", index), "a rule without 'when' matches always: "
-                                       "only the last rule may omit it"))
+            issues.append(
+                loaded.issue(
+                    ("state", index),
+                    "a rule without 'when' matches always: only the last rule may omit it",
+                )
+            )
     if issues:
         return None, issues
     return DeviceProfile(spec, path, StateRules(tuple(rules))), []
@@ -191,26 +207,33 @@ def _check_tag_layout(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
     for name, tag in spec.tags.items():
         start = tag.address - spec.addressing
         if start < 0:
-            issues.append(loaded.issue(("tags", name, "address"),
-                                       "address 0 does not exist with 1-based addressing"))
+            issues.append(
+                loaded.issue(("tags", name, "address"), "address 0 does not exist with 1-based addressing")
+            )
             continue
         limit = limits.max_bits_per_request if tag.table.is_bit_table else limits.max_registers_per_request
         if tag.width > limit:
-            issues.append(loaded.issue(("tags", name, "type"),
-                                       f"needs {tag.width} registers, more than this device's "
-                                       f"max_registers_per_request ({limit})"))
+            issues.append(
+                loaded.issue(
+                    ("tags", name, "type"),
+                    f"needs {tag.width} registers, more than this device's "
+                    f"max_registers_per_request ({limit})",
+                )
+            )
         if start + tag.width > 65536:
             issues.append(loaded.issue(("tags", name, "address"), "runs past the end of the address space"))
         by_table[tag.table.value].append((start, start + tag.width, name))
     for spans in by_table.values():
         spans.sort()
-        for (a_start, a_end, a_name), (b_start, b_end, b_name) in zip(spans, spans[1:], strict=False):
+        for (a_start, a_end, a_name), (b_start, b_end, b_name) in itertools.pairwise(spans):
             if b_start < a_end and (a_start, a_end) != (b_start, b_end):
-                issues.append(loaded.issue(
-                    ("tags", b_name, "address"),
-                    f"registers {b_start}-{b_end - 1} partly overlap tag '{a_name}' "
-                    f"({a_start}-{a_end - 1}); a register range may be read again only whole",
-                ))
+                issues.append(
+                    loaded.issue(
+                        ("tags", b_name, "address"),
+                        f"registers {b_start}-{b_end - 1} partly overlap tag '{a_name}' "
+                        f"({a_start}-{a_end - 1}); a register range may be read again only whole",
+                    )
+                )
     return issues
 
 
@@ -229,7 +252,9 @@ def _check_roles(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
     return issues
 
 
-def _duplicates(loaded: LoadedYaml, items: list[tuple[tuple[str | int, ...], str]], what: str) -> list[ConfigIssue]:
+def _duplicates(
+    loaded: LoadedYaml, items: Sequence[tuple[tuple[str | int, ...], str]], what: str
+) -> list[ConfigIssue]:
     seen: dict[str, tuple[str | int, ...]] = {}
     issues: list[ConfigIssue] = []
     for path, ident in items:
@@ -241,10 +266,18 @@ def _duplicates(loaded: LoadedYaml, items: list[tuple[tuple[str | int, ...], str
     return issues
 
 
-def _cross_check(workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]) -> list[ConfigIssue]:
+def _cross_check(
+    workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]
+) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
-    issues += _duplicates(loaded, [(("connections", i, "id"), c.id) for i, c in enumerate(workshop.connections)], "connection id")
-    issues += _duplicates(loaded, [(("lines", i, "id"), x.id) for i, x in enumerate(workshop.lines)], "line id")
+    issues += _duplicates(
+        loaded,
+        [(("connections", i, "id"), c.id) for i, c in enumerate(workshop.connections)],
+        "connection id",
+    )
+    issues += _duplicates(
+        loaded, [(("lines", i, "id"), x.id) for i, x in enumerate(workshop.lines)], "line id"
+    )
     devices = [(("machines", i, "id"), m.id) for i, m in enumerate(workshop.machines)]
     devices += [(("meters", i, "id"), m.id) for i, m in enumerate(workshop.meters)]
     issues += _duplicates(loaded, devices, "machine/meter id")
@@ -262,8 +295,12 @@ def _cross_check(workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, 
         key = (connection, unit)
         if key in endpoints:
             first = loaded.mark_for(endpoints[key])
-            issues.append(loaded.issue(path, f"unit {unit} on connection '{connection}' is already "
-                                              f"used (line {first.line})"))
+            issues.append(
+                loaded.issue(
+                    path,
+                    f"unit {unit} on connection '{connection}' is already used (line {first.line})",
+                )
+            )
         endpoints[key] = path
 
     for i, machine in enumerate(workshop.machines):
@@ -272,7 +309,12 @@ def _cross_check(workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, 
         endpoint(("machines", i, "unit"), machine.connection, machine.unit)
         profile = profiles.get(machine.profile)
         if profile is not None and profile.spec.kind == "meter":
-            issues.append(loaded.issue(("machines", i, "profile"), f"'{machine.profile}' is a meter profile; list meters under 'meters'"))
+            issues.append(
+                loaded.issue(
+                    ("machines", i, "profile"),
+                    f"'{machine.profile}' is a meter profile; list meters under 'meters'",
+                )
+            )
         if machine.quality_from is not None:
             reference(("machines", i, "quality_from"), machine.quality_from, machine_ids, "machine")
     for i, meter in enumerate(workshop.meters):
@@ -281,9 +323,18 @@ def _cross_check(workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, 
         reference(("meters", i, "measures"), meter.measures, [*machine_ids, WORKSHOP_SCOPE], "machine")
         profile = profiles.get(meter.profile)
         if profile is not None and profile.spec.energy is None:
-            issues.append(loaded.issue(("meters", i, "profile"), f"profile '{meter.profile}' has no 'energy' section"))
-    issues += _duplicates(loaded, [(("meters", i, "measures"), m.measures) for i, m in enumerate(workshop.meters)
-                                   if m.measures != WORKSHOP_SCOPE], "meter for machine")
+            issues.append(
+                loaded.issue(("meters", i, "profile"), f"profile '{meter.profile}' has no 'energy' section")
+            )
+    issues += _duplicates(
+        loaded,
+        [
+            (("meters", i, "measures"), m.measures)
+            for i, m in enumerate(workshop.meters)
+            if m.measures != WORKSHOP_SCOPE
+        ],
+        "meter for machine",
+    )
     issues += _check_calendar(workshop, loaded)
     return issues
 
@@ -297,7 +348,11 @@ def _check_calendar(workshop: Workshop, loaded: LoadedYaml) -> list[ConfigIssue]
     """Breaks lie inside their shift; shifts do not overlap one another."""
     day = 24 * 60
     issues: list[ConfigIssue] = []
-    issues += _duplicates(loaded, [(("calendar", "shifts", i, "name"), s.name) for i, s in enumerate(workshop.calendar.shifts)], "shift")
+    issues += _duplicates(
+        loaded,
+        [(("calendar", "shifts", i, "name"), s.name) for i, s in enumerate(workshop.calendar.shifts)],
+        "shift",
+    )
     occupied: list[tuple[int, int, int]] = []
     for i, shift in enumerate(workshop.calendar.shifts):
         start = _minutes(shift.start)
@@ -306,9 +361,12 @@ def _check_calendar(workshop: Workshop, loaded: LoadedYaml) -> list[ConfigIssue]
             offset = (_minutes(brk.start) - start) % day
             brk_length = (_minutes(brk.end) - _minutes(brk.start)) % day
             if brk_length == 0 or offset + brk_length > length:
-                issues.append(loaded.issue(("calendar", "shifts", i, "breaks", j),
-                                           f"break {brk.start}-{brk.end} is not inside shift "
-                                           f"{shift.start}-{shift.end}"))
+                issues.append(
+                    loaded.issue(
+                        ("calendar", "shifts", i, "breaks", j),
+                        f"break {brk.start}-{brk.end} is not inside shift {shift.start}-{shift.end}",
+                    )
+                )
         for other_start, other_length, other in occupied:
             if (other_start - start) % day < length or (start - other_start) % day < other_length:
                 name = workshop.calendar.shifts[other].name

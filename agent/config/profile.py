@@ -93,8 +93,9 @@ class TagSpec(StrictModel):
         if self.table.is_bit_table and self.type is not DataType.BOOL:
             raise ValueError(f"a {self.table.value} holds single bits: type must be bool")
         if self.bit is not None and (self.table.is_bit_table or self.type is not DataType.BOOL):
-            raise ValueError("'bit' picks one bit out of a register: use it with type bool on "
-                             "a holding or input register")
+            raise ValueError(
+                "'bit' picks one bit out of a register: use it with type bool on a holding or input register"
+            )
         if self.type is DataType.BOOL and not self.table.is_bit_table and self.bit is None:
             raise ValueError("a bool out of a register needs 'bit' (0-15)")
         return self
@@ -114,8 +115,10 @@ class StateRuleSpec(StrictModel):
     def _machine_reported(self) -> Self:
         if self.state not in MACHINE_REPORTED_STATES:
             allowed = ", ".join(s.value for s in MACHINE_REPORTED_STATES)
-            raise ValueError(f"state '{self.state.value}' comes from the shift calendar or the "
-                             f"link, not from a device; rules may set: {allowed}")
+            raise ValueError(
+                f"state '{self.state.value}' comes from the shift calendar or the "
+                f"link, not from a device; rules may set: {allowed}"
+            )
         return self
 
 
@@ -143,9 +146,7 @@ class ModbusLimits(StrictModel):
     max_registers_per_request: Annotated[int, Field(ge=1, le=MODBUS_MAX_REGISTERS_PER_READ)] = (
         MODBUS_MAX_REGISTERS_PER_READ
     )
-    max_bits_per_request: Annotated[int, Field(ge=1, le=MODBUS_MAX_BITS_PER_READ)] = (
-        MODBUS_MAX_BITS_PER_READ
-    )
+    max_bits_per_request: Annotated[int, Field(ge=1, le=MODBUS_MAX_BITS_PER_READ)] = MODBUS_MAX_BITS_PER_READ
     max_gap: Annotated[int, Field(ge=0, le=MODBUS_MAX_REGISTERS_PER_READ)] | None = Field(
         None, description="registers of gap filled to merge reads; default from the connection"
     )

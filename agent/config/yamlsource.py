@@ -97,9 +97,7 @@ class _Builder:
                 return self.environ[name]
             if default is not None:
                 return default
-            self.loaded.issues.append(
-                self.loaded.issue(path, f"environment variable ${{{name}}} is not set")
-            )
+            self.loaded.issues.append(self.loaded.issue(path, f"environment variable ${{{name}}} is not set"))
             return ""
 
         return ENV_REFERENCE.sub(replace, text)
@@ -115,9 +113,7 @@ def load_yaml(path: Path, environ: dict[str, str] | None = None) -> LoadedYaml:
         loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<file>", error.strerror or ""))
         return loaded
     except UnicodeDecodeError as error:
-        loaded.issues.append(
-            ConfigIssue(SourceMark(file, 1, 1), "<file>", f"not UTF-8 text: {error.reason}")
-        )
+        loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<file>", f"not UTF-8 text: {error.reason}"))
         return loaded
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -125,9 +121,7 @@ def load_yaml(path: Path, environ: dict[str, str] | None = None) -> LoadedYaml:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = error.problem or error.context or "invalid YAML"
-        loaded.issues.append(
-            ConfigIssue(SourceMark(file, line, column), "<yaml>", f"YAML syntax: {problem}")
-        )
+        loaded.issues.append(ConfigIssue(SourceMark(file, line, column), "<yaml>", f"YAML syntax: {problem}"))
         return loaded
     if root is None:
         loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<root>", "file is empty"))
@@ -138,7 +132,5 @@ def load_yaml(path: Path, environ: dict[str, str] | None = None) -> LoadedYaml:
     except yaml.constructor.ConstructorError as error:
         mark = error.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        loaded.issues.append(
-            ConfigIssue(SourceMark(file, line, column), "<yaml>", f"YAML: {error.problem}")
-        )
+        loaded.issues.append(ConfigIssue(SourceMark(file, line, column), "<yaml>", f"YAML: {error.problem}"))
     return loaded

@@ -57,7 +57,9 @@ class ModbusTcpDriver:
         self.plans = [plan_device(device, connection) for device in devices]
         self._clock = clock
         self._client: AsyncModbusTcpClient | None = None
-        self._backoff = Backoff(initial_s=min(1.0, connection.interval_s), maximum_s=connection.reconnect_max_s)
+        self._backoff = Backoff(
+            initial_s=min(1.0, connection.interval_s), maximum_s=connection.reconnect_max_s
+        )
         self._next_attempt = 0.0
         self._last_error = "not connected yet"
 
@@ -99,8 +101,12 @@ class ModbusTcpDriver:
             self._next_attempt = asyncio.get_running_loop().time() + delay
             if "connect failed" not in self._last_error:
                 self._last_error = "connect failed"
-            log.warning("connection=%s endpoint=%s event=connect_failed retry_in=%.1fs",
-                        self.name, self.endpoint, delay)
+            log.warning(
+                "connection=%s endpoint=%s event=connect_failed retry_in=%.1fs",
+                self.name,
+                self.endpoint,
+                delay,
+            )
             return False
         self._client = client
         self._backoff.reset()
@@ -109,18 +115,23 @@ class ModbusTcpDriver:
 
     async def read(self) -> ReadResult:
         result = ReadResult()
-        if self._client is None or not self._client.connected:
-            if asyncio.get_running_loop().time() < self._next_attempt or not await self._connect():
-                for plan in self.plans:
-                    self._fail_device(plan, result, self._last_error)
-                return result
+        disconnected = self._client is None or not self._client.connected
+        if disconnected and (
+            asyncio.get_running_loop().time() < self._next_attempt or not await self._connect()
+        ):
+            for plan in self.plans:
+                self._fail_device(plan, result, self._last_error)
+            return result
         answered = 0
         for plan in self.plans:
             if await self._read_device(plan, result):
                 answered += 1
         if answered == 0 and self.plans:
-            log.warning("connection=%s endpoint=%s event=no_device_answered action=reconnect",
-                        self.name, self.endpoint)
+            log.warning(
+                "connection=%s endpoint=%s event=no_device_answered action=reconnect",
+                self.name,
+                self.endpoint,
+            )
             self._close()
         return result
 
@@ -134,7 +145,7 @@ class ModbusTcpDriver:
             if outcome.error is not None:
                 errors.append(outcome.error)
             if outcome.timed_out or self._client is None:
-                for skipped in plan.requests[index + 1:]:
+                for skipped in plan.requests[index + 1 :]:
                     self._bad_request(plan, skipped, result)
                 break
         now = self._clock()
@@ -162,15 +173,18 @@ class ModbusTcpDriver:
         if response.isError():
             self._bad_request(plan, request, result)
             code = getattr(response, "exception_code", "?")
-            return _Outcome(False, False, f"exception code {code} for fc{request.function_code} "
-                                          f"@{request.address}+{request.count}")
+            return _Outcome(
+                False,
+                False,
+                f"exception code {code} for fc{request.function_code} @{request.address}+{request.count}",
+            )
         values = response.bits if request.table.is_bit_table else response.registers
         if len(values) < request.count:
             self._bad_request(plan, request, result)
             return _Outcome(False, False, f"short reply: {len(values)} of {request.count}")
         now = self._clock()
         for tag in request.tags:
-            raw = values[tag.offset: tag.offset + tag.spec.width]
+            raw = values[tag.offset : tag.offset + tag.spec.width]
             try:
                 value: bool | int | float | None = decode(tag.spec, raw)
                 quality = Quality.GOOD

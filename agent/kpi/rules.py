@@ -20,7 +20,12 @@ from agent.kpi.states import MachineState
 
 TagValue = bool | int | float | str | None
 
-SAFE_FUNCTIONS: dict[str, Any] = {"abs": abs, "min": min, "max": max, "bit": lambda v, n: bool((int(v) >> int(n)) & 1)}
+SAFE_FUNCTIONS: dict[str, Any] = {
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "bit": lambda v, n: bool((int(v) >> int(n)) & 1),
+}
 
 
 class RuleError(ValueError):
@@ -41,7 +46,8 @@ def _referenced_names(tree: ast.AST) -> frozenset[str]:
     return frozenset(
         node.id
         for node in ast.walk(tree)
-        if isinstance(node, ast.Name) and node.id not in SAFE_FUNCTIONS
+        if isinstance(node, ast.Name)
+        and node.id not in SAFE_FUNCTIONS
         and node.id not in {"True", "False", "None"}
     )
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from agent.kpi.states import MachineState
 
 ALARMS = {
-    "grinder": (1203, 1210, 2101, 2230, 3050),  # spindle overload, wheel wear, gauge, loader, coolant
+    "grinder": (
+        1203,
+        1210,
+        2101,
+        2230,
+        3050,
+    ),  # spindle overload, wheel wear, gauge, loader, coolant
     "assembly": (4101, 4102, 4210, 4305),  # ball count, rivet force, grease weight, seal missing
     "sorter": (5101, 5120, 5203),  # vibration sensor, noise mic, reject chute full
 }
@@ -38,8 +44,15 @@ class Segment:
 
 
 class MachineModel:
-    def __init__(self, kind: str, seed: int, ideal_cycle_s: float, start: float,
-                 counter_start: int = 0, reject_rate: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        seed: int,
+        ideal_cycle_s: float,
+        start: float,
+        counter_start: int = 0,
+        reject_rate: float | None = None,
+    ) -> None:
         self.kind = kind
         self.rng = random.Random(seed)
         self.family = "grinder" if kind in ("grinder", "superfinisher") else kind
@@ -68,8 +81,12 @@ class MachineModel:
 
     def _power_kw(self, state: MachineState) -> float:
         producing, idle, setup, fault = self.power
-        return {MachineState.PRODUCING: producing, MachineState.IDLE: idle,
-                MachineState.SETUP: setup, MachineState.FAULT: fault}.get(state, 0.0)
+        return {
+            MachineState.PRODUCING: producing,
+            MachineState.IDLE: idle,
+            MachineState.SETUP: setup,
+            MachineState.FAULT: fault,
+        }.get(state, 0.0)
 
     def _extend_to(self, t: float) -> None:
         while self._next_end <= t:
@@ -79,14 +96,33 @@ class MachineModel:
             kwh = self._power_kw(last.state) * length / 3600.0
             if last.state is MachineState.PRODUCING:
                 roll = self.rng.random()
-                state = (MachineState.FAULT if roll < 0.2 else MachineState.SETUP if roll < 0.4
-                         else MachineState.IDLE)
+                state = (
+                    MachineState.FAULT
+                    if roll < 0.2
+                    else MachineState.SETUP
+                    if roll < 0.4
+                    else MachineState.IDLE
+                )
             else:
                 state = MachineState.PRODUCING
-            alarm = self.rng.choice(ALARMS.get(self.family, ALARMS["assembly"])) if state is MachineState.FAULT else 0
-            program = last.program + 1 if state is MachineState.SETUP and self.rng.random() < 0.5 else last.program
-            self._append(Segment(self._next_end, state, alarm, program,
-                                 last.parts_before + produced, last.kwh_before + kwh))
+            alarm = (
+                self.rng.choice(ALARMS.get(self.family, ALARMS["assembly"]))
+                if state is MachineState.FAULT
+                else 0
+            )
+            program = (
+                last.program + 1 if state is MachineState.SETUP and self.rng.random() < 0.5 else last.program
+            )
+            self._append(
+                Segment(
+                    self._next_end,
+                    state,
+                    alarm,
+                    program,
+                    last.parts_before + produced,
+                    last.kwh_before + kwh,
+                )
+            )
             self._next_end += self._duration(state)
 
     def segment_at(self, t: float) -> Segment:

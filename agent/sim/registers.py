@@ -33,5 +33,5 @@ def render_table(profile: DeviceProfile, table: Table, values: TagValues, size: 
         if tag.bit is not None:
             image[address] = encode_bits(image[address], tag.bit, bool(value))
         else:
-            image[address:address + tag.width] = encode(tag, value)
+            image[address : address + tag.width] = encode(tag, value)
     return image

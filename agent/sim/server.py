@@ -29,8 +29,16 @@ from agent.sim.registers import TagValues, render_table, table_sizes
 
 log = logging.getLogger(__name__)
 
-FUNCTION_TABLE = {1: Table.COIL, 5: Table.COIL, 15: Table.COIL, 2: Table.DISCRETE_INPUT,
-                  3: Table.HOLDING, 6: Table.HOLDING, 16: Table.HOLDING, 4: Table.INPUT}
+FUNCTION_TABLE = {
+    1: Table.COIL,
+    5: Table.COIL,
+    15: Table.COIL,
+    2: Table.DISCRETE_INPUT,
+    3: Table.HOLDING,
+    6: Table.HOLDING,
+    16: Table.HOLDING,
+    4: Table.INPUT,
+}
 WORKSHOP_BASE_LOAD_KW = 14.0  # lighting, compressed air, chillers: what the main meter sees beyond machines
 
 
@@ -56,12 +64,25 @@ class SimulatedUnit:
 
         return SimDevice(
             self.device.unit,
-            simdata=(block(Table.COIL), block(Table.DISCRETE_INPUT), block(Table.HOLDING), block(Table.INPUT)),
+            simdata=(
+                block(Table.COIL),
+                block(Table.DISCRETE_INPUT),
+                block(Table.HOLDING),
+                block(Table.INPUT),
+            ),
             action=partial(self._refresh, clock),
         )
 
-    async def _refresh(self, clock: Callable[[], float], function_code: int, start: int, address: int,
-                       count: int, registers: list[int], set_values: object) -> ExcCodes | None:
+    async def _refresh(
+        self,
+        clock: Callable[[], float],
+        function_code: int,
+        start: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: object,
+    ) -> ExcCodes | None:
         """pymodbus calls this before answering: write the machine's current values into the block."""
         del start, address, count, set_values
         table = FUNCTION_TABLE.get(function_code)
@@ -86,17 +107,27 @@ class WorkshopSimulator:
         self.clock = clock
         start = clock()
         self.machines: dict[str, MachineModel] = {
-            m.id: MachineModel(m.kind, stable_seed(seed, m.id), m.ideal_cycle_s, start,
-                               counter_start=stable_seed(seed, m.id + "/counter") % 500_000)
+            m.id: MachineModel(
+                m.kind,
+                stable_seed(seed, m.id),
+                m.ideal_cycle_s,
+                start,
+                counter_start=stable_seed(seed, m.id + "/counter") % 500_000,
+            )
             for m in config.workshop.machines
         }
         self.meters: dict[str, MeterModel] = {}
         for meter in config.workshop.meters:
             if meter.measures == WORKSHOP_SCOPE:
-                self.meters[meter.id] = MeterModel(list(self.machines.values()), stable_seed(seed, meter.id),
-                                                   base_load_kw=WORKSHOP_BASE_LOAD_KW)
+                self.meters[meter.id] = MeterModel(
+                    list(self.machines.values()),
+                    stable_seed(seed, meter.id),
+                    base_load_kw=WORKSHOP_BASE_LOAD_KW,
+                )
             else:
-                self.meters[meter.id] = MeterModel([self.machines[meter.measures]], stable_seed(seed, meter.id))
+                self.meters[meter.id] = MeterModel(
+                    [self.machines[meter.measures]], stable_seed(seed, meter.id)
+                )
         self.units: dict[str, list[SimulatedUnit]] = {c.id: [] for c in config.workshop.connections}
         for device in config.devices():
             model = self.machines.get(device.id) or self.meters[device.id]
@@ -116,17 +147,25 @@ class WorkshopSimulator:
     async def start(self, connection_id: str) -> None:
         connection = next(c for c in self.config.workshop.connections if c.id == connection_id)
         devices = [unit.sim_device(self.clock) for unit in self.units[connection_id]]
-        catch_all = SimDevice(0, simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-                              action=_no_such_unit)
+        catch_all = SimDevice(
+            0,
+            simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+            action=_no_such_unit,
+        )
         server = ModbusTcpServer([*devices, catch_all], address=(connection.host, connection.port))
         await server.serve_forever(background=True)
         self._servers[connection_id] = server
-        log.info("simulator connection=%s endpoint=%s:%d units=%s", connection_id, connection.host,
-                 connection.port, ",".join(str(u.device.unit) for u in self.units[connection_id]))
+        log.info(
+            "simulator connection=%s endpoint=%s:%d units=%s",
+            connection_id,
+            connection.host,
+            connection.port,
+            ",".join(str(u.device.unit) for u in self.units[connection_id]),
+        )
 
     async def stop(self, connection_id: str) -> None:
         """Take one endpoint off the network, as a powered-down machine or a pulled cable would."""
         server = self._servers.pop(connection_id, None)
         if server is not None:
             async with asyncio.timeout(5):
-                await server.shutdown()
+                await server.shutdown()  # type: ignore[no-untyped-call]

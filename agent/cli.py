@@ -1,0 +1,225 @@
+"""The `edge-agent` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from agent import __version__
+from agent.config.issues import ConfigError
+from agent.config.loader import AgentConfig, load_config
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+log = logging.getLogger("agent")
+
+
+def _load(path: Path, console: Console) -> AgentConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        for issue in error.issues:
+            print(issue, file=sys.stderr)
+        print(f"{len(error.issues)} error(s) in {path}", file=sys.stderr)
+        return None
+
+
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    config = _load(args.config, console)
+    if config is None:
+        return EXIT_CONFIG
+    w = config.workshop
+    console.print(
+        f"{args.config}: OK — {len(w.machines)} machines on {len(w.lines)} lines, "
+        f"{len(w.meters)} meters, {len(w.connections)} connections, "
+        f"{len(config.profiles)} device profiles"
+    )
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from agent.drivers.modbus import plan_device
+
+    config = _load(args.config, console)
+    if config is None:
+        return EXIT_CONFIG
+    for connection in config.workshop.connections:
+        devices = config.devices_on(connection)
+        plans = [plan_device(d, connection) for d in devices]
+        total = sum(len(p.requests) for p in plans)
+        table = Table(
+            title=f"{connection.id} ({connection.transport} {connection.host}:{connection.port}, "
+            f"every {connection.interval_s:g}s): {total} requests per cycle"
+        )
+        for column in ("device", "unit", "fc", "table", "address", "count", "gap filled"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("tags", overflow="fold")
+        for plan in plans:
+            for request in plan.requests:
+                table.add_row(
+                    plan.device,
+                    str(plan.unit),
+                    f"{request.function_code:02d}",
+                    request.table.value,
+                    str(request.address),
+                    str(request.count),
+                    str(request.filled),
+                    ", ".join(t.name for t in request.tags),
+                )
+        console.print(table)
+    return EXIT_OK
+
+
+def _install_stop_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    # Reloading the configuration on SIGHUP is not built yet; until it is, HUP must not kill
+    # the daemon (its default action), so it is logged and ignored.
+    loop.add_signal_handler(
+        signal.SIGHUP,
+        lambda: log.warning(
+            "event=sighup_ignored detail='config reload is not implemented yet; restart to apply changes'"
+        ),
+    )
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from agent.clock import wall_clock
+    from agent.runtime import Agent
+    from agent.sinks.base import Sink
+    from agent.sinks.file import FileSink
+
+    config = _load(args.config, console)
+    if config is None:
+        return EXIT_CONFIG
+    outputs = config.workshop.outputs
+    unsupported = [name for name in ("mqtt", "influxdb") if getattr(outputs, name) is not None]
+    if unsupported:
+        print(
+            f"{args.config}: outputs.{unsupported[0]}: this build delivers to 'file' outputs only; "
+            f"MQTT and InfluxDB delivery come with the durable outbox",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    sinks: list[Sink] = []
+    if outputs.file is not None:
+        sinks.append(FileSink(outputs.file.path))  # relative to the working directory, as systemd sets it
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop_handlers(stop)
+        await Agent(config, clock=wall_clock, sinks=sinks).run(stop)
+
+    asyncio.run(main())
+    log.info("event=stopped")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
+    from agent.clock import ScaledClock, wall_clock
+    from agent.sim.server import WorkshopSimulator
+
+    config = _load(args.config, console)
+    if config is None:
+        return EXIT_CONFIG
+    clock = wall_clock if args.speed == 1.0 else ScaledClock(wall_clock(), args.speed)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop_handlers(stop)
+        async with WorkshopSimulator(config, clock, seed=args.seed):
+            for connection in config.workshop.connections:
+                units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
+                console.print(
+                    f"serving {connection.id} on {connection.host}:{connection.port}: {', '.join(units)}"
+                )
+            await stop.wait()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from agent.demo import DEMO_CONFIG, DemoOptions, run_demo
+
+    config = _load(args.config or DEMO_CONFIG, console)
+    if config is None:
+        return EXIT_CONFIG
+    options = DemoOptions(
+        speed=args.speed,
+        duration_s=args.duration,
+        start=args.start,
+        records=None if args.records == "" else args.records,
+        seed=args.seed,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop_handlers(stop)
+        await run_demo(config, options, console, stop)
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help_text: str, *, required: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("-c", "--config", type=Path, required=required, help="workshop YAML")
+        return sub
+
+    with_config("validate", "check a workshop file; exit 0, or 2 with every error")
+    with_config("plan", "print the compiled Modbus read plan")
+    with_config("run", "run the agent (SIGTERM/SIGINT stop it cleanly)")
+    simulate = with_config("simulate", "serve simulated devices for every machine of the workshop")
+    simulate.add_argument("--speed", type=float, default=1.0, help="shop-floor time per real second")
+    simulate.add_argument("--seed", type=int, default=1)
+    demo = with_config(
+        "demo", "simulated workshop + agent + live view, faster than real time", required=False
+    )
+    demo.add_argument("--speed", type=float, default=120.0, help="shop-floor seconds per real second")
+    demo.add_argument(
+        "--duration", type=float, default=0.0, help="stop after this many real seconds (0: never)"
+    )
+    demo.add_argument("--start", default="07:20", help="local shop-floor time to start at (HH:MM)")
+    demo.add_argument(
+        "--records",
+        default="var/demo/records.jsonl",
+        help="JSON Lines file for records ('' for none)",
+    )
+    demo.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+HANDLERS = {
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "run": cmd_run,
+    "simulate": cmd_simulate,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from agent.logsetup import configure_logging
+
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    console = Console()
+    return HANDLERS[args.command](args, console)

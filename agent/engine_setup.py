@@ -1,0 +1,85 @@
+"""Translate the validated configuration into the KPI engine's plain setup (kpi/ knows no config)."""
+
+from __future__ import annotations
+
+from agent.config.loader import AgentConfig, DeviceProfile
+from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection
+from agent.drivers.codec import register_modulus
+from agent.kpi.calendar import ShiftCalendar, ShiftDef
+from agent.kpi.engine import CounterSetup, EngineSetup, MachineSetup, MeterSetup
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def build_calendar(calendar: CalendarSection, timezone: str) -> ShiftCalendar:
+    shifts = tuple(
+        ShiftDef(
+            s.name,
+            _minutes(s.start),
+            _minutes(s.end),
+            tuple((_minutes(b.start), _minutes(b.end)) for b in s.breaks),
+        )
+        for s in calendar.shifts
+    )
+    return ShiftCalendar(shifts, timezone, frozenset(calendar.days_off), frozenset(calendar.working_weekdays))
+
+
+def _counter(profile: DeviceProfile, tag: str | None, rollover: float | None = None) -> CounterSetup | None:
+    if tag is None:
+        return None
+    spec = profile.spec.tags[tag]
+    return CounterSetup(tag, rollover if rollover is not None else register_modulus(spec))
+
+
+def build_engine_setup(
+    config: AgentConfig,
+    *,
+    offline_after_s: float | None = None,
+    publish_interval_s: float | None = None,
+) -> EngineSetup:
+    workshop = config.workshop
+    machines = []
+    for machine in workshop.machines:
+        profile = config.profiles[machine.profile]
+        counters = profile.spec.counters
+        machines.append(
+            MachineSetup(
+                id=machine.id,
+                line=machine.line,
+                ideal_cycle_s=machine.ideal_cycle_s,
+                rules=profile.rules,
+                produced=_counter(profile, counters.produced) if counters else None,
+                good=_counter(profile, counters.good) if counters else None,
+                rejected=_counter(profile, counters.rejected) if counters else None,
+                max_parts_per_s=(counters.max_parts_per_minute / 60.0) if counters else 10.0,
+                quality_from=machine.quality_from,
+                publish_tags=machine.publish_tags,
+            )
+        )
+    meters = []
+    for meter in workshop.meters:
+        profile = config.profiles[meter.profile]
+        energy = profile.spec.energy
+        assert energy is not None  # the loader rejects meter profiles without an energy section
+        kwh = _counter(profile, energy.kwh, energy.rollover_kwh)
+        assert kwh is not None
+        meters.append(
+            MeterSetup(
+                meter.id,
+                None if meter.measures == WORKSHOP_SCOPE else meter.measures,
+                kwh,
+                energy.rated_kw,
+            )
+        )
+    grid = workshop.site.grid
+    return EngineSetup(
+        machines=tuple(machines),
+        meters=tuple(meters),
+        calendar=build_calendar(workshop.calendar, workshop.site.timezone),
+        publish_interval_s=publish_interval_s or workshop.kpi.publish_interval_s,
+        offline_after_s=offline_after_s or workshop.kpi.offline_after_s,
+        kg_co2e_per_kwh=grid.kg_co2e_per_kwh if grid else None,
+    )

@@ -1,0 +1,55 @@
+"""Records: what the KPI engine produces and the outputs deliver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RecordKind(StrEnum):
+    STATE = "state"
+    OEE = "oee"
+    ENERGY = "energy"
+    TAGS = "tags"
+    LINE_OEE = "line_oee"
+    WORKSHOP_OEE = "workshop_oee"
+    LINE_ENERGY = "line_energy"
+    WORKSHOP_ENERGY = "workshop_energy"
+    EVENT = "event"
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: RecordKind
+    ts: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def machine(self) -> str | None:
+        value = self.fields.get("machine")
+        return value if isinstance(value, str) else None
+
+    @property
+    def line(self) -> str | None:
+        value = self.fields.get("line")
+        return value if isinstance(value, str) else None
+
+
+def rfc3339_ms(ts: float) -> str:
+    """UTC, RFC 3339 with milliseconds, as the MQTT contract specifies."""
+    moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinity are not JSON: they become null (the record's flags say why)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

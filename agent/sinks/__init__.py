@@ -1,0 +1,1 @@
+"""Outputs: one module per sink; each acknowledges a batch only once it is delivered."""

@@ -20,7 +20,10 @@ from agent.config.issues import ConfigError, ConfigIssue, format_path
 from agent.config.profile import Profile, TagSpec
 from agent.config.secrets import resolve_secret_files
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
+from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.workshop import (
+    HHMM_PATTERN,
+    URL_PATTERN,
     WORKSHOP_SCOPE,
     MachineSpec,
     MeterSpec,
@@ -31,6 +34,12 @@ from agent.config.yamlsource import LoadedYaml, load_yaml
 from agent.kpi.rules import CompiledRule, RuleError, StateRules, compile_rule
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+PATTERN_MEANING = {
+    IDENTIFIER_PATTERN: "use lower-case letters, digits, '-', '_' or '.' (ids become MQTT topic levels "
+    "and InfluxDB tags)",
+    HHMM_PATTERN: "expected a local time as HH:MM, e.g. 08:00",
+    URL_PATTERN: "expected an http:// or https:// URL",
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,17 @@ def validate_model(model: type[ModelT], loaded: LoadedYaml) -> tuple[ModelT | No
     try:
         return model.model_validate(loaded.data), []
     except ValidationError as error:
-        return None, [_translate(model, loaded, detail) for detail in error.errors()]
+        details = error.errors()
+    already = {issue.path for issue in loaded.issues}
+    locs = [tuple(d["loc"]) for d in details]
+    issues = []
+    for detail, loc in zip(details, locs, strict=True):
+        if format_path(loc) in already:
+            continue  # e.g. an unset ${ENV}: that is the problem to report, not the empty value
+        if detail["type"] == "too_short" and any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs):
+            continue  # pydantic re-reports a list whose only item failed as too short
+        issues.append(_translate(model, loaded, detail))
+    return None, issues
 
 
 def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> ConfigIssue:
@@ -96,6 +115,8 @@ def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> Confi
     if kind == "missing":
         return loaded.issue(loc, "required key is missing")
     message = detail["msg"]
+    if kind == "string_pattern_mismatch":
+        message = PATTERN_MEANING.get(detail["ctx"]["pattern"], message)
     if kind in ("literal_error", "enum") and isinstance(detail.get("input"), str):
         message = f"'{detail['input']}' is not one of {detail['ctx']['expected']}"
         message += did_you_mean(detail["input"], expected_choices(detail["ctx"]["expected"]))
@@ -183,8 +204,8 @@ def load_profile(
         try:
             rules.append(compile_rule(rule.state, rule.when, rule.reason, known_tags))
         except RuleError as error:
-            field = "reason" if str(error).startswith("reason") else "when"
-            issues.append(loaded.issue(("state", index, field), str(error)))
+            hint = did_you_mean(error.unknown[0], spec.tags) if len(error.unknown) == 1 else ""
+            issues.append(loaded.issue(("state", index, error.field), f"{error}{hint}"))
     for index, rule in enumerate(spec.state[:-1]):
         if rule.when is None:
             issues.append(

@@ -7,9 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 # Identifiers end up in MQTT topics and InfluxDB tags: no '/', '+', '#', spaces or upper case.
+IDENTIFIER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 Identifier = Annotated[
-    str,
-    Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="lower-case id, topic- and tag-safe"),
+    str, Field(pattern=IDENTIFIER_PATTERN, description="lower-case id, topic- and tag-safe")
 ]
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 

@@ -37,6 +37,7 @@ def _walk(node: Any, path: ConfigPath, loaded: LoadedYaml, base: Path, issues: l
         where = (*path, file_key)
         if key in node:
             issues.append(loaded.issue(where, f"give either '{key}' or '{file_key}', not both", key=True))
+            del node[file_key]  # reported once, here; not again as an unknown key
             continue
         file_name = node.pop(file_key)
         if not isinstance(file_name, str) or not file_name:

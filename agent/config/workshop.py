@@ -11,7 +11,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from agent.config.models import Identifier, PositiveSeconds, StrictModel
 
 WORKSHOP_SCOPE = "workshop"  # a meter that measures the whole workshop (the main meter)
-HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time HH:MM")]
+HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+URL_PATTERN = r"^https?://"
+HHMM = Annotated[str, Field(pattern=HHMM_PATTERN, description="local time HH:MM")]
 
 
 class AgentSection(StrictModel):
@@ -136,7 +138,7 @@ class MqttOutput(StrictModel):
 
 
 class InfluxOutput(StrictModel):
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=URL_PATTERN)
     org: str = Field(min_length=1)
     bucket: str = Field(min_length=1)
     token: SecretStr | None = None

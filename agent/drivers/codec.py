@@ -34,6 +34,9 @@ _INTEGER_RANGE = {
 }
 
 
+SIGNIFICANT_DIGITS = 12
+
+
 class DecodeError(ValueError):
     """Registers that cannot be a value of the tag's type (wrong length, NaN, infinity)."""
 
@@ -66,9 +69,9 @@ def decode(tag: TagSpec, registers: Sequence[int]) -> bool | int | float:
         raise DecodeError(f"{tag.type.value} is {raw}")
     if tag.scale == 1.0 and tag.offset == 0.0:
         return raw
-    # Scaling 2296 by 0.1 gives 229.60000000000002 in binary floating point; no meter has
-    # 10 significant decimals, so the representation error is rounded off.
-    return round(raw * tag.scale + tag.offset, 10)
+    # Scaling 2296 by 0.1 gives 229.60000000000002 in binary floating point; no instrument has
+    # 12 significant digits, so the representation error is rounded off at that precision.
+    return float(f"{raw * tag.scale + tag.offset:.{SIGNIFICANT_DIGITS}g}")
 
 
 def encode(tag: TagSpec, value: bool | float) -> list[int]:

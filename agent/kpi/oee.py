@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 PERFORMANCE_ABOVE_ONE = "performance_above_1"  # wrong ideal cycle time, or a double count
+TIME_RESOLUTION_S = 1e-3  # times are measured and published to the millisecond
 
 
 @dataclass(frozen=True)
@@ -59,29 +60,34 @@ class OeeResult:
     flags: tuple[str, ...]
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator > 0 else None
+def _ratio(numerator: float, denominator: float, resolution: float = 0.0) -> float | None:
+    return numerator / denominator if denominator > resolution else None
 
 
 def compute_oee(t: OeeTotals) -> OeeResult:
-    availability = _ratio(t.apt_s, t.pbt_s)
-    performance = _ratio(t.ideal_s, t.apt_s)
-    quality = _ratio(t.good, t.produced)
+    availability = _ratio(t.apt_s, t.pbt_s, TIME_RESOLUTION_S)
+    performance = _ratio(t.ideal_s, t.apt_s, TIME_RESOLUTION_S)
+    # Quality weighted by ideal time: for one machine with one ideal cycle it is good/produced;
+    # for a roll-up of machines with different cycle times it keeps OEE = A x P x Q equal to
+    # sum(ideal x good) / PBT, where counting unlike pieces (good/produced) would not.
+    quality = _ratio(t.ideal_good_s, t.ideal_s) if t.ideal_s > 0 else _ratio(t.good, t.produced)
+    if t.produced <= 0:
+        quality = None
     flags: list[str] = []
     if performance is not None and performance > 1.0:
         flags.append(PERFORMANCE_ABOVE_ONE)
     oee: float | None
-    if t.pbt_s <= 0:
+    if availability is None:
         oee = None
-    elif t.apt_s <= 0 or t.produced <= 0:
+    elif performance is None or quality is None:
         oee = 0.0  # planned to run, made nothing good: Q or P undefined, but no output is 0
     else:
-        oee = (t.apt_s / t.pbt_s) * (t.ideal_s / t.apt_s) * (t.good / t.produced)
+        oee = availability * performance * quality
     nee: float | None = None
     net_time = t.pbt_s - t.setup_s
-    if oee is not None and net_time > 0:
+    if oee is not None and net_time > TIME_RESOLUTION_S:
         nee = oee * t.pbt_s / net_time
-    teep = oee * t.pbt_s / t.calendar_s if oee is not None and t.calendar_s > 0 else None
+    teep = oee * t.pbt_s / t.calendar_s if oee is not None and t.calendar_s > TIME_RESOLUTION_S else None
     known = t.pbt_s + t.offline_s
     coverage = _ratio(t.pbt_s, known)
     return OeeResult(availability, performance, quality, oee, nee, teep, coverage, tuple(flags))

@@ -31,6 +31,11 @@ SAFE_FUNCTIONS: dict[str, Any] = {
 class RuleError(ValueError):
     """A rule that cannot be compiled; the message says what and where in the expression."""
 
+    def __init__(self, message: str, *, field: str = "when", unknown: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.field = field
+        self.unknown = unknown
+
 
 @dataclass(frozen=True)
 class CompiledRule:
@@ -40,6 +45,56 @@ class CompiledRule:
     tree: ast.AST | None
     names: frozenset[str]
     reason_names: frozenset[str]
+
+
+ALLOWED_NODES = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Mod,
+    ast.FloorDiv,
+    ast.BitAnd,
+    ast.BitOr,
+    ast.RShift,
+    ast.LShift,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Call,
+    ast.Tuple,
+    ast.IfExp,
+)
+
+
+def _check_constructs(expression: str, tree: ast.AST) -> None:
+    """Only comparisons, arithmetic, boolean logic and the safe functions: a rule is data."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ALLOWED_NODES):
+            raise RuleError(f"{expression!r}: {type(node).__name__} is not allowed in a rule")
+        if isinstance(node, ast.Call) and not (
+            isinstance(node.func, ast.Name) and node.func.id in SAFE_FUNCTIONS
+        ):
+            allowed = ", ".join(sorted(SAFE_FUNCTIONS))
+            raise RuleError(f"{expression!r}: only these functions may be called: {allowed}")
 
 
 def _referenced_names(tree: ast.AST) -> frozenset[str]:
@@ -63,20 +118,27 @@ def compile_rule(
             tree = simpleeval.SimpleEval.parse(expression)
         except SyntaxError as error:
             raise RuleError(f"cannot parse {expression!r}: {error.msg}") from None
+        _check_constructs(expression, tree)
         names = _referenced_names(tree)
         unknown = sorted(names - known_tags)
         if unknown:
-            raise RuleError(f"{expression!r} refers to unknown tag(s): {', '.join(unknown)}")
+            raise RuleError(
+                f"{expression!r} refers to unknown tag(s): {', '.join(unknown)}", unknown=tuple(unknown)
+            )
     reason_names: frozenset[str] = frozenset()
     if reason is not None:
         try:
             fields = [f for _, f, _, _ in string.Formatter().parse(reason) if f]
         except ValueError as error:
-            raise RuleError(f"reason {reason!r}: {error}") from None
+            raise RuleError(f"reason {reason!r}: {error}", field="reason") from None
         reason_names = frozenset(fields)
         unknown = sorted(reason_names - known_tags)
         if unknown:
-            raise RuleError(f"reason {reason!r} refers to unknown tag(s): {', '.join(unknown)}")
+            raise RuleError(
+                f"reason {reason!r} refers to unknown tag(s): {', '.join(unknown)}",
+                field="reason",
+                unknown=tuple(unknown),
+            )
     return CompiledRule(state, expression, reason, tree, names, reason_names)
 
 

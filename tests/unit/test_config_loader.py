@@ -1,0 +1,146 @@
+"""Loading: sample configs, ${ENV} substitution, secret files, and the validate command."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.config.issues import ConfigError
+from agent.config.loader import load_config
+from tests.conftest import CASES, CONFIGS, SAMPLE_WORKSHOP
+
+MINIMAL = (CASES / "valid-minimal" / "workshop.yaml").read_text(encoding="utf-8")
+
+
+def write_workshop(tmp_path: Path, extra: str = "", replace: tuple[str, str] | None = None) -> Path:
+    text = MINIMAL.replace("../_devices", str(CASES / "_devices"))
+    if replace:
+        assert replace[0] in text
+        text = text.replace(*replace)
+    path = tmp_path / "workshop.yaml"
+    path.write_text(text + textwrap.dedent(extra), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("workshop", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_sample_workshop_validates(workshop: Path) -> None:
+    config = load_config(workshop)
+    assert config.workshop.machines
+
+
+def test_sample_workshop_is_the_realistic_one() -> None:
+    workshop = load_config(SAMPLE_WORKSHOP).workshop
+    grinders = [m for m in workshop.machines if m.kind == "grinder"]
+    assert len(grinders) >= 6
+    assert len({m.line for m in grinders}) >= 2
+    assert any(m.kind == "sorter" for m in workshop.machines)
+    assert any(m.measures == "workshop" for m in workshop.meters)
+    assert {m.measures for m in workshop.meters} >= {m.id for m in grinders}
+
+
+def test_environment_variables_are_substituted_with_defaults(tmp_path: Path) -> None:
+    path = write_workshop(
+        tmp_path, replace=("host: 127.0.0.1, port: 15502", 'host: "${PLC_HOST}", port: "${PLC_PORT:-1502}"')
+    )
+    config = load_config(path, environ={"PLC_HOST": "10.1.2.3"})
+    connection = config.workshop.connections[0]
+    assert (connection.host, connection.port) == ("10.1.2.3", 1502)
+
+
+def test_secret_comes_from_a_file_and_is_not_printed(tmp_path: Path) -> None:
+    (tmp_path / "mqtt.secret").write_text("s3cr3t\n", encoding="utf-8")
+    path = write_workshop(
+        tmp_path,
+        """
+        outputs:
+          mqtt: {host: broker, username: agent, password_file: mqtt.secret}
+    """,
+    )
+    mqtt = load_config(path, environ={}).workshop.outputs.mqtt
+    assert mqtt is not None and mqtt.password is not None
+    assert mqtt.password.get_secret_value() == "s3cr3t"
+    assert "s3cr3t" not in repr(mqtt)
+
+
+def test_secret_given_twice_is_an_error_at_the_file_key(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("abc", encoding="utf-8")
+    path = write_workshop(
+        tmp_path,
+        """
+        outputs:
+          influxdb: {url: "http://db:8086", org: plant, bucket: edge, token: x, token_file: token}
+    """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [issue] = caught.value.issues
+    assert issue.path == "outputs.influxdb.token_file"
+    assert "either 'token' or 'token_file'" in issue.message
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert issue.mark.line == next(i for i, text in enumerate(lines, 1) if "token_file" in text)
+
+
+def test_misspelt_secret_key_is_an_unknown_key(tmp_path: Path) -> None:
+    path = write_workshop(
+        tmp_path,
+        """
+        outputs:
+          mqtt: {host: broker, pasword_file: x}
+    """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert "did you mean 'password'?" in str(caught.value)
+
+
+def test_file_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"w.yaml:1:1: <root>: expected a mapping"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "file is empty"),
+        ("\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_bytes(content.encode("latin-1"))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="No such file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_validate_exits_0_on_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "-c", str(SAMPLE_WORKSHOP)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_validate_exits_2_with_every_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(CASES / "unknown-keys")
+    assert main(["validate", "-c", "workshop.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.splitlines()[:-1]
+        == (CASES / "unknown-keys" / "error.txt").read_text(encoding="utf-8").splitlines()
+    )
+    assert err.splitlines()[-1] == "4 error(s) in workshop.yaml"
+
+
+def test_frozen_after_validation() -> None:
+    config = load_config(SAMPLE_WORKSHOP)
+    with pytest.raises(Exception, match="frozen"):
+        config.workshop.machines[0].ideal_cycle_s = 1.0  # type: ignore[misc]

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agent.config.issues import ConfigError, ConfigIssue, format_path
+from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.profile import Profile, TagSpec
 from agent.config.secrets import resolve_secret_files
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
-from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.workshop import (
     HHMM_PATTERN,
     URL_PATTERN,

@@ -80,7 +80,9 @@ def encode(tag: TagSpec, value: bool | float) -> list[int]:
         return [int(bool(value))]
     if tag.bit is not None:
         raise ValueError("a bit field is encoded as part of its register, see encode_bits")
-    raw: float = (float(value) - tag.offset) / tag.scale
+    unscaled = tag.scale == 1.0 and tag.offset == 0.0
+    # 64-bit counters exceed a float's 53-bit mantissa: integers without scaling stay integers.
+    raw: float = value if unscaled and isinstance(value, int) else (float(value) - tag.offset) / tag.scale
     if tag.type in _INTEGER_RANGE:
         low, high = _INTEGER_RANGE[tag.type]
         number = round(raw)

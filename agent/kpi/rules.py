@@ -48,6 +48,8 @@ class CompiledRule:
 
 
 ALLOWED_NODES = (
+    ast.Module,
+    ast.Expr,
     ast.Expression,
     ast.BoolOp,
     ast.And,

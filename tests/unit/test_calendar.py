@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from collections import defaultdict
 
@@ -86,8 +87,9 @@ def test_pieces_partition_time(offset: float, length: float) -> None:
     calendar = ShiftCalendar(TWO_SHIFTS, "Asia/Shanghai", days_off=frozenset({dt.date(2026, 11, 28)}))
     start = at(20, 5) + offset
     pieces = list(calendar.pieces(start, start + length))
-    assert pieces[0].start == start and pieces[-1].end == start + length
-    for first, second in zip(pieces, pieces[1:], strict=False):
+    assert pieces[0].start == start
+    assert pieces[-1].end == start + length
+    for first, second in itertools.pairwise(pieces):
         assert first.end == second.start
     for piece in pieces:
         assert piece.period.start <= piece.start < piece.end <= piece.period.end

@@ -14,7 +14,7 @@ from agent.drivers.codec import DecodeError, decode, encode, register_modulus
 
 
 def spec(data_type: DataType, order: ByteOrder = ByteOrder.ABCD, **extra: float) -> TagSpec:
-    return TagSpec(table=Table.HOLDING, address=0, type=data_type, order=order, **extra)  # type: ignore[arg-type]
+    return TagSpec(table=Table.HOLDING, address=0, type=data_type, order=order, **extra)
 
 
 def words(data: bytes) -> list[int]:
@@ -118,4 +118,5 @@ def test_garbage_registers_decode_or_raise_decode_error(
         value = decode(spec(data_type, order), registers)
     except DecodeError:
         return
-    assert isinstance(value, int | float) and math.isfinite(value)
+    assert isinstance(value, int | float)
+    assert math.isfinite(value)

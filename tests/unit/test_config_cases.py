@@ -37,4 +37,6 @@ def test_every_case_error_names_a_file_line_and_column() -> None:
         if expected.exists():
             for line in expected.read_text(encoding="utf-8").splitlines():
                 file, line_no, column, _ = line.split(":", 3)
-                assert file.endswith(".yaml") and int(line_no) > 0 and int(column) > 0, line
+                assert file.endswith(".yaml"), line
+                assert int(line_no) > 0, line
+                assert int(column) > 0, line

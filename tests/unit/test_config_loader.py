@@ -60,7 +60,8 @@ def test_secret_comes_from_a_file_and_is_not_printed(tmp_path: Path) -> None:
     """,
     )
     mqtt = load_config(path, environ={}).workshop.outputs.mqtt
-    assert mqtt is not None and mqtt.password is not None
+    assert mqtt is not None
+    assert mqtt.password is not None
     assert mqtt.password.get_secret_value() == "s3cr3t"
     assert "s3cr3t" not in repr(mqtt)
 

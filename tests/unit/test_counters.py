@@ -75,5 +75,5 @@ def test_increments_are_never_negative_nor_faster_than_possible(readings: list[t
         step = counter.update(float(value), now)
         assert step.delta >= 0.0
         assert step.delta <= 2.0 * max(now - trusted, 2.0) * 1.5 + 1e-6
-        if step.event not in (CounterEvent.SPIKE,):
+        if step.event != CounterEvent.SPIKE:
             trusted = now

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.kpi.engine import COUNTER_FLAGS, DATA_GAP, PRODUCED_IN_BREAK, CounterSetup, KpiEngine, MeterSetup
 from agent.kpi.counters import CounterEvent
+from agent.kpi.engine import COUNTER_FLAGS, DATA_GAP, PRODUCED_IN_BREAK, CounterSetup, KpiEngine, MeterSetup
 from agent.kpi.states import MachineState
 from agent.records import Record, RecordKind
 from agent.samples import Sample
@@ -22,26 +23,26 @@ from tests.unit.kpi_fixtures import (
     replay,
 )
 
-P, F, S, I = MachineState.PRODUCING, MachineState.FAULT, MachineState.SETUP, MachineState.IDLE
+RUN, FAULT, SETUP, IDLE = MachineState.PRODUCING, MachineState.FAULT, MachineState.SETUP, MachineState.IDLE
 
 
 def day_script(t: float) -> MachineState:
     """08-10 producing, 10-10:30 fault, 10:30-11:30 setup, 11:30-12 idle (lunch break),
     12-17 producing, 17-17:30 producing through the dinner break, 17:30-19 producing, 19-20 idle."""
     for until, state in (
-        (local(10), P),
-        (local(10, 30), F),
-        (local(11, 30), S),
-        (local(12), I),
-        (local(19), P),
-        (local(20), I),
+        (local(10), RUN),
+        (local(10, 30), FAULT),
+        (local(11, 30), SETUP),
+        (local(12), IDLE),
+        (local(19), RUN),
+        (local(20), IDLE),
     ):
         if t < until:
             return state
-    return I
+    return IDLE
 
 
-def final(records: list[Record], kind: RecordKind, **match: object) -> dict[str, object]:
+def final(records: list[Record], kind: RecordKind, **match: object) -> dict[str, Any]:
     found = [
         r.fields
         for r in records
@@ -67,7 +68,8 @@ def test_day_shift_times_to_the_second(day_records: list[Record]) -> None:
     assert oee["pbt_s"] == 39_600.0
     assert oee["apt_s"] == 30_600.0
     assert (oee["fault_s"], oee["setup_s"], oee["idle_s"]) == (1800.0, 3600.0, 3600.0)
-    assert oee["offline_s"] == 0.0 and oee["no_shift_s"] == 0.0
+    assert oee["offline_s"] == 0.0
+    assert oee["no_shift_s"] == 0.0
 
 
 def test_day_shift_counts_and_oee(day_records: list[Record]) -> None:
@@ -78,7 +80,7 @@ def test_day_shift_counts_and_oee(day_records: list[Record]) -> None:
     assert oee["performance"] == round(6480 * 4 / 30_600, 4)
     assert oee["quality"] == round(6416 / 6480, 4)
     assert oee["oee"] == round(6416 * 4 / 39_600, 4)
-    assert PRODUCED_IN_BREAK in oee["flags"]  # type: ignore[operator]
+    assert PRODUCED_IN_BREAK in oee["flags"]
 
 
 def test_day_shift_energy_split_by_state(day_records: list[Record]) -> None:
@@ -121,24 +123,25 @@ def test_line_and_workshop_roll_ups_of_one_machine_equal_the_machine(day_records
 
 def test_outage_is_offline_time_and_counts_across_it_are_flagged() -> None:
     engine = KpiEngine(engine_setup(), local(8))
-    machine = ScriptedMachine("m1", lambda t: P, local(8))
+    machine = ScriptedMachine("m1", lambda t: RUN, local(8))
     records = replay(engine, [machine], local(8), local(20), 10.0, outage=(local(14), local(15)))
     oee = final(records, RecordKind.OEE, machine="m1")
     assert oee["offline_s"] == 3600.0 - 30.0  # offline 30 s after the last good read
     assert oee["pbt_s"] == 39_600.0 - 3570.0
     assert oee["produced"] == 43_200 / 5  # nothing lost: made during the outage (and breaks), counted after
-    assert DATA_GAP in oee["flags"]  # type: ignore[operator]
+    assert DATA_GAP in oee["flags"]
     states = [(r.ts, r.fields["state"]) for r in records if r.kind is RecordKind.STATE]
-    assert (local(14) + 30, "offline") in states and (local(15), "producing") in states
+    assert (local(14) + 30, "offline") in states
+    assert (local(15), "producing") in states
 
 
 def test_counter_wrap_at_two_to_the_32_loses_no_part() -> None:
     engine = KpiEngine(engine_setup(), local(8))
-    machine = ScriptedMachine("m1", lambda t: P, local(8), counter_start=U32 - 100)
+    machine = ScriptedMachine("m1", lambda t: RUN, local(8), counter_start=U32 - 100)
     records = replay(engine, [machine], local(8), local(9), 10.0)
     oee = [r.fields for r in records if r.kind is RecordKind.OEE][-1]
     assert oee["produced"] == 720
-    assert COUNTER_FLAGS[CounterEvent.WRAP] in oee["flags"]  # type: ignore[operator]
+    assert COUNTER_FLAGS[CounterEvent.WRAP] in oee["flags"]
 
 
 def test_reset_and_spike_are_flagged_and_not_counted_as_parts() -> None:
@@ -149,7 +152,7 @@ def test_reset_and_spike_are_flagged_and_not_counted_as_parts() -> None:
         t += 10
     oee = final(engine.advance(local(20)), RecordKind.OEE, machine="m1")
     assert oee["produced"] == 10 + 10 + 5 + 10  # 100->110, 110->120 past the spike, reset to 5, 5->15
-    assert {COUNTER_FLAGS[CounterEvent.SPIKE], COUNTER_FLAGS[CounterEvent.RESET]} <= set(oee["flags"])  # type: ignore[arg-type]
+    assert {COUNTER_FLAGS[CounterEvent.SPIKE], COUNTER_FLAGS[CounterEvent.RESET]} <= set(oee["flags"])
 
 
 def test_quality_from_a_downstream_sorter() -> None:
@@ -157,8 +160,8 @@ def test_quality_from_a_downstream_sorter() -> None:
     sorter = machine_setup("sorter", line="a1", ideal_cycle_s=2.0)
     engine = KpiEngine(engine_setup(assembler, sorter), local(8))
     machines = [
-        ScriptedMachine("asm", lambda t: P, local(8), cycle_s=2.5, reject_every=10**9),
-        ScriptedMachine("sorter", lambda t: P, local(8), cycle_s=2.5, reject_every=20),
+        ScriptedMachine("asm", lambda t: RUN, local(8), cycle_s=2.5, reject_every=10**9),
+        ScriptedMachine("sorter", lambda t: RUN, local(8), cycle_s=2.5, reject_every=20),
     ]
     records = replay(engine, machines, local(8), local(9), 10.0)
     last = {r.fields["machine"]: r.fields for r in records if r.kind is RecordKind.OEE}
@@ -170,18 +173,20 @@ def test_producing_outside_the_calendar_is_counted_and_flagged() -> None:
     from agent.kpi.calendar import ShiftDef
 
     engine = KpiEngine(engine_setup(shifts=(ShiftDef("day", 8 * 60, 16 * 60),)), local(16))
-    machine = ScriptedMachine("m1", lambda t: P, local(16))
+    machine = ScriptedMachine("m1", lambda t: RUN, local(16))
     records = replay(engine, [machine], local(16), local(18), 10.0)
     engine.advance(local(23, 59))
     no_shift = [r.fields for r in records if r.kind is RecordKind.OEE][-1]
     assert no_shift["shift"] == "no_shift"
     assert no_shift["produced"] == 7200 / 5
-    assert no_shift["no_shift_s"] == 7200.0 and no_shift["pbt_s"] == 0.0 and no_shift["oee"] is None
+    assert no_shift["no_shift_s"] == 7200.0
+    assert no_shift["pbt_s"] == 0.0
+    assert no_shift["oee"] is None
 
 
 # --- invariants over random event streams ------------------------------------------------------
 
-segment = st.tuples(st.integers(1, 360), st.sampled_from([P, F, S, I]))
+segment = st.tuples(st.integers(1, 360), st.sampled_from([RUN, FAULT, SETUP, IDLE]))
 
 
 @settings(max_examples=40)
@@ -198,7 +203,7 @@ def test_invariants_over_random_streams(
         bounds.append((t, state))
 
     def script(now: float) -> MachineState:
-        return next((state for until, state in bounds if now < until), I)
+        return next((state for until, state in bounds if now < until), IDLE)
 
     meter = MeterSetup("meter-1", "m1", CounterSetup("kwh", None), max_kw=50.0)
     engine = KpiEngine(engine_setup(meters=(meter,)), start)
@@ -215,7 +220,7 @@ def test_invariants_over_random_streams(
     )
     finals = [r.fields for r in records if r.kind is RecordKind.OEE and r.fields["final"]]
     open_totals = engine.machine_totals(engine.machines["m1"], engine.period.key)
-    accounted = sum(f["pbt_s"] + f["planned_stop_s"] + f["no_shift_s"] + f["offline_s"] for f in finals)  # type: ignore[operator]
+    accounted = sum(f["pbt_s"] + f["planned_stop_s"] + f["no_shift_s"] + f["offline_s"] for f in finals)
     accounted += open_totals.calendar_s
     assert accounted == pytest.approx(end - start, abs=0.001 * (len(finals) + 1) * 4)
     for record in records:

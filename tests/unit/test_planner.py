@@ -87,8 +87,8 @@ def test_gap_setting_trades_requests_for_filled_registers(max_gap: int, expected
 
 
 def test_requests_never_exceed_125_registers_or_2000_bits() -> None:
-    registers = {f"r{i}": tag(i) for i in range(0, 300)}
-    bits = {f"c{i}": tag(i, DataType.BOOL, Table.COIL) for i in range(0, 4500)}
+    registers = {f"r{i}": tag(i) for i in range(300)}
+    bits = {f"c{i}": tag(i, DataType.BOOL, Table.COIL) for i in range(4500)}
     requests = plan_reads({**registers, **bits}, addressing=0, max_gap=8, max_registers=125, max_bits=2000)
     counts = [(r.table, r.count) for r in requests]
     assert counts == [

@@ -41,11 +41,14 @@ def test_first_matching_rule_wins_with_its_reason() -> None:
         (MachineState.IDLE, None, None),
     )
     verdict = engine.evaluate({"alarm_code": 1203, "status": 1, "spindle_load": 55.0})
-    assert verdict is not None and (verdict.state, verdict.reason) == (MachineState.FAULT, "alarm 1203")
+    assert verdict is not None
+    assert (verdict.state, verdict.reason) == (MachineState.FAULT, "alarm 1203")
     verdict = engine.evaluate({"alarm_code": 0, "status": 1, "spindle_load": 55.0})
-    assert verdict is not None and verdict.state is MachineState.PRODUCING
+    assert verdict is not None
+    assert verdict.state is MachineState.PRODUCING
     verdict = engine.evaluate({"alarm_code": 0, "status": 1, "spindle_load": 5.0})
-    assert verdict is not None and verdict.state is MachineState.IDLE
+    assert verdict is not None
+    assert verdict.state is MachineState.IDLE
 
 
 def test_a_rule_whose_tags_are_missing_or_nan_never_matches() -> None:

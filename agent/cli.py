@@ -141,8 +141,9 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
         async with WorkshopSimulator(config, clock, seed=args.seed):
             for connection in config.workshop.connections:
                 units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
-                console.print(
-                    f"serving {connection.id} on {connection.host}:{connection.port}: {', '.join(units)}"
+                print(
+                    f"serving {connection.id} on {connection.host}:{connection.port}: {', '.join(units)}",
+                    flush=True,
                 )
             await stop.wait()
 

@@ -125,11 +125,11 @@ class Agent:
             await self._deliver(records)
 
     async def _drain(self) -> None:
-        """Turn what was read before the stop into records and deliver them."""
+        """Turn what was read before the stop into records, publish the shift so far, deliver."""
         records: list[Record] = []
         while not self._queue.empty():
             records += self.engine.ingest(self._queue.get_nowait().samples)
-        records += self.engine.advance(self.clock())
+        records += self.engine.publish_current(self.clock())
         await self._deliver(records)
 
     async def _deliver(self, records: list[Record]) -> None:

@@ -353,6 +353,11 @@ class KpiEngine:
             self.next_publish = now + self.setup.publish_interval_s
         return records
 
+    def publish_current(self, now: float) -> list[Record]:
+        """The current period so far (not final): what a stopping agent leaves as its last word."""
+        records = self.advance(now)
+        return records + self._publish(self.period, final=False, ts=self.now)
+
     # -- publication -------------------------------------------------------------------------
 
     def machine_totals(self, machine: MachineTracker, period_key: str) -> OeeTotals:

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Self
@@ -99,6 +98,19 @@ async def _no_such_unit(*_: object) -> ExcCodes:
     return ExcCodes.GATEWAY_NO_RESPONSE
 
 
+async def serve_units(
+    host: str, port: int, units: list[SimulatedUnit], clock: Callable[[], float]
+) -> ModbusTcpServer:
+    """Start a pymodbus TCP server answering for these units (and 0x0B for any other unit id)."""
+    devices = [unit.sim_device(clock) for unit in units]
+    catch_all = SimDevice(
+        0, simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)], action=_no_such_unit
+    )
+    server = ModbusTcpServer([*devices, catch_all], address=(host, port))
+    await server.serve_forever(background=True)
+    return server
+
+
 class WorkshopSimulator:
     """Every machine and meter of a workshop, served on the endpoints its config names."""
 
@@ -133,7 +145,6 @@ class WorkshopSimulator:
             model = self.machines.get(device.id) or self.meters[device.id]
             self.units[device.connection].append(SimulatedUnit(device, model.values_at))
         self._servers: dict[str, ModbusTcpServer] = {}
-        self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Self:
         for connection in self.config.workshop.connections:
@@ -146,14 +157,7 @@ class WorkshopSimulator:
 
     async def start(self, connection_id: str) -> None:
         connection = next(c for c in self.config.workshop.connections if c.id == connection_id)
-        devices = [unit.sim_device(self.clock) for unit in self.units[connection_id]]
-        catch_all = SimDevice(
-            0,
-            simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-            action=_no_such_unit,
-        )
-        server = ModbusTcpServer([*devices, catch_all], address=(connection.host, connection.port))
-        await server.serve_forever(background=True)
+        server = await serve_units(connection.host, connection.port, self.units[connection_id], self.clock)
         self._servers[connection_id] = server
         log.info(
             "simulator connection=%s endpoint=%s:%d units=%s",

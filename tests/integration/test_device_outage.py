@@ -1,0 +1,64 @@
+"""A gateway taken off the network mid-run: the others keep their rate, it recovers when back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from agent.config.loader import AgentConfig
+from agent.engine_setup import build_engine_setup
+from agent.kpi.states import MachineState
+from agent.runtime import Agent
+from agent.sim.server import WorkshopSimulator
+
+pytestmark = pytest.mark.integration
+
+POLL_S = 0.1
+DEAD = "line2-gw"
+
+
+async def wait_for(condition: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_dead_gateway_costs_the_others_nothing_and_recovers(sample_config: AgentConfig) -> None:
+    setup = build_engine_setup(sample_config, offline_after_s=0.5)
+    agent = Agent(sample_config, clock=time.time, engine_setup=setup, poll_interval_s=POLL_S)
+    stop = asyncio.Event()
+    dead_machines = [d.id for d in sample_config.devices() if d.connection == DEAD]
+    async with WorkshopSimulator(sample_config, time.time) as simulator:
+        task = asyncio.create_task(agent.run(stop), name="test.agent")
+        connections = {c.id for c in sample_config.workshop.connections}
+        await wait_for(lambda: set(agent.health) == connections
+                       and all(h.cycles >= 3 for h in agent.health.values()), 5)
+        assert all(s.connected for h in agent.health.values() for s in h.devices.values())
+
+        await simulator.stop(DEAD)
+        before = {name: (h.cycles, h.missed_cycles) for name, h in agent.health.items()}
+        await asyncio.sleep(2.0)
+        for name, health in agent.health.items():
+            if name == DEAD:
+                continue
+            cycles = health.cycles - before[name][0]
+            missed = health.missed_cycles - before[name][1]
+            assert cycles + missed >= 18, name  # 2 s at 0.1 s: the schedule held
+            assert missed <= 2, name
+            assert all(s.connected for s in health.devices.values()), name
+        dead = agent.health[DEAD].devices
+        assert not any(status.connected for status in dead.values())
+        assert all(status.error for status in dead.values())
+        states = {v.id: v.state for v in agent.engine.views()}
+        assert {states[m] for m in dead_machines} == {MachineState.OFFLINE}
+        assert MachineState.OFFLINE not in {s for m, s in states.items() if m not in dead_machines}
+
+        await simulator.start(DEAD)
+        await wait_for(lambda: all(s.connected for s in agent.health[DEAD].devices.values()), 10)
+        await wait_for(lambda: MachineState.OFFLINE not in {
+            v.state for v in agent.engine.views() if v.id in dead_machines}, 5)
+        stop.set()
+        await asyncio.wait_for(task, 10)

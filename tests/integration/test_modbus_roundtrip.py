@@ -1,0 +1,108 @@
+"""Every data type and byte order, written by the simulator and read back through a real pymodbus
+server by the driver; and what a shared gateway does with a unit that does not answer."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.config.loader import Device, load_profile
+from agent.config.profile import DataType
+from agent.config.workshop import ModbusTcpConnection
+from agent.drivers.modbus import ModbusTcpDriver, plan_device
+from agent.samples import Quality
+from agent.sim.server import SimulatedUnit, serve_units
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+PROFILE = Path(__file__).parent / "profiles" / "all-types.yaml"
+EXAMPLES = {
+    DataType.INT16: -12345, DataType.UINT16: 54321, DataType.INT32: -123456789, DataType.UINT32: 3123456789,
+    DataType.INT64: -1234567890123, DataType.UINT64: 12345678901234567890, DataType.FLOAT32: 1234.5,
+    DataType.FLOAT64: -9876.54321,
+}
+
+
+def expected_values(device: Device) -> dict[str, bool | int | float]:
+    values: dict[str, bool | int | float] = {}
+    for index, (name, tag) in enumerate(device.profile.spec.tags.items()):
+        if tag.type is DataType.BOOL:
+            values[name] = index % 2 == 0
+        elif name == "scaled_temp":
+            values[name] = 22.5
+        elif name == "status_word":
+            values[name] = 0b1000_0000_1000_0001  # bits 0, 7 and 15
+        else:
+            # a value unique per tag, so a value read into the wrong tag cannot pass
+            offset = index if tag.type is not DataType.FLOAT32 else index * 0.5
+            values[name] = EXAMPLES[tag.type] + (offset if EXAMPLES[tag.type] < 0 else -offset)
+    for bit in (0, 7, 15):
+        values[f"status_bit{bit}"] = True
+    return values
+
+
+def device(unit: int = 1) -> Device:
+    profile, issues = load_profile(PROFILE)
+    assert profile is not None, issues
+    return Device(f"dut-{unit}", unit, profile, "plc", None, None)
+
+
+def connection(port: int) -> ModbusTcpConnection:
+    return ModbusTcpConnection(id="plc", transport="modbus-tcp", host="127.0.0.1", port=port, timeout_s=0.5)
+
+
+async def test_every_type_and_byte_order_reads_back_as_written() -> None:
+    dut = device()
+    values = expected_values(dut)
+    port = free_port()
+    server = await serve_units("127.0.0.1", port, [SimulatedUnit(dut, lambda _t: values)], time.time)
+    try:
+        async with ModbusTcpDriver(connection(port), [dut], time.time) as driver:
+            result = await driver.read()
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+    read = {s.tag: s.value for s in result.samples}
+    assert {s.quality for s in result.samples} == {Quality.GOOD}
+    assert set(read) == set(values)
+    for name, value in values.items():
+        assert read[name] == pytest.approx(value, rel=1e-12), name
+    # max_gap 8: all 104 holding registers in one request; coils 5->17, discrete inputs 105->117
+    # and input registers 0->10 are further apart than 8, so those tables take two each.
+    assert result.requests == len(plan_device(dut, connection(port)).requests) == 7
+
+
+async def test_unit_nobody_answers_for_is_bad_while_its_neighbour_reads_fine() -> None:
+    alive, dead = device(1), device(2)
+    values = expected_values(alive)
+    port = free_port()
+    server = await serve_units("127.0.0.1", port, [SimulatedUnit(alive, lambda _t: values)], time.time)
+    try:
+        async with ModbusTcpDriver(connection(port), [alive, dead], time.time) as driver:
+            result = await driver.read()
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+    quality = {(s.device, s.quality) for s in result.samples}
+    assert quality == {("dut-1", Quality.GOOD), ("dut-2", Quality.BAD)}
+    status = {s.device: s for s in result.statuses}
+    assert status["dut-1"].connected
+    assert status["dut-2"].error is not None
+    assert "exception code 11" in status["dut-2"].error  # 0x0B: gateway target failed to respond
+
+
+async def test_unreachable_endpoint_gives_bad_samples_and_backs_off() -> None:
+    dut = device()
+    port = free_port()  # nothing listens here
+    async with ModbusTcpDriver(connection(port), [dut], time.time) as driver:
+        first = await driver.read()
+        started = time.perf_counter()
+        second = await driver.read()  # inside the backoff window: no new connect attempt
+        elapsed = time.perf_counter() - started
+    assert {s.quality for s in first.samples + second.samples} == {Quality.BAD}
+    assert len(first.samples) == len(dut.profile.spec.tags)
+    assert not first.statuses[0].connected
+    assert "connect failed" in (first.statuses[0].error or "")
+    assert elapsed < 0.05
+    assert second.requests == 0

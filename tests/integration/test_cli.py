@@ -27,7 +27,11 @@ def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> No
     records_file = tmp_path / "records.jsonl"
     done = subprocess.run(
         [*EDGE_AGENT, "demo", "--duration", "8", "--speed", "600", "--records", str(records_file)],
-        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "shift night closed" in done.stdout  # 07:20 + 8 s x 600 passes the 08:00 shift change
@@ -63,14 +67,26 @@ def test_run_against_simulate_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     workshop = workshop_on_ports(tmp_path, records)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     simulator_log = (tmp_path / "simulator.log").open("w", encoding="utf-8")
-    simulator = subprocess.Popen([*EDGE_AGENT, "simulate", "-c", str(workshop)], cwd=tmp_path, env=env,
-                                 stdout=subprocess.PIPE, stderr=simulator_log, text=True)
+    simulator = subprocess.Popen(
+        [*EDGE_AGENT, "simulate", "-c", str(workshop)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=simulator_log,
+        text=True,
+    )
     try:
         assert simulator.stdout is not None
         for _ in range(4):  # one line per served connection
             assert "serving" in simulator.stdout.readline()
-        agent = subprocess.Popen([*EDGE_AGENT, "run", "-c", str(workshop)], cwd=tmp_path, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        agent = subprocess.Popen(
+            [*EDGE_AGENT, "run", "-c", str(workshop)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 20
         while not (records.exists() and any(r["kind"] == "state" for r in read_records(records))):
             assert time.monotonic() < deadline, "no state record from the agent"
@@ -93,15 +109,22 @@ def test_run_refuses_outputs_this_build_cannot_deliver(tmp_path: Path) -> None:
     workshop = workshop_on_ports(tmp_path, tmp_path / "r.jsonl")
     text = workshop.read_text(encoding="utf-8").replace("outputs:\n", "outputs:\n  mqtt: {host: 127.0.0.1}\n")
     workshop.write_text(text, encoding="utf-8")
-    done = subprocess.run([*EDGE_AGENT, "run", "-c", str(workshop)], capture_output=True, text=True,
-                          timeout=30, check=False)
+    done = subprocess.run(
+        [*EDGE_AGENT, "run", "-c", str(workshop)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 2
     assert "outputs.mqtt" in done.stderr
 
 
 def test_plan_prints_requests_per_connection() -> None:
-    done = subprocess.run([*EDGE_AGENT, "plan", "-c", str(SAMPLE_WORKSHOP)], capture_output=True, text=True,
-                          timeout=30, check=False, env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run(
+        [*EDGE_AGENT, "plan", "-c", str(SAMPLE_WORKSHOP)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert done.returncode == 0, done.stderr
     assert "line1-gw" in done.stdout
     assert "16 requests per cycle" in done.stdout  # 4 grinders x (coil, discrete, holding, input)

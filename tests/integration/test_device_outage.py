@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -19,11 +20,10 @@ POLL_S = 0.1
 DEAD = "line2-gw"
 
 
-async def wait_for(condition: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+async def wait_for(condition: Callable[[], bool], within_s: float) -> None:
+    async with asyncio.timeout(within_s):
+        while not condition():  # noqa: ASYNC110 - observing the agent from outside, as a user would
+            await asyncio.sleep(0.05)
 
 
 async def test_dead_gateway_costs_the_others_nothing_and_recovers(sample_config: AgentConfig) -> None:
@@ -34,8 +34,9 @@ async def test_dead_gateway_costs_the_others_nothing_and_recovers(sample_config:
     async with WorkshopSimulator(sample_config, time.time) as simulator:
         task = asyncio.create_task(agent.run(stop), name="test.agent")
         connections = {c.id for c in sample_config.workshop.connections}
-        await wait_for(lambda: set(agent.health) == connections
-                       and all(h.cycles >= 3 for h in agent.health.values()), 5)
+        await wait_for(
+            lambda: set(agent.health) == connections and all(h.cycles >= 3 for h in agent.health.values()), 5
+        )
         assert all(s.connected for h in agent.health.values() for s in h.devices.values())
 
         await simulator.stop(DEAD)
@@ -58,7 +59,11 @@ async def test_dead_gateway_costs_the_others_nothing_and_recovers(sample_config:
 
         await simulator.start(DEAD)
         await wait_for(lambda: all(s.connected for s in agent.health[DEAD].devices.values()), 10)
-        await wait_for(lambda: MachineState.OFFLINE not in {
-            v.state for v in agent.engine.views() if v.id in dead_machines}, 5)
+        await wait_for(
+            lambda: (
+                MachineState.OFFLINE not in {v.state for v in agent.engine.views() if v.id in dead_machines}
+            ),
+            5,
+        )
         stop.set()
         await asyncio.wait_for(task, 10)

@@ -20,8 +20,13 @@ pytestmark = pytest.mark.integration
 
 PROFILE = Path(__file__).parent / "profiles" / "all-types.yaml"
 EXAMPLES = {
-    DataType.INT16: -12345, DataType.UINT16: 54321, DataType.INT32: -123456789, DataType.UINT32: 3123456789,
-    DataType.INT64: -1234567890123, DataType.UINT64: 12345678901234567890, DataType.FLOAT32: 1234.5,
+    DataType.INT16: -12345,
+    DataType.UINT16: 54321,
+    DataType.INT32: -123456789,
+    DataType.UINT32: 3123456789,
+    DataType.INT64: -1234567890123,
+    DataType.UINT64: 12345678901234567890,
+    DataType.FLOAT32: 1234.5,
     DataType.FLOAT64: -9876.54321,
 }
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 EDGE_AGENT = [sys.executable, "-m", "agent"]
 
 
-def read_records(path: Path) -> list[dict[str, object]]:
+def read_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -42,11 +43,11 @@ def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> No
     assert {"producing"} < states  # states change: more than one state was seen
     oee = [r for r in records if r["kind"] == "oee"]
     produced = {r["machine"]: r["produced"] for r in oee}
-    assert sum(1 for count in produced.values() if count > 0) >= 10  # type: ignore[operator]
+    assert sum(1 for count in produced.values() if count > 0) >= 10
     for record in oee:
         for key in ("availability", "quality", "oee"):
             value = record[key]
-            assert value is None or 0.0 <= value <= 1.0  # type: ignore[operator]
+            assert value is None or 0.0 <= value <= 1.0
     assert any(r["kind"] == "energy" and r["kwh_per_unit"] for r in records)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(r["ts"])) for r in records)
 

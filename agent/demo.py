@@ -92,6 +92,7 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
     tap = RecordTap()
     sinks: list[Sink] = [tap]
     if options.records:
+        Path(options.records).unlink(missing_ok=True)  # each demo run is its own story, from seq 1
         sinks.append(FileSink(options.records))
     agent = Agent(config, clock=clock, sinks=sinks, engine_setup=setup, poll_interval_s=options.poll_s)
     timezone = config.workshop.site.timezone

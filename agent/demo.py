@@ -92,8 +92,7 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
     tap = RecordTap()
     sinks: list[Sink] = [tap]
     if options.records:
-        Path(options.records).unlink(missing_ok=True)  # each demo run is its own story, from seq 1
-        sinks.append(FileSink(options.records))
+        sinks.append(FileSink(options.records, truncate=True))  # each demo run starts from seq 1
     agent = Agent(config, clock=clock, sinks=sinks, engine_setup=setup, poll_interval_s=options.poll_s)
     timezone = config.workshop.site.timezone
     async with WorkshopSimulator(config, clock, seed=options.seed):

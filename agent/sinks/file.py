@@ -15,9 +15,10 @@ from agent.sinks.base import Envelope
 
 
 class FileSink:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, truncate: bool = False) -> None:
         self.name = "file"
         self.path = path
+        self.mode = "w" if truncate else "a"
         self._stream: IO[str] | None = None
 
     async def __aenter__(self) -> Self:
@@ -26,15 +27,15 @@ class FileSink:
             return self
         target = Path(self.path)
         try:
-            self._stream = await asyncio.to_thread(self._open, target)
+            self._stream = await asyncio.to_thread(self._open, target, self.mode)
         except OSError as error:
             raise OutputError(self.name, f"cannot open {target}: {error.strerror}") from error
         return self
 
     @staticmethod
-    def _open(target: Path) -> IO[str]:
+    def _open(target: Path, mode: str) -> IO[str]:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return target.open("a", encoding="utf-8")
+        return target.open(mode, encoding="utf-8")
 
     async def __aexit__(self, *exc: object) -> None:
         if self._stream is not None and self._stream is not sys.stdout:

@@ -27,6 +27,35 @@ STATE_STYLE = {
 }
 
 
+LIVE_COLUMNS = (
+    "machine",
+    "line",
+    "state",
+    "since",
+    "reason",
+    "produced",
+    "good",
+    "A",
+    "P",
+    "Q",
+    "OEE",
+    "kWh/unit",
+)
+SUMMARY_COLUMNS = ("scope", "PBT h", "APT h", "fault h", "setup h", "produced", "good", "A", "P", "Q", "OEE")
+HEALTH_COLUMNS = ("connection", "endpoint", "cycles", "missed", "cycle ms", "devices up", "last error")
+TEXT_COLUMNS = frozenset(
+    {"machine", "line", "state", "since", "reason", "scope", "connection", "endpoint", "last error"}
+)
+
+
+def new_table(title: str, columns: tuple[str, ...]) -> Table:
+    """Numbers right-aligned, text left-aligned."""
+    table = Table(title=title, expand=False)
+    for column in columns:
+        table.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
+    return table
+
+
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:5.1f}%"
 
@@ -52,25 +81,7 @@ def machine_table(engine: KpiEngine, timezone: str, now: float) -> Table:
         f"{dt.datetime.fromtimestamp(now, zone):%Y-%m-%d %H:%M:%S} {timezone} · "
         f"shift {period.name} since {_local(period.start, zone)}"
     )
-    table = Table(title=title, expand=False)
-    for column in (
-        "machine",
-        "line",
-        "state",
-        "since",
-        "reason",
-        "produced",
-        "good",
-        "A",
-        "P",
-        "Q",
-        "OEE",
-        "kWh/unit",
-    ):
-        table.add_column(
-            column,
-            justify="right" if column in {"produced", "good", "A", "P", "Q", "OEE", "kWh/unit"} else "left",
-        )
+    table = new_table(title, LIVE_COLUMNS)
     for view in engine.views():
         energy = view.energy.total_kwh
         per_unit = f"{energy / view.totals.produced:.4f}" if view.totals.produced > 0 and energy > 0 else "—"
@@ -117,17 +128,7 @@ def machine_table(engine: KpiEngine, timezone: str, now: float) -> Table:
 
 
 def health_table(health: Iterable[ConnectionHealth]) -> Table:
-    table = Table(title="connections", expand=False)
-    for column in (
-        "connection",
-        "endpoint",
-        "cycles",
-        "missed",
-        "cycle ms",
-        "devices up",
-        "last error",
-    ):
-        table.add_column(column)
+    table = new_table("connections", HEALTH_COLUMNS)
     for item in health:
         up = sum(1 for s in item.devices.values() if s.connected)
         errors = [f"{d}: {s.error}" for d, s in item.devices.items() if s.error]
@@ -157,21 +158,7 @@ def shift_summary(records: Iterable[Record]) -> Table | None:
     if not finals:
         return None
     first = finals[0].fields
-    table = Table(title=f"shift {first['shift']} closed (started {first['shift_start']})")
-    for column in (
-        "scope",
-        "PBT h",
-        "APT h",
-        "fault h",
-        "setup h",
-        "produced",
-        "good",
-        "A",
-        "P",
-        "Q",
-        "OEE",
-    ):
-        table.add_column(column)
+    table = new_table(f"shift {first['shift']} closed (started {first['shift_start']})", SUMMARY_COLUMNS)
     for record in finals:
         f = record.fields
         scope = f.get("machine") or (f"line {f['line']}" if "line" in f else "workshop")

@@ -24,7 +24,7 @@ _PYMODBUS_TYPE = {
     DataType.FLOAT32: ModbusClientMixin.DATATYPE.FLOAT32,
     DataType.FLOAT64: ModbusClientMixin.DATATYPE.FLOAT64,
 }
-_INTEGER_RANGE = {
+INTEGER_RANGE = {
     DataType.INT16: (-(2**15), 2**15 - 1),
     DataType.UINT16: (0, 2**16 - 1),
     DataType.INT32: (-(2**31), 2**31 - 1),
@@ -83,8 +83,8 @@ def encode(tag: TagSpec, value: bool | float) -> list[int]:
     unscaled = tag.scale == 1.0 and tag.offset == 0.0
     # 64-bit counters exceed a float's 53-bit mantissa: integers without scaling stay integers.
     raw: float = value if unscaled and isinstance(value, int) else (float(value) - tag.offset) / tag.scale
-    if tag.type in _INTEGER_RANGE:
-        low, high = _INTEGER_RANGE[tag.type]
+    if tag.type in INTEGER_RANGE:
+        low, high = INTEGER_RANGE[tag.type]
         number = round(raw)
         if tag.type.value.startswith("uint"):
             number %= high + 1  # counters wrap like the register they live in

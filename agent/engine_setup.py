@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from agent.config.loader import AgentConfig, DeviceProfile
-from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection
+from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, Workshop
 from agent.drivers.codec import register_modulus
 from agent.kpi.calendar import ShiftCalendar, ShiftDef
-from agent.kpi.engine import CounterSetup, EngineSetup, MachineSetup, MeterSetup
+from agent.kpi.engine import CounterSetup, EngineSetup, LineSetup, MachineSetup, MeterSetup
 
 
 def _minutes(hhmm: str) -> int:
@@ -15,6 +17,11 @@ def _minutes(hhmm: str) -> int:
 
 
 def build_calendar(calendar: CalendarSection, timezone: str) -> ShiftCalendar:
+    zone = zoneinfo.ZoneInfo(timezone)
+    maintenance = tuple(
+        (w.start.replace(tzinfo=zone).timestamp(), w.end.replace(tzinfo=zone).timestamp())
+        for w in calendar.maintenance
+    )
     shifts = tuple(
         ShiftDef(
             s.name,
@@ -24,7 +31,13 @@ def build_calendar(calendar: CalendarSection, timezone: str) -> ShiftCalendar:
         )
         for s in calendar.shifts
     )
-    return ShiftCalendar(shifts, timezone, frozenset(calendar.days_off), frozenset(calendar.working_weekdays))
+    return ShiftCalendar(
+        shifts,
+        timezone,
+        frozenset(calendar.days_off),
+        frozenset(calendar.working_weekdays),
+        maintenance,
+    )
 
 
 def _counter(profile: DeviceProfile, tag: str | None, rollover: float | None = None) -> CounterSetup | None:
@@ -57,6 +70,8 @@ def build_engine_setup(
                 max_parts_per_s=(counters.max_parts_per_minute / 60.0) if counters else 10.0,
                 quality_from=machine.quality_from,
                 publish_tags=machine.publish_tags,
+                variant_tag=profile.spec.variant,
+                ideal_cycle_by_variant={str(k): v for k, v in machine.ideal_cycle_by_variant.items()},
             )
         )
     meters = []
@@ -82,4 +97,19 @@ def build_engine_setup(
         publish_interval_s=publish_interval_s or workshop.kpi.publish_interval_s,
         offline_after_s=offline_after_s or workshop.kpi.offline_after_s,
         kg_co2e_per_kwh=grid.kg_co2e_per_kwh if grid else None,
+        micro_stop_s=workshop.kpi.micro_stop_s,
+        micro_stops_lower_performance=workshop.kpi.micro_stop_loss == "performance",
+        lines=build_lines(workshop),
     )
+
+
+def build_lines(workshop: Workshop) -> tuple[LineSetup, ...]:
+    """A serial line's constraint: as configured, else its machine with the longest ideal cycle."""
+    lines = []
+    for line in workshop.lines:
+        constraint = line.constraint
+        members = [m for m in workshop.machines if m.line == line.id]
+        if line.kind == "serial" and constraint is None and members:
+            constraint = max(members, key=lambda m: m.ideal_cycle_s).id
+        lines.append(LineSetup(line.id, constraint if line.kind == "serial" else None))
+    return tuple(lines)

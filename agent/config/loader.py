@@ -336,6 +336,13 @@ def _cross_check(
                     f"'{machine.profile}' is a meter profile; list meters under 'meters'",
                 )
             )
+        if machine.ideal_cycle_by_variant and profile is not None and profile.spec.variant is None:
+            issues.append(
+                loaded.issue(
+                    ("machines", i, "ideal_cycle_by_variant"),
+                    f"profile '{machine.profile}' names no 'variant' tag to choose by",
+                )
+            )
         if machine.quality_from is not None:
             reference(("machines", i, "quality_from"), machine.quality_from, machine_ids, "machine")
     for i, meter in enumerate(workshop.meters):
@@ -356,6 +363,22 @@ def _cross_check(
         ],
         "meter for machine",
     )
+    for i, line in enumerate(workshop.lines):
+        if line.constraint is None:
+            continue
+        on_line = [m.id for m in workshop.machines if m.line == line.id]
+        if line.kind != "serial":
+            issues.append(
+                loaded.issue(("lines", i, "constraint"), "only a serial line has a constraint machine")
+            )
+        elif line.constraint not in on_line:
+            issues.append(
+                loaded.issue(
+                    ("lines", i, "constraint"),
+                    f"'{line.constraint}' is not a machine on "
+                    f"line '{line.id}'{did_you_mean(line.constraint, on_line)}",
+                )
+            )
     issues += _check_calendar(workshop, loaded)
     return issues
 

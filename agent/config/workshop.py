@@ -58,6 +58,12 @@ class ModbusTcpConnection(StrictModel):
 class LineSpec(StrictModel):
     id: Identifier
     name: str = ""
+    kind: Literal["cell", "serial"] = Field(
+        "cell", description="serial: parts flow through every machine; the line's OEE is its constraint's"
+    )
+    constraint: Identifier | None = Field(
+        None, description="the serial line's bottleneck machine; default: the longest ideal cycle"
+    )
 
 
 class MachineSpec(StrictModel):
@@ -68,6 +74,9 @@ class MachineSpec(StrictModel):
     connection: Identifier
     unit: Annotated[int, Field(ge=0, le=255)] = 1
     ideal_cycle_s: PositiveSeconds
+    ideal_cycle_by_variant: dict[int | str, PositiveSeconds] = Field(
+        default_factory=dict, description="ideal cycle per product variant (the profile's variant tag)"
+    )
     name: str = ""
     quality_from: Identifier | None = Field(
         None, description="machine (e.g. a downstream sorter) whose good/NG counts are this one's"
@@ -96,16 +105,41 @@ class ShiftSpec(StrictModel):
     breaks: tuple[BreakSpec, ...] = ()
 
 
+class MaintenanceWindow(StrictModel):
+    name: str = "planned maintenance"
+    start: dt.datetime = Field(description="local date and time, e.g. 2026-12-05 08:00")
+    end: dt.datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("give local times without an offset: the site's time zone applies")
+        return self
+
+
 class CalendarSection(StrictModel):
     shifts: tuple[ShiftSpec, ...] = Field(min_length=1)
     days_off: tuple[dt.date, ...] = ()
     working_weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = (1, 2, 3, 4, 5, 6, 7)
+    maintenance: tuple[MaintenanceWindow, ...] = Field(
+        (), description="planned maintenance: planned stops inside shifts, excluded from planned time"
+    )
 
 
 class KpiSection(StrictModel):
     publish_interval_s: PositiveSeconds = 60.0
     offline_after_s: PositiveSeconds = Field(
         10.0, description="no good sample for this long and the machine is offline"
+    )
+    micro_stop_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        0.0, description="idle/fault stops between production this short or shorter are micro-stops; 0: off"
+    )
+    micro_stop_loss: Literal["availability", "performance"] = Field(
+        "availability",
+        description="availability: micro-stops stay downtime (ISO 22400); performance: counted as "
+        "running time, so they lower performance (Nakajima's minor stops)",
     )
 
 

@@ -71,12 +71,24 @@ class CalendarPiece:
     period: Period
 
 
+def merge_intervals(intervals: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """Breaks and maintenance windows that overlap or touch become one planned stop."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
 @dataclass
 class ShiftCalendar:
     shifts: tuple[ShiftDef, ...]
     timezone: str
     days_off: frozenset[dt.date] = frozenset()
     working_weekdays: frozenset[int] = frozenset(range(1, 8))  # ISO: Monday = 1
+    maintenance: tuple[tuple[float, float], ...] = ()  # planned maintenance windows (instants)
     _by_day: dict[dt.date, tuple[ShiftInstance, ...]] = field(default_factory=dict, repr=False)
     _last_period: Period | None = field(default=None, repr=False)
 
@@ -103,14 +115,11 @@ class ShiftCalendar:
                     brk_length = (brk_end - brk_start) % MINUTES_PER_DAY
                     begin = shift.start_min + offset
                     breaks.append((self._instant(day, begin), self._instant(day, begin + brk_length)))
+                start = self._instant(day, shift.start_min)
+                end = self._instant(day, shift.start_min + length)
+                windows = [(max(a, start), min(b, end)) for a, b in self.maintenance if a < end and b > start]
                 instances.append(
-                    ShiftInstance(
-                        shift.name,
-                        day,
-                        self._instant(day, shift.start_min),
-                        self._instant(day, shift.start_min + length),
-                        tuple(sorted(breaks)),
-                    )
+                    ShiftInstance(shift.name, day, start, end, merge_intervals([*breaks, *windows]))
                 )
         if len(self._by_day) > 64:  # a gateway runs for months: keep the cache bounded
             self._by_day.clear()

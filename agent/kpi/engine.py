@@ -3,22 +3,27 @@
 Time accounting. A machine's derived state holds from the sample that showed it until the
 sample that shows another one. Every stretch of machine time is split at shift and break
 boundaries (calendar pieces) and lands in exactly one period (a shift instance, or a no-shift
-stretch) and one bucket (STATE_BUCKET, overridden by the calendar: breaks are planned stops,
-time outside shifts is no_shift). A machine with no good sample for `offline_after_s` is offline
-from the moment that limit passed. Parts are attributed to the period their reading fell in;
-a meter's kWh between two readings is split over the buckets the machine spent that time in.
+stretch) and one bucket (STATE_BUCKET, overridden by the calendar: breaks and maintenance are
+planned stops, time outside shifts is no_shift). A machine with no good sample for
+`offline_after_s` is offline from the moment that limit passed. A counter increment is shared
+between the periods the interval since the previous reading covers; a meter's kWh between two
+readings is split over the buckets the machine spent that time in.
+
+Publication. Each period is published every `publish_interval_s` (final: false) and once more,
+final, when it closes; when the production day changes, the day's totals follow (period: day).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from agent.kpi.calendar import CalendarPiece, Period, PeriodKind, ShiftCalendar
 from agent.kpi.counters import CounterEvent, CounterTracker
-from agent.kpi.energy import EnergyTotals, energy_in_bucket, energy_kpis
+from agent.kpi.energy import EnergyTotals, energy_in_bucket
+from agent.kpi.fields import energy_fields, oee_fields
 from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
 from agent.kpi.rules import StateRules, TagValue
 from agent.kpi.states import STATE_BUCKET, MachineState, TimeBucket
@@ -27,15 +32,15 @@ from agent.samples import Quality, Sample
 
 PRODUCED_OUTSIDE_SHIFT = "produced_outside_shift"
 PRODUCED_IN_BREAK = "produced_in_planned_stop"
+DATA_GAP = "data_gap"
 COUNTER_FLAGS = {
     CounterEvent.RESET: "counter_reset",
     CounterEvent.SPIKE: "counter_spike_ignored",
     CounterEvent.REBASE: "counter_rebased",
     CounterEvent.WRAP: "counter_wrapped",
 }
-DATA_GAP = "data_gap"
-ROUND_S = 3  # published times to the millisecond
-ROUND_RATIO = 4
+STOP_STATES = frozenset({MachineState.IDLE, MachineState.FAULT})  # what a micro-stop can be made of
+STOP_BUCKETS = frozenset({TimeBucket.IDLE_LOSS, TimeBucket.FAULT_LOSS})
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,18 @@ class MachineSetup:
     max_parts_per_s: float = 10.0
     quality_from: str | None = None
     publish_tags: bool = False
+    variant_tag: str | None = None
+    ideal_cycle_by_variant: Mapping[str, float] = field(default_factory=dict)
+
+    def ideal_cycle(self, variant: TagValue) -> float:
+        return self.ideal_cycle_by_variant.get(variant_key(variant), self.ideal_cycle_s)
+
+
+def variant_key(value: TagValue) -> str:
+    """Register values are numbers; 3, 3.0 and '3' name the same variant."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,12 @@ class MeterSetup:
 
 
 @dataclass(frozen=True)
+class LineSetup:
+    id: str
+    constraint: str | None = None  # a serial line's bottleneck machine: its OEE is the line's
+
+
+@dataclass(frozen=True)
 class EngineSetup:
     machines: tuple[MachineSetup, ...]
     meters: tuple[MeterSetup, ...]
@@ -74,11 +97,16 @@ class EngineSetup:
     publish_interval_s: float = 60.0
     offline_after_s: float = 10.0
     kg_co2e_per_kwh: float | None = None
+    micro_stop_s: float = 0.0
+    micro_stops_lower_performance: bool = False
+    lines: tuple[LineSetup, ...] = ()
 
 
 @dataclass
 class PeriodTotals:
     times: dict[TimeBucket, float] = field(default_factory=lambda: defaultdict(float))
+    micro_stop_s: float = 0.0
+    micro_stops: int = 0
     produced: float = 0.0
     good: float = 0.0
     rejected: float = 0.0
@@ -95,6 +123,8 @@ class PeriodTotals:
             setup_s=t[TimeBucket.SETUP_LOSS],
             idle_s=t[TimeBucket.IDLE_LOSS],
             fault_s=t[TimeBucket.FAULT_LOSS],
+            micro_stop_s=self.micro_stop_s,
+            micro_stops=self.micro_stops,
             planned_stop_s=t[TimeBucket.PLANNED_STOP],
             no_shift_s=t[TimeBucket.NO_SHIFT],
             offline_s=t[TimeBucket.OFFLINE],
@@ -117,6 +147,8 @@ class MachineTracker:
     periods: dict[str, PeriodTotals] = field(default_factory=lambda: defaultdict(PeriodTotals))
     energy_window: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
     counters: dict[str, CounterTracker] = field(default_factory=dict)
+    stop_started: float | None = None  # a stop between production, while it may still be a micro-stop
+    stop_pieces: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
 
 
 @dataclass
@@ -151,9 +183,13 @@ class KpiEngine:
         }
         self.meters = {m.id: m for m in setup.meters}
         self.meter_counters = {m.id: CounterTracker(m.kwh.modulus, m.max_kw / 3600.0) for m in setup.meters}
+        self.metered_machines = frozenset(m.machine for m in setup.meters if m.machine is not None)
+        self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
         self.workshop_kwh: dict[str, float] = defaultdict(float)
         self.period = self.calendar.period_at(start)
-        self.periods_seen: dict[str, Period] = {self.period.key: self.period}
+        self.day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
+        self.day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
+        self.day_main_kwh = 0.0
         self.next_publish = start + setup.publish_interval_s
         self.now = start
 
@@ -177,23 +213,23 @@ class KpiEngine:
         if not good:
             return []
         ts = good[-1].ts
+        variant_tag = machine.setup.variant_tag
+        # parts counted now were made since the last poll, under the variant active until now
+        variant = machine.values.get(variant_tag) if variant_tag else None
         for sample in good:
             machine.values[sample.tag] = sample.value
+        if variant is None and variant_tag:
+            variant = machine.values.get(variant_tag)
         machine.last_good = max(machine.last_good or ts, ts)
         records: list[Record] = []
         verdict = machine.setup.rules.evaluate(machine.values)
         if verdict is not None:
             records += self._set_state(machine, verdict.state, verdict.reason, ts)
-        self._count(machine, {s.tag: s for s in good})
+        self._count(machine, {s.tag: s for s in good}, variant)
         if machine.setup.publish_tags:
             values = {s.tag: s.value for s in good}
-            records.append(
-                Record(
-                    RecordKind.TAGS,
-                    ts,
-                    {"machine": machine.setup.id, "line": machine.setup.line, "values": values},
-                )
-            )
+            ident = {"machine": machine.setup.id, "line": machine.setup.line}
+            records.append(Record(RecordKind.TAGS, ts, {**ident, "values": values}))
         return records
 
     def _set_state(
@@ -203,31 +239,50 @@ class KpiEngine:
         self._account(machine, ts)
         if state is machine.state and reason == machine.reason:
             return []
+        self._track_stop(machine, state, ts)
         machine.state, machine.reason, machine.since = state, reason, ts
-        return [
-            Record(
-                RecordKind.STATE,
-                ts,
-                {
-                    "machine": machine.setup.id,
-                    "line": machine.setup.line,
-                    "state": state.value,
-                    "since": rfc3339_ms(ts),
-                    "reason": reason,
-                },
-            )
-        ]
+        fields = {
+            "machine": machine.setup.id,
+            "line": machine.setup.line,
+            "state": state.value,
+            "since": rfc3339_ms(ts),
+            "reason": reason,
+        }
+        return [Record(RecordKind.STATE, ts, fields)]
+
+    def _track_stop(self, machine: MachineTracker, new_state: MachineState, ts: float) -> None:
+        """A stop from production back to production within micro_stop_s is a micro-stop."""
+        if self.setup.micro_stop_s <= 0:
+            return
+        if machine.state is MachineState.PRODUCING and new_state in STOP_STATES:
+            machine.stop_started = ts
+            machine.stop_pieces.clear()
+            return
+        if machine.stop_started is None or new_state in STOP_STATES:
+            return  # not in a stop, or idle <-> fault inside the same stop
+        if new_state is MachineState.PRODUCING and ts - machine.stop_started <= self.setup.micro_stop_s:
+            ending = machine.periods[self.calendar.period_at(ts).key]
+            ending.micro_stops += 1
+            for (period_key, bucket), seconds in machine.stop_pieces.items():
+                totals = machine.periods[period_key]
+                totals.micro_stop_s += seconds
+                if self.setup.micro_stops_lower_performance:
+                    totals.times[bucket] -= seconds
+                    totals.times[TimeBucket.ACTUAL_PRODUCTION] += seconds
+        machine.stop_started = None
+        machine.stop_pieces.clear()
 
     def _account(self, machine: MachineTracker, until: float) -> None:
         """Attribute [accounted_until, until) to the machine's current state."""
         if until <= machine.accounted_until:
             return
         for piece in self.calendar.pieces(machine.accounted_until, until):
-            self.periods_seen.setdefault(piece.period.key, piece.period)
             bucket = _bucket(piece, machine.state)
             seconds = piece.end - piece.start
             machine.periods[piece.period.key].times[bucket] += seconds
             machine.energy_window[(piece.period.key, bucket)] += seconds
+            if machine.stop_started is not None and bucket in STOP_BUCKETS:
+                machine.stop_pieces[(piece.period.key, bucket)] += seconds
         machine.accounted_until = until
 
     def _split(self, start: float, end: float) -> list[tuple[CalendarPiece, float]]:
@@ -243,7 +298,7 @@ class KpiEngine:
             (piece, (piece.end - piece.start) / (end - start)) for piece in self.calendar.pieces(start, end)
         ]
 
-    def _count(self, machine: MachineTracker, latest: Mapping[str, Sample]) -> None:
+    def _count(self, machine: MachineTracker, latest: Mapping[str, Sample], variant: TagValue) -> None:
         setup = machine.setup
         deltas: dict[str, float] = {}
         window: tuple[float, float] | None = None
@@ -277,12 +332,12 @@ class KpiEngine:
             deltas["good"] = max(0.0, deltas["produced"] - deltas.get("rejected", 0.0))
         if not any(deltas.values()):
             return
+        ideal_cycle = setup.ideal_cycle(variant)
         for piece, share in self._split(*window):
-            self.periods_seen.setdefault(piece.period.key, piece.period)
             totals = machine.periods[piece.period.key]
             produced = deltas.get("produced", 0.0) * share
             totals.produced += produced
-            totals.ideal_s += produced * setup.ideal_cycle_s
+            totals.ideal_s += produced * ideal_cycle
             totals.good += deltas.get("good", 0.0) * share
             totals.rejected += deltas.get("rejected", 0.0) * share
             if produced > 0 and piece.kind is PeriodKind.NO_SHIFT:
@@ -292,10 +347,9 @@ class KpiEngine:
 
     def _ingest_meter(self, meter: MeterSetup, samples: list[Sample]) -> None:
         reading = next(
-            (s for s in reversed(samples) if s.tag == meter.kwh.tag and s.quality is Quality.GOOD),
-            None,
+            (s for s in reversed(samples) if s.tag == meter.kwh.tag and s.quality is Quality.GOOD), None
         )
-        if reading is None or not isinstance(reading.value, int | float):
+        if reading is None or not isinstance(reading.value, int | float) or not math.isfinite(reading.value):
             return
         counter = self.meter_counters[meter.id]
         previous_ts = counter.last_ts if counter.last_value is not None else reading.ts
@@ -309,26 +363,21 @@ class KpiEngine:
         total_s = sum(window.values())
         if step.delta > 0:
             if total_s <= 0:
-                key = (self.calendar.period_at(reading.ts).key, STATE_BUCKET[machine.state])
-                window = {key: 1.0}
+                window = {(self.calendar.period_at(reading.ts).key, STATE_BUCKET[machine.state]): 1.0}
                 total_s = 1.0
             for (period_key, bucket), seconds in window.items():
                 totals = machine.periods[period_key]
                 totals.energy = totals.energy + energy_in_bucket(bucket, step.delta * seconds / total_s)
         if step.event is not None:
-            machine.periods[self.calendar.period_at(reading.ts).key].flags.add(
-                "meter_" + COUNTER_FLAGS[step.event]
-            )
+            flags = machine.periods[self.calendar.period_at(reading.ts).key].flags
+            flags.add("meter_" + COUNTER_FLAGS[step.event])
         machine.energy_window = defaultdict(float)
 
     def _main_meter(self, start: float, end: float, kwh: float) -> None:
         if kwh <= 0:
             return
-        if end <= start:
-            self.workshop_kwh[self.calendar.period_at(end).key] += kwh
-            return
-        for piece in self.calendar.pieces(start, end):
-            self.workshop_kwh[piece.period.key] += kwh * (piece.end - piece.start) / (end - start)
+        for piece, share in self._split(start, end):
+            self.workshop_kwh[piece.period.key] += kwh * share
 
     # -- time --------------------------------------------------------------------------------
 
@@ -346,7 +395,8 @@ class KpiEngine:
             closing = self.period
             records += self._publish(closing, final=True, ts=closing.end)
             self.period = self.calendar.period_at(closing.end)
-            self.periods_seen.setdefault(self.period.key, self.period)
+            if self.period.day != closing.day:
+                records += self._publish_day(closing, ts=closing.end)
             self.next_publish = closing.end + self.setup.publish_interval_s
         if now >= self.next_publish:
             records += self._publish(self.period, final=False, ts=now)
@@ -372,76 +422,94 @@ class KpiEngine:
         return replace(totals, good=totals.produced * share, ideal_good_s=totals.ideal_s * share)
 
     def _publish(self, period: Period, *, final: bool, ts: float) -> list[Record]:
-        records: list[Record] = []
-        common = {"shift": period.name, "shift_start": rfc3339_ms(period.start), "final": final}
-        by_line: dict[str, list[tuple[OeeTotals, EnergyTotals]]] = defaultdict(list)
+        common: dict[str, object] = {
+            "period": "shift",
+            "shift": period.name,
+            "shift_start": rfc3339_ms(period.start),
+            "day": period.day.isoformat(),
+            "final": final,
+        }
+        machines: dict[str, tuple[OeeTotals, EnergyTotals, set[str]]] = {}
         for machine in self.machines.values():
-            totals = self.machine_totals(machine, period.key)
             period_totals = machine.periods[period.key]
-            energy = period_totals.energy
-            flags = sorted(period_totals.flags | set(compute_oee(totals).flags))
-            ident = {"machine": machine.setup.id, "line": machine.setup.line}
+            totals = self.machine_totals(machine, period.key)
+            machines[machine.setup.id] = (totals, period_totals.energy, period_totals.flags)
+        records = self._records(machines, self.workshop_kwh.get(period.key, 0.0), common, ts)
+        if final:
+            for machine_id, (totals, energy, _) in machines.items():
+                self.day_totals[machine_id] = self.day_totals[machine_id] + totals
+                self.day_energy[machine_id] = self.day_energy[machine_id] + energy
+            self.day_main_kwh += self.workshop_kwh.pop(period.key, 0.0)
+            for machine in self.machines.values():
+                machine.periods.pop(period.key, None)
+        return records
+
+    def _publish_day(self, closing: Period, ts: float) -> list[Record]:
+        common: dict[str, object] = {
+            "period": "day",
+            "shift": None,
+            "day": closing.day.isoformat(),
+            "final": True,
+        }
+        machines = {m: (totals, self.day_energy[m], set[str]()) for m, totals in self.day_totals.items()}
+        records = self._records(machines, self.day_main_kwh, common, ts)
+        self.day_totals.clear()
+        self.day_energy.clear()
+        self.day_main_kwh = 0.0
+        return records
+
+    def _records(
+        self,
+        machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]],
+        main_kwh: float,
+        common: dict[str, object],
+        ts: float,
+    ) -> list[Record]:
+        """Machine records, line and workshop roll-ups (sums of times and counts, never averages)."""
+        factor = self.setup.kg_co2e_per_kwh
+        records: list[Record] = []
+        by_line: dict[str, list[str]] = defaultdict(list)
+        for machine_id, (totals, energy, flags) in machines.items():
+            line = self.machines[machine_id].setup.line
+            by_line[line].append(machine_id)
+            ident = {"machine": machine_id, "line": line}
+            all_flags = sorted(flags | set(compute_oee(totals).flags))
             records.append(
-                Record(RecordKind.OEE, ts, {**ident, **common, **oee_fields(totals), "flags": flags})
+                Record(RecordKind.OEE, ts, {**ident, **common, **oee_fields(totals), "flags": all_flags})
             )
-            has_meter = any(m.machine == machine.setup.id for m in self.meters.values())
-            if has_meter:
+            if machine_id in self.metered_machines:
                 records.append(
                     Record(
-                        RecordKind.ENERGY,
-                        ts,
-                        {**ident, **common, **self.energy_fields(energy, totals)},
+                        RecordKind.ENERGY, ts, {**ident, **common, **energy_fields(energy, totals, factor)}
                     )
                 )
-            by_line[machine.setup.line].append((totals, energy))
-        for line, items in by_line.items():
-            line_totals = sum_totals(t for t, _ in items)
-            line_energy = sum((e for _, e in items), EnergyTotals())
-            records.append(
-                Record(RecordKind.LINE_OEE, ts, {"line": line, **common, **oee_fields(line_totals)})
+        for line, members in by_line.items():
+            line_totals = sum_totals(machines[m][0] for m in members)
+            line_energy = sum((machines[m][1] for m in members), EnergyTotals())
+            constraint = self.constraints.get(line)
+            measured = (
+                machines[constraint][0] if constraint is not None and constraint in machines else line_totals
             )
+            oee_record = oee_fields(measured)
+            extra = {"constraint": constraint} if constraint else {}
+            records.append(Record(RecordKind.LINE_OEE, ts, {"line": line, **common, **oee_record, **extra}))
             records.append(
                 Record(
                     RecordKind.LINE_ENERGY,
                     ts,
-                    {"line": line, **common, **self.energy_fields(line_energy, line_totals)},
+                    {"line": line, **common, **energy_fields(line_energy, line_totals, factor)},
                 )
             )
-        workshop = sum_totals(t for items in by_line.values() for t, _ in items)
-        metered = sum((e for items in by_line.values() for _, e in items), EnergyTotals())
+        workshop = sum_totals(t for t, _, _ in machines.values())
+        metered = sum((e for _, e, _ in machines.values()), EnergyTotals())
         records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**common, **oee_fields(workshop)}))
-        energy_record = {**common, **self.energy_fields(metered, workshop)}
+        energy_record = {**common, **energy_fields(metered, workshop, factor)}
         if any(m.machine is None for m in self.meters.values()):
-            main = self.workshop_kwh.get(period.key, 0.0)
-            energy_record["kwh_main_meter"] = round(main, 4)
-            energy_record["unmetered_share"] = (
-                round(max(0.0, main - metered.total_kwh) / main, ROUND_RATIO) if main > 0 else None
-            )
+            energy_record["kwh_main_meter"] = round(main_kwh, 4)
+            unmetered = max(0.0, main_kwh - metered.total_kwh) / main_kwh if main_kwh > 0 else None
+            energy_record["unmetered_share"] = None if unmetered is None else round(unmetered, 4)
         records.append(Record(RecordKind.WORKSHOP_ENERGY, ts, energy_record))
-        if final:
-            self._forget(period.key)
         return records
-
-    def energy_fields(self, energy: EnergyTotals, totals: OeeTotals) -> dict[str, object]:
-        kpis = energy_kpis(energy, totals.produced, totals.good, self.setup.kg_co2e_per_kwh)
-        return {
-            "kwh": round(kpis.kwh, 4),
-            "kwh_producing": round(energy.producing_kwh, 4),
-            "kwh_idle": round(energy.idle_kwh, 4),
-            "kwh_no_shift": round(energy.no_shift_kwh, 4),
-            "kwh_unattributed": round(energy.unattributed_kwh, 4),
-            "kwh_per_unit": _round(kpis.kwh_per_unit, 6),
-            "kwh_per_good": _round(kpis.kwh_per_good, 6),
-            "idle_energy_share": _round(kpis.idle_share, ROUND_RATIO),
-            "co2e_kg": _round(kpis.co2e_kg, 4),
-            "co2e_kg_per_unit": _round(kpis.co2e_kg_per_unit, 6),
-        }
-
-    def _forget(self, period_key: str) -> None:
-        for machine in self.machines.values():
-            machine.periods.pop(period_key, None)
-        self.workshop_kwh.pop(period_key, None)
-        self.periods_seen.pop(period_key, None)
 
     # -- views -------------------------------------------------------------------------------
 
@@ -466,35 +534,3 @@ class KpiEngine:
         for view in self.views():
             by_line[view.line].append(view.totals)
         return {line: sum_totals(items) for line, items in by_line.items()}
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def oee_fields(totals: OeeTotals) -> dict[str, object]:
-    result = compute_oee(totals)
-    return {
-        "pbt_s": round(totals.pbt_s, ROUND_S),
-        "apt_s": round(totals.apt_s, ROUND_S),
-        "setup_s": round(totals.setup_s, ROUND_S),
-        "idle_s": round(totals.idle_s, ROUND_S),
-        "fault_s": round(totals.fault_s, ROUND_S),
-        "planned_stop_s": round(totals.planned_stop_s, ROUND_S),
-        "no_shift_s": round(totals.no_shift_s, ROUND_S),
-        "offline_s": round(totals.offline_s, ROUND_S),
-        "ideal_s": round(totals.ideal_s, ROUND_S),
-        "produced": round(totals.produced, 3),
-        "good": round(totals.good, 3),
-        "availability": _round(result.availability, ROUND_RATIO),
-        "performance": _round(result.performance, ROUND_RATIO),
-        "quality": _round(result.quality, ROUND_RATIO),
-        "oee": _round(result.oee, ROUND_RATIO),
-        "nee": _round(result.nee, ROUND_RATIO),
-        "teep": _round(result.teep, ROUND_RATIO),
-        "coverage": _round(result.coverage, ROUND_RATIO),
-    }
-
-
-def all_records_of(kind: RecordKind, records: Iterable[Record]) -> list[Record]:
-    return [r for r in records if r.kind is kind]

@@ -24,6 +24,8 @@ class OeeTotals:
     setup_s: float = 0.0
     idle_s: float = 0.0
     fault_s: float = 0.0
+    micro_stop_s: float = 0.0  # short stops, inside idle/fault (or inside APT, as performance loss)
+    micro_stops: int = 0
     planned_stop_s: float = 0.0
     no_shift_s: float = 0.0
     offline_s: float = 0.0

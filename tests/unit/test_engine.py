@@ -43,10 +43,11 @@ def day_script(t: float) -> MachineState:
 
 
 def final(records: list[Record], kind: RecordKind, **match: object) -> dict[str, Any]:
+    wanted = {"period": "shift", **match}
     found = [
         r.fields
         for r in records
-        if r.kind is kind and r.fields.get("final") and all(r.fields.get(k) == v for k, v in match.items())
+        if r.kind is kind and r.fields.get("final") and all(r.fields.get(k) == v for k, v in wanted.items())
     ]
     assert len(found) == 1, found
     return found[0]
@@ -218,7 +219,11 @@ def test_invariants_over_random_streams(
         outage=window,
         meter=("m1", "meter-1"),
     )
-    finals = [r.fields for r in records if r.kind is RecordKind.OEE and r.fields["final"]]
+    finals = [
+        r.fields
+        for r in records
+        if r.kind is RecordKind.OEE and r.fields["final"] and r.fields["period"] == "shift"
+    ]
     open_totals = engine.machine_totals(engine.machines["m1"], engine.period.key)
     accounted = sum(f["pbt_s"] + f["planned_stop_s"] + f["no_shift_s"] + f["offline_s"] for f in finals)
     accounted += open_totals.calendar_s

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +14,7 @@ MIN = 60.0
 
 
 def machine(
-    pbt_s: float, apt_s: float, ideal_cycle_s: float, produced: float, good: float, **extra: float
+    pbt_s: float, apt_s: float, ideal_cycle_s: float, produced: float, good: float, **extra: Any
 ) -> OeeTotals:
     return OeeTotals(
         pbt_s=pbt_s,

@@ -1,0 +1,26 @@
+"""Benchmarks: `python -m bench NAME`. Not part of the test run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench import engine
+
+BENCHMARKS = {"engine": engine.main}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", default=sorted(BENCHMARKS), choices=sorted(BENCHMARKS))
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    for name in args.names:
+        print(f"== {name}")
+        result = BENCHMARKS[name]()
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+main()

@@ -97,29 +97,16 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from agent.clock import wall_clock
     from agent.runtime import Agent
-    from agent.sinks.base import Sink
-    from agent.sinks.file import FileSink
+    from agent.sinks.registry import build_outputs
 
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
-    outputs = config.workshop.outputs
-    unsupported = [name for name in ("mqtt", "influxdb") if getattr(outputs, name) is not None]
-    if unsupported:
-        print(
-            f"{args.config}: outputs.{unsupported[0]}: this build delivers to 'file' outputs only; "
-            f"MQTT and InfluxDB delivery come with the durable outbox",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    sinks: list[Sink] = []
-    if outputs.file is not None:
-        sinks.append(FileSink(outputs.file.path))  # relative to the working directory, as systemd sets it
 
     async def main() -> None:
         stop = asyncio.Event()
         _install_stop_handlers(stop)
-        await Agent(config, clock=wall_clock, sinks=sinks).run(stop)
+        await Agent(config, clock=wall_clock, outputs=build_outputs(config)).run(stop)
 
     asyncio.run(main())
     log.info("event=stopped")
@@ -152,7 +139,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from agent.demo import DEMO_CONFIG, DemoOptions, run_demo
+    from agent.demo import DEMO_CONFIG, DemoOptions, reset_demo_state, run_demo
 
     config = _load(args.config or DEMO_CONFIG, console)
     if config is None:
@@ -164,6 +151,8 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         records=None if args.records == "" else args.records,
         seed=args.seed,
     )
+
+    reset_demo_state(options)
 
     async def main() -> None:
         stop = asyncio.Event()

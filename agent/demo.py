@@ -17,11 +17,12 @@ from rich.live import Live
 from agent.clock import ScaledClock
 from agent.config.loader import AgentConfig
 from agent.engine_setup import build_engine_setup
-from agent.records import Record
+from agent.outbox import Outbox
+from agent.records import Envelope, Record
 from agent.runtime import Agent
 from agent.sim.server import WorkshopSimulator
-from agent.sinks.base import Envelope, Sink
 from agent.sinks.file import FileSink
+from agent.sinks.registry import Output
 from agent.view import live_view, shift_summary
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "grinding-workshop.yaml"
@@ -70,7 +71,15 @@ class DemoOptions:
     start: str = "07:20"  # local shop-floor time the simulation starts at
     poll_s: float = 0.25
     records: str | None = "var/demo/records.jsonl"
+    outbox: str = "var/demo/outbox.db"
     seed: int = 7
+
+
+def reset_demo_state(options: DemoOptions) -> None:
+    """Each demo run starts with an empty outbox: the demo is a story from its first record."""
+    outbox = Path(options.outbox)
+    for leftover in outbox.parent.glob(f"{outbox.name}*"):
+        leftover.unlink()
 
 
 def demo_start(config: AgentConfig, hhmm: str) -> float:
@@ -90,10 +99,18 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
         publish_interval_s=max(60.0, 900.0 * options.speed / 120.0),
     )
     tap = RecordTap()
-    sinks: list[Sink] = [tap]
+    outputs = [Output(tap, 1000, 10_000.0)]
     if options.records:
-        sinks.append(FileSink(options.records, truncate=True))  # each demo run starts from seq 1
-    agent = Agent(config, clock=clock, sinks=sinks, engine_setup=setup, poll_interval_s=options.poll_s)
+        outputs.append(Output(FileSink(options.records, truncate=True), 1000, 10_000.0))
+    outbox = Outbox(Path(options.outbox), max_bytes=64 * 2**20, synchronous="normal")
+    agent = Agent(
+        config,
+        clock=clock,
+        outputs=outputs,
+        engine_setup=setup,
+        poll_interval_s=options.poll_s,
+        outbox=outbox,
+    )
     timezone = config.workshop.site.timezone
     async with WorkshopSimulator(config, clock, seed=options.seed):
         agent_task = asyncio.create_task(agent.run(stop), name="demo.agent")
@@ -101,7 +118,7 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
         deadline = loop.time() + options.duration_s if options.duration_s > 0 else None
         shown = 0
         with Live(
-            live_view(agent.engine, agent.health.values(), timezone, clock()),
+            live_view(agent, timezone, clock()),
             console=console,
             auto_refresh=False,
         ) as live:
@@ -113,11 +130,11 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
                     shown += 1
                     if summary is not None:
                         live.console.print(summary)
-                live.update(live_view(agent.engine, agent.health.values(), timezone, clock()), refresh=True)
+                live.update(live_view(agent, timezone, clock()), refresh=True)
                 await asyncio.wait({agent_task}, timeout=REFRESH_S)
         await agent_task
     console.print(
-        f"demo: {agent.delivered} records produced"
+        f"demo: {agent.storage.stored} records produced"
         + (f", written to {options.records}" if options.records else "")
     )
     return agent

@@ -19,6 +19,7 @@ class RecordKind(StrEnum):
     LINE_ENERGY = "line_energy"
     WORKSHOP_ENERGY = "workshop_energy"
     EVENT = "event"
+    AGENT = "agent"  # the agent's own health and delivery figures
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,22 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A record as delivered: stamped with the agent's id and its sequence number."""
+
+    agent: str
+    seq: int
+    record: Record
+
+    def payload(self) -> dict[str, Any]:
+        body = {
+            "ts": rfc3339_ms(self.record.ts),
+            "agent": self.agent,
+            "seq": self.seq,
+            "kind": self.record.kind.value,
+        }
+        body.update(self.record.fields)
+        return dict(json_safe(body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zoneinfo
 from collections.abc import Iterable
 
@@ -14,7 +15,7 @@ from agent.kpi.engine import KpiEngine
 from agent.kpi.oee import OeeTotals, compute_oee
 from agent.kpi.states import MachineState
 from agent.records import Record, RecordKind
-from agent.runtime import ConnectionHealth
+from agent.runtime import Agent, ConnectionHealth
 
 STATE_STYLE = {
     MachineState.PRODUCING: "bold green",
@@ -43,8 +44,30 @@ LIVE_COLUMNS = (
 )
 SUMMARY_COLUMNS = ("scope", "PBT h", "APT h", "fault h", "setup h", "produced", "good", "A", "P", "Q", "OEE")
 HEALTH_COLUMNS = ("connection", "endpoint", "cycles", "missed", "cycle ms", "devices up", "last error")
+OUTPUT_COLUMNS = (
+    "output",
+    "connected",
+    "backlog",
+    "oldest s",
+    "delivered/s",
+    "delivered",
+    "failures",
+    "last error",
+)
 TEXT_COLUMNS = frozenset(
-    {"machine", "line", "state", "since", "reason", "scope", "connection", "endpoint", "last error"}
+    {
+        "machine",
+        "line",
+        "state",
+        "since",
+        "reason",
+        "scope",
+        "connection",
+        "endpoint",
+        "last error",
+        "output",
+        "connected",
+    }
 )
 
 
@@ -144,8 +167,32 @@ def health_table(health: Iterable[ConnectionHealth]) -> Table:
     return table
 
 
-def live_view(engine: KpiEngine, health: Iterable[ConnectionHealth], timezone: str, now: float) -> Group:
-    return Group(machine_table(engine, timezone, now), health_table(health))
+def outputs_table(agent: Agent, now: float) -> Table:
+    storage = agent.storage
+    waiting = f", {storage.waiting_in_memory} waiting in memory (disk full)" if storage.disk_full else ""
+    table = new_table(f"outputs · outbox: {storage.stored} records committed{waiting}", OUTPUT_COLUMNS)
+    for delivery in agent.deliveries:
+        stats = delivery.stats
+        oldest = stats.oldest_undelivered_ts
+        table.add_row(
+            stats.sink,
+            "yes" if stats.connected else "no",
+            str(stats.backlog_records),
+            "—" if oldest is None else f"{max(0.0, now - oldest):.0f}",
+            f"{stats.delivered_per_s(time.monotonic()):.1f}",
+            str(stats.delivered),
+            str(stats.failures),
+            stats.last_error or "",
+        )
+    return table
+
+
+def live_view(agent: Agent, timezone: str, now: float) -> Group:
+    return Group(
+        machine_table(agent.engine, timezone, now),
+        health_table(agent.health.values()),
+        outputs_table(agent, now),
+    )
 
 
 def shift_summary(records: Iterable[Record]) -> Table | None:

@@ -143,6 +143,15 @@ class KpiSection(StrictModel):
     )
 
 
+class OutboxSection(StrictModel):
+    path: str | None = Field(None, description="default: outbox.db in agent.state_dir")
+    max_mb: Annotated[float, Field(gt=0)] = Field(256.0, description="bound on stored record bytes")
+    max_age_h: Annotated[float, Field(gt=0)] = Field(168.0, description="records older than this are dropped")
+    synchronous: Literal["full", "normal"] = Field(
+        "full", description="full: every commit survives power loss; normal: survives a process crash"
+    )
+
+
 class FileOutput(StrictModel):
     path: str = Field(description="JSON Lines file the records are appended to; '-' for stdout")
 
@@ -168,7 +177,14 @@ class MqttOutput(StrictModel):
     qos: Literal[0, 1, 2] = 1
     protocol: Literal["3.1.1", "5"] = "5"
     tls: TlsSettings | None = None
-    publish_tags: bool = False
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    max_inflight: Annotated[int, Field(ge=1, le=65535)] = Field(
+        100, description="QoS 1/2 messages awaiting acknowledgement; what a reconnect may duplicate"
+    )
+    replay_per_s: Annotated[float, Field(gt=0)] = Field(
+        1000.0, description="records per second when catching up on a backlog"
+    )
+    timeout_s: PositiveSeconds = 10.0
 
 
 class InfluxOutput(StrictModel):
@@ -178,6 +194,8 @@ class InfluxOutput(StrictModel):
     token: SecretStr | None = None
     timeout_s: PositiveSeconds = 10.0
     gzip: bool = True
+    batch_size: Annotated[int, Field(ge=1, le=50_000)] = 5000
+    replay_per_s: Annotated[float, Field(gt=0)] = 5000.0
 
 
 class OutputsSection(StrictModel):
@@ -195,5 +213,6 @@ class Workshop(StrictModel):
     meters: tuple[MeterSpec, ...] = ()
     calendar: CalendarSection
     kpi: KpiSection = KpiSection()
+    outbox: OutboxSection = OutboxSection()
     outputs: OutputsSection = OutputsSection()
     profiles_dir: str = Field("devices", description="device profiles, relative to this file")

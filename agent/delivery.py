@@ -1,0 +1,122 @@
+"""Draining the outbox into one sink: in order, acknowledged, retried, paced, observed.
+
+The cursor moves only after the sink's write returned, and a write returns only once the broker
+or store acknowledged (MQTT PUBACK, HTTP 204). A failed write is retried with capped, jittered
+backoff from the same cursor: at-least-once, in sequence order. A backlog after an outage is
+replayed at the sink's `replay_per_s`; records are never reordered to let newer ones overtake,
+because consumers rely on order per topic (the retained state of a machine must be its latest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from agent.backoff import Backoff
+from agent.outbox import AsyncOutbox
+from agent.sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+WRITE_TIMEOUT_S = 60.0
+RATE_WINDOW_S = 10.0
+ERROR_LOG_EVERY_S = 60.0  # a sink that is down for hours logs once a minute, not per retry
+
+
+@dataclass
+class DeliveryStats:
+    sink: str
+    connected: bool = False
+    delivered: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    backlog_records: int = 0
+    backlog_bytes: int = 0
+    oldest_undelivered_ts: float | None = None
+    recent: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def delivered_per_s(self, now: float) -> float:
+        while self.recent and self.recent[0][0] < now - RATE_WINDOW_S:
+            self.recent.popleft()
+        return sum(n for _, n in self.recent) / RATE_WINDOW_S
+
+    def as_fields(self, now: float) -> dict[str, object]:
+        oldest = self.oldest_undelivered_ts
+        return {
+            "sink": self.sink,
+            "connected": self.connected,
+            "delivered": self.delivered,
+            "delivered_per_s": round(self.delivered_per_s(time.monotonic()), 2),
+            "backlog_records": self.backlog_records,
+            "backlog_bytes": self.backlog_bytes,
+            "oldest_undelivered_s": None if oldest is None else round(max(0.0, now - oldest), 3),
+            "failures": self.failures,
+            "last_error": self.last_error,
+        }
+
+
+class SinkDelivery:
+    def __init__(
+        self, sink: Sink, outbox: AsyncOutbox, agent: str, *, batch_size: int, replay_per_s: float
+    ) -> None:
+        self.sink = sink
+        self.outbox = outbox
+        self.agent = agent
+        self.batch_size = batch_size
+        self.replay_per_s = replay_per_s
+        self.stats = DeliveryStats(sink.name)
+        self.wake = asyncio.Event()
+        self._backoff = Backoff(initial_s=0.5, maximum_s=30.0)
+        self._last_error_log = 0.0
+
+    async def run(self) -> None:
+        while True:
+            batch = await self.outbox.call(
+                self.outbox.outbox.pending, self.agent, self.sink.name, self.batch_size
+            )
+            if not batch:
+                self.wake.clear()
+                await self.refresh_backlog()
+                await self.wake.wait()
+                continue
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await self.sink.write(batch)
+            except Exception as error:  # noqa: BLE001 - any sink failure means: keep the cursor, retry
+                self._failed(error)
+                await asyncio.sleep(self._backoff.next_delay())
+                continue
+            await self.outbox.call(self.outbox.outbox.ack, self.sink.name, batch[-1].seq)
+            self._backoff.reset()
+            self.stats.connected = True
+            self.stats.delivered += len(batch)
+            self.stats.recent.append((time.monotonic(), len(batch)))
+            await self.refresh_backlog()
+            if len(batch) == self.batch_size:  # catching up: pace the replay
+                pause = len(batch) / self.replay_per_s - (time.monotonic() - started)
+                if pause > 0:
+                    await asyncio.sleep(pause)
+
+    async def refresh_backlog(self) -> None:
+        stats = await self.outbox.call(self.outbox.outbox.stats, self.sink.name)
+        self.stats.backlog_records = stats.records
+        self.stats.backlog_bytes = stats.bytes
+        self.stats.oldest_undelivered_ts = stats.oldest_ts
+
+    def _failed(self, error: Exception) -> None:
+        self.stats.connected = False
+        self.stats.failures += 1
+        self.stats.last_error = str(error) or type(error).__name__
+        now = time.monotonic()
+        if now - self._last_error_log >= ERROR_LOG_EVERY_S:
+            self._last_error_log = now
+            log.warning(
+                "sink=%s event=delivery_failed error=%r failures=%d",
+                self.sink.name,
+                self.stats.last_error,
+                self.stats.failures,
+            )

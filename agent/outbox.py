@@ -1,0 +1,341 @@
+"""Durable store-and-forward: every record is committed here before any output sees it.
+
+SQLite in WAL mode. A record gets its sequence number from the `records` table's AUTOINCREMENT
+(never reused, survives restarts). Each sink has a cursor and advances it only after its broker
+or store acknowledged. Records every sink has delivered are deleted.
+
+- Durability: `synchronous=FULL` (default) makes each committed batch survive power loss; with
+  `normal` a crash of the process loses nothing, a power cut may lose the last commits (WAL).
+- A new outbox starts its sequence at the current epoch millisecond, so a fresh file (first
+  start, a wiped state directory, a corrupt file moved aside) never reuses numbers consumers
+  already saw and deduplicate by (agent, seq).
+- Bounds: stored record bytes and record age. Past either, the oldest raw tag records are
+  dropped first, then the oldest KPI records; every drop is counted by kind, persistently.
+- A file SQLite cannot read is moved aside (`*.corrupt-<time>`), reported, and a new one started.
+- A full disk raises OutboxFullError; the runtime keeps records in memory until space frees.
+
+Not thread-safe by design: the runtime calls it from one dedicated thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from agent.exceptions import AgentError
+from agent.records import Envelope, Record, RecordKind
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SCHEMA_VERSION = 1
+DROP_FIRST = frozenset({RecordKind.TAGS})  # raw values go before KPI records when space runs out
+DROP_CHUNK = 500  # records deleted per round while over a bound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    ts REAL NOT NULL,
+    keep INTEGER NOT NULL,   -- 0: dropped first when full (raw tags), 1: KPI records
+    size INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_keep_seq ON records (keep, seq);
+CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS drops (kind TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+                                  PRIMARY KEY (kind, reason));
+"""
+
+
+class OutboxError(AgentError):
+    pass
+
+
+class OutboxFullError(OutboxError):
+    """The disk (or the file's page limit) is full: nothing of the batch was stored."""
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    records: int
+    bytes: int
+    oldest_ts: float | None
+    head_seq: int
+    dropped: dict[str, int]
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 256 * 2**20,
+        max_age_s: float = 7 * 86_400.0,
+        synchronous: Literal["full", "normal"] = "full",
+        max_pages: int | None = None,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.synchronous = synchronous
+        self.max_pages = max_pages  # a page limit makes SQLite report "full": tests use it for a full disk
+        self._db: sqlite3.Connection | None = None
+        self._bytes = 0
+        self._sinks: set[str] = set()
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def open(self) -> list[str]:
+        """Open (or create) the file; returns the problems found and dealt with, for reporting."""
+        problems: list[str] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        unreadable: str | None = None
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as error:
+            unreadable = str(error)
+        if unreadable is not None:
+            aside = self._move_aside()
+            problems.append(
+                f"outbox {self.path} could not be read ({unreadable}); moved to {aside.name}, "
+                f"started a new one"
+            )
+            log.error("event=outbox_corrupt path=%s error=%r moved_to=%s", self.path, unreadable, aside)
+            self._db = self._connect()
+        row = self.db.execute("SELECT COALESCE(SUM(size), 0) FROM records").fetchone()
+        self._bytes = int(row[0])
+        return problems
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            self._prepare(db)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+        if self.max_pages is not None:
+            db.execute(f"PRAGMA max_page_count={int(self.max_pages)}")
+        check = db.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else 'no answer'}")
+        db.executescript(SCHEMA)
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is None:
+                db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)",
+                    (int(time.time() * 1000),),
+                )
+            elif int(version[0]) != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema version {version[0]}, expected {SCHEMA_VERSION}")
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.rename(Path(f"{aside}{suffix}"))
+        return aside
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise OutboxError(f"outbox {self.path} is not open")
+        return self._db
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, agent: str, records: Sequence[Record], now: float) -> list[Envelope]:
+        """Store records in one transaction; the returned envelopes carry their sequence numbers."""
+        rows = []
+        for record in records:
+            body = json.dumps(
+                {"kind": record.kind.value, "ts": record.ts, "fields": record.fields},
+                ensure_ascii=False,
+                allow_nan=False,
+                default=str,
+            )
+            rows.append(
+                (record.kind.value, record.ts, 0 if record.kind in DROP_FIRST else 1, len(body), body)
+            )
+        envelopes: list[Envelope] = []
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                for row, record in zip(rows, records, strict=True):
+                    cursor = self.db.execute(
+                        "INSERT INTO records (kind, ts, keep, size, body) VALUES (?, ?, ?, ?, ?)", row
+                    )
+                    assert cursor.lastrowid is not None
+                    envelopes.append(Envelope(agent, cursor.lastrowid, record))
+        except sqlite3.OperationalError as error:
+            if "full" in str(error):
+                raise OutboxFullError(f"outbox {self.path}: {error}") from error
+            raise
+        self._bytes += sum(row[3] for row in rows)
+        self._enforce_bounds(now)
+        return envelopes
+
+    def _enforce_bounds(self, now: float) -> None:
+        oldest_allowed = now - self.max_age_s
+        aged = self.db.execute(
+            "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM records WHERE ts < ? GROUP BY kind",
+            (oldest_allowed,),
+        ).fetchall()
+        if aged:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("DELETE FROM records WHERE ts < ?", (oldest_allowed,))
+                for kind, count, size in aged:
+                    self._count_drop(kind, "age", count)
+                    self._bytes -= size
+        while self._bytes > self.max_bytes:
+            if not self._drop_oldest():
+                break
+
+    def _drop_oldest(self) -> bool:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for keep in (0, 1):
+                rows = self.db.execute(
+                    "SELECT seq, kind, size FROM records WHERE keep = ? ORDER BY seq LIMIT ?",
+                    (keep, DROP_CHUNK),
+                ).fetchall()
+                if not rows:
+                    continue
+                excess = self._bytes - self.max_bytes
+                chosen = []
+                for row in rows:  # just enough to get under the bound
+                    chosen.append(row)
+                    excess -= row[2]
+                    if excess <= 0:
+                        break
+                self.db.execute("DELETE FROM records WHERE keep = ? AND seq <= ?", (keep, chosen[-1][0]))
+                by_kind: dict[str, int] = {}
+                for _, kind, size in chosen:
+                    by_kind[kind] = by_kind.get(kind, 0) + 1
+                    self._bytes -= size
+                for kind, count in by_kind.items():
+                    self._count_drop(kind, "size", count)
+                log.warning(
+                    "event=outbox_full_dropped records=%d keep=%d bound_bytes=%d",
+                    len(chosen),
+                    keep,
+                    self.max_bytes,
+                )
+                return True
+        return False
+
+    def _count_drop(self, kind: str, reason: str, count: int) -> None:
+        self.db.execute(
+            "INSERT INTO drops (kind, reason, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (kind, reason) DO UPDATE SET count = count + excluded.count",
+            (kind, reason, count),
+        )
+
+    # -- reading and acknowledging ------------------------------------------------------------
+
+    def register(self, sinks: Sequence[str]) -> None:
+        """Sinks new to this outbox start at the oldest stored record: a new output gets the backlog."""
+        self._sinks = set(sinks)
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            oldest = self.db.execute("SELECT COALESCE(MIN(seq), 0) FROM records").fetchone()[0]
+            for sink in sinks:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO cursors (sink, seq) VALUES (?, ?)", (sink, max(0, oldest - 1))
+                )
+
+    def pending(self, agent: str, sink: str, limit: int) -> list[Envelope]:
+        cursor = self.cursor(sink)
+        rows = self.db.execute(
+            "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit)
+        ).fetchall()
+        envelopes = []
+        for seq, body in rows:
+            data = json.loads(body)
+            envelopes.append(
+                Envelope(agent, seq, Record(RecordKind(data["kind"]), data["ts"], data["fields"]))
+            )
+        return envelopes
+
+    def cursor(self, sink: str) -> int:
+        row = self.db.execute("SELECT seq FROM cursors WHERE sink = ?", (sink,)).fetchone()
+        if row is None:
+            raise OutboxError(f"sink '{sink}' is not registered with the outbox")
+        return int(row[0])
+
+    def ack(self, sink: str, seq: int) -> None:
+        """The sink's broker or store acknowledged everything up to seq; delivered records go."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("UPDATE cursors SET seq = MAX(seq, ?) WHERE sink = ?", (seq, sink))
+            placeholders = ",".join("?" * len(self._sinks))
+            delivered = self.db.execute(
+                f"SELECT MIN(seq) FROM cursors WHERE sink IN ({placeholders})",  # noqa: S608 - only placeholders
+                tuple(self._sinks),
+            ).fetchone()[0]
+            if delivered is not None:
+                size = self.db.execute(
+                    "SELECT COALESCE(SUM(size), 0) FROM records WHERE seq <= ?", (delivered,)
+                ).fetchone()[0]
+                self.db.execute("DELETE FROM records WHERE seq <= ?", (delivered,))
+                self._bytes -= int(size)
+
+    def stats(self, sink: str | None = None) -> OutboxStats:
+        after = self.cursor(sink) if sink is not None else 0
+        count, size, oldest = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(ts) FROM records WHERE seq > ?", (after,)
+        ).fetchone()
+        head = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+        dropped = {
+            f"{kind}/{reason}": int(n)
+            for kind, reason, n in self.db.execute(
+                "SELECT kind, reason, count FROM drops ORDER BY kind, reason"
+            )
+        }
+        return OutboxStats(int(count), int(size), oldest, int(head[0]) if head else 0, dropped)
+
+
+class AsyncOutbox:
+    """The outbox's face to the event loop: every SQLite call runs on one dedicated thread, so
+    the loop never waits on a disk fsync and the connection is never shared between threads."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent[outbox]")
+
+    async def call(self, function: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    async def __aenter__(self) -> AsyncOutbox:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.call(self.outbox.close)
+        self._executor.shutdown(wait=True)

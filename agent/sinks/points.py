@@ -1,0 +1,155 @@
+"""Records as InfluxDB points: measurement, tags (site, area, line, machine, shift), numeric fields.
+
+This is the schema Grafana dashboards query; SCHEMA below lists it so tests can hold the two
+together.
+"""
+
+from __future__ import annotations
+
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
+
+from agent.kpi.states import MachineState
+from agent.records import Envelope, RecordKind
+from agent.sinks.topics import TopicRoot
+
+MEASUREMENT = {
+    RecordKind.STATE: "machine_state",
+    RecordKind.OEE: "oee",
+    RecordKind.LINE_OEE: "oee",
+    RecordKind.WORKSHOP_OEE: "oee",
+    RecordKind.ENERGY: "energy",
+    RecordKind.LINE_ENERGY: "energy",
+    RecordKind.WORKSHOP_ENERGY: "energy",
+    RecordKind.TAGS: "tag",
+}
+SCOPE = {
+    RecordKind.OEE: "machine",
+    RecordKind.LINE_OEE: "line",
+    RecordKind.WORKSHOP_OEE: "workshop",
+    RecordKind.ENERGY: "machine",
+    RecordKind.LINE_ENERGY: "line",
+    RecordKind.WORKSHOP_ENERGY: "workshop",
+}
+TAG_FIELDS = ("line", "machine", "shift", "period", "sink")
+STATE_CODE = {state: index for index, state in enumerate(MachineState)}  # for panels that need numbers
+SCHEMA = {
+    "machine_state": {
+        "tags": ("site", "area", "line", "machine"),
+        "fields": ("state", "state_code", "reason"),
+    },
+    "oee": {
+        "tags": ("site", "area", "line", "machine", "shift", "period", "scope"),
+        "fields": (
+            "pbt_s",
+            "apt_s",
+            "setup_s",
+            "idle_s",
+            "fault_s",
+            "micro_stop_s",
+            "micro_stops",
+            "planned_stop_s",
+            "no_shift_s",
+            "offline_s",
+            "ideal_s",
+            "produced",
+            "good",
+            "availability",
+            "performance",
+            "quality",
+            "oee",
+            "nee",
+            "teep",
+            "coverage",
+            "final",
+        ),
+    },
+    "energy": {
+        "tags": ("site", "area", "line", "machine", "shift", "period", "scope"),
+        "fields": (
+            "kwh",
+            "kwh_producing",
+            "kwh_idle",
+            "kwh_no_shift",
+            "kwh_unattributed",
+            "kwh_per_unit",
+            "kwh_per_good",
+            "idle_energy_share",
+            "co2e_kg",
+            "co2e_kg_per_unit",
+            "kwh_main_meter",
+            "unmetered_share",
+            "final",
+        ),
+    },
+}
+
+
+def to_points(envelope: Envelope, topics: TopicRoot) -> list[Point]:
+    """One point per record; the agent's own record becomes one point per sink and connection."""
+    record = envelope.record
+    if record.kind is not RecordKind.AGENT:
+        point = to_point(envelope, topics)
+        return [] if point is None else [point]
+    points = []
+    fields = record.fields
+    parts: list[tuple[dict[str, str], dict[str, object]]] = [
+        (
+            {"part": "outbox"},
+            {
+                "outbox_disk_full": fields.get("outbox_disk_full"),
+                "waiting_in_memory": fields.get("waiting_in_memory"),
+            },
+        )
+    ]
+    parts += [({"part": "sink", "sink": str(s["sink"])}, s) for s in fields.get("sinks", [])]
+    parts += [
+        ({"part": "connection", "connection": name}, c) for name, c in fields.get("connections", {}).items()
+    ]
+    for tags, values in parts:
+        point = Point("agent").tag("site", topics.site).tag("area", topics.area).tag("agent", envelope.agent)
+        point.time(round(record.ts * 1000), WritePrecision.MS)
+        for tag_key, tag_value in tags.items():
+            point.tag(tag_key, tag_value)
+        numeric = {k: v for k, v in values.items() if isinstance(v, int | float) and k not in tags}
+        for field_key, number in numeric.items():
+            point.field(field_key, float(number))
+        if numeric:
+            points.append(point)
+    return points
+
+
+def to_point(envelope: Envelope, topics: TopicRoot) -> Point | None:
+    """None for records without a measurement or without a single numeric value."""
+    record = envelope.record
+    measurement = MEASUREMENT.get(record.kind)
+    if measurement is None:
+        return None
+    point = Point(measurement).tag("site", topics.site).tag("area", topics.area)
+    point.time(round(record.ts * 1000), WritePrecision.MS)
+    for tag in TAG_FIELDS:
+        tag_value = record.fields.get(tag)
+        if isinstance(tag_value, str) and tag_value:
+            point.tag(tag, tag_value)
+    if record.kind in SCOPE:
+        point.tag("scope", SCOPE[record.kind])
+    fields = record.fields.get("values") if record.kind is RecordKind.TAGS else record.fields
+    has_field = False
+    for key, value in (fields or {}).items():
+        if key in TAG_FIELDS or value is None:
+            continue
+        if isinstance(value, bool):
+            point.field(key, int(value))
+        elif isinstance(value, int | float):
+            point.field(
+                key, float(value)
+            )  # one type per field for ever: an int now and a float later is a 400
+        elif record.kind is RecordKind.STATE and key in ("state", "reason"):
+            point.field(key, value)
+        else:
+            continue
+        has_field = True
+    if record.kind is RecordKind.STATE:
+        point.field("state_code", STATE_CODE[MachineState(record.fields["state"])])
+        has_field = True
+    return point if has_field else None

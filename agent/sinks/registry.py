@@ -1,0 +1,42 @@
+"""Outputs by their YAML key under `outputs:`, each with its batch size and replay pace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.config.loader import AgentConfig
+from agent.sinks.base import Sink
+from agent.sinks.file import FileSink
+from agent.sinks.influx import InfluxSink
+from agent.sinks.mqtt import MqttSink
+from agent.sinks.topics import TopicRoot
+
+FILE_BATCH = 1000
+FILE_REPLAY_PER_S = 10_000.0
+
+
+@dataclass(frozen=True)
+class Output:
+    sink: Sink
+    batch_size: int
+    replay_per_s: float
+
+
+def topic_root(config: AgentConfig) -> TopicRoot:
+    site = config.workshop.site
+    return TopicRoot(site.enterprise, site.site, site.area, config.workshop.agent.id)
+
+
+def build_outputs(config: AgentConfig) -> list[Output]:
+    outputs = config.workshop.outputs
+    topics = topic_root(config)
+    built: list[Output] = []
+    if outputs.file is not None:
+        built.append(Output(FileSink(outputs.file.path), FILE_BATCH, FILE_REPLAY_PER_S))
+    if outputs.mqtt is not None:
+        mqtt = MqttSink(outputs.mqtt, topics)
+        built.append(Output(mqtt, mqtt.batch_size, mqtt.replay_per_s))
+    if outputs.influxdb is not None:
+        influx = InfluxSink(outputs.influxdb, topics)
+        built.append(Output(influx, influx.batch_size, influx.replay_per_s))
+    return built

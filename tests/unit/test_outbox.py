@@ -1,0 +1,149 @@
+"""The outbox: sequence numbers, cursors, bounds and drop counts, corrupt files, a full disk."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent.outbox import Outbox, OutboxFullError
+from agent.records import Record, RecordKind
+
+AGENT = "gw-test"
+
+
+def records(count: int, kind: RecordKind = RecordKind.OEE, ts: float = 1000.0) -> list[Record]:
+    return [Record(kind, ts + i, {"machine": "m1", "n": i, "pad": "x" * 100}) for i in range(count)]
+
+
+def opened(path: Path, **options: object) -> Outbox:
+    outbox = Outbox(path, **options)  # type: ignore[arg-type]
+    assert outbox.open() == []
+    return outbox
+
+
+def test_sequence_numbers_increase_and_survive_a_restart(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db")
+    first = [e.seq for e in outbox.append(AGENT, records(3), now=1000)]
+    outbox.close()
+    outbox = opened(tmp_path / "o.db")
+    second = [e.seq for e in outbox.append(AGENT, records(2), now=1000)]
+    assert first == sorted(first)
+    assert second[0] == first[-1] + 1
+    assert first[0] > 1_700_000_000_000  # a new outbox starts at the epoch millisecond
+
+
+def test_each_sink_has_its_own_cursor_and_delivered_records_are_deleted(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db")
+    outbox.register(["mqtt", "influxdb"])
+    stored = outbox.append(AGENT, records(5), now=1000)
+    batch = outbox.pending(AGENT, "mqtt", 3)
+    assert [e.seq for e in batch] == [e.seq for e in stored[:3]]
+    assert batch[0].record == stored[0].record
+    outbox.ack("mqtt", batch[-1].seq)
+    assert [e.seq for e in outbox.pending(AGENT, "mqtt", 10)] == [e.seq for e in stored[3:]]
+    assert outbox.stats().records == 5  # influxdb has delivered nothing yet
+    outbox.ack("influxdb", stored[-1].seq)
+    assert outbox.stats().records == 2  # both delivered the first three
+    assert outbox.stats("influxdb").records == 0
+
+
+def test_a_new_output_receives_the_backlog(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db")
+    stored = outbox.append(AGENT, records(4), now=1000)  # no output configured yet: records wait
+    outbox.register(["mqtt"])
+    assert [e.seq for e in outbox.pending(AGENT, "mqtt", 10)] == [e.seq for e in stored]
+
+
+def test_full_drops_raw_tags_first_and_counts_exactly(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db", max_bytes=20_000)
+    outbox.register(["mqtt"])
+    produced = 0
+    for _ in range(20):
+        produced += len(outbox.append(AGENT, records(10, RecordKind.TAGS) + records(5), now=1000))
+    stats = outbox.stats("mqtt")
+    assert stats.bytes <= 20_000
+    assert set(stats.dropped) == {"tags/size"}  # KPI records kept while tags could go
+    kinds = {e.record.kind for e in outbox.pending(AGENT, "mqtt", 10_000)}
+    assert RecordKind.OEE in kinds
+    delivered = len(outbox.pending(AGENT, "mqtt", 10_000))
+    assert sum(stats.dropped.values()) == produced - delivered
+
+
+def test_kpi_records_go_only_when_no_tags_are_left(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db", max_bytes=5_000)
+    for _ in range(10):
+        outbox.append(AGENT, records(10), now=1000)
+    assert set(outbox.stats().dropped) == {"oee/size"}
+    assert outbox.stats().bytes <= 5_000
+
+
+def test_records_older_than_the_age_bound_are_dropped_and_counted(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db", max_age_s=3600)
+    outbox.append(AGENT, records(3, ts=0.0), now=10.0)
+    outbox.append(AGENT, records(2, ts=7200.0), now=7200.0)
+    stats = outbox.stats()
+    assert stats.records == 2
+    assert stats.dropped == {"oee/age": 3}
+
+
+def test_drop_counts_survive_a_restart(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db", max_bytes=2_000)
+    outbox.append(AGENT, records(40), now=1000)
+    dropped = outbox.stats().dropped
+    outbox.close()
+    assert opened(tmp_path / "o.db", max_bytes=2_000).stats().dropped == dropped
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random-bytes", "garbage-header"])
+def test_a_corrupt_file_is_moved_aside_reported_and_replaced(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "o.db"
+    outbox = opened(path)
+    outbox.append(AGENT, records(500), now=1000)
+    outbox.close()
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    elif damage == "random-bytes":
+        path.write_bytes(os.urandom(len(data)))
+    else:
+        path.write_bytes(b"not a database" + data[14:])
+    for leftover in tmp_path.glob("o.db-*"):
+        leftover.unlink()
+    fresh = Outbox(path)
+    problems = fresh.open()
+    assert len(problems) == 1
+    assert "moved to o.db.corrupt-" in problems[0]
+    assert list(tmp_path.glob("o.db.corrupt-*"))
+    fresh.register(["mqtt"])
+    [stored] = fresh.append(AGENT, records(1), now=1000)
+    assert [e.seq for e in fresh.pending(AGENT, "mqtt", 5)] == [stored.seq]
+
+
+def test_an_empty_file_is_a_new_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    path.write_bytes(b"")
+    assert opened(path).stats().records == 0
+
+
+def test_a_full_disk_stores_nothing_of_the_batch_and_recovers(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db", max_pages=40)  # SQLite reports 'database or disk is full'
+    outbox.register(["mqtt"])
+    stored = 0
+    with pytest.raises(OutboxFullError, match="full"):
+        for _ in range(1000):
+            stored += len(outbox.append(AGENT, records(20), now=1000))
+    assert outbox.stats("mqtt").records == stored  # the failed batch left nothing half-written
+    outbox.ack("mqtt", outbox.pending(AGENT, "mqtt", 10_000)[-1].seq)  # delivery frees pages
+    assert len(outbox.append(AGENT, records(20), now=1000)) == 20
+
+
+def test_a_file_of_another_schema_version_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    opened(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    problems = Outbox(path).open()
+    assert "schema version 99" in problems[0]

@@ -60,7 +60,14 @@ class DeliveryStats:
 
 class SinkDelivery:
     def __init__(
-        self, sink: Sink, outbox: AsyncOutbox, agent: str, *, batch_size: int, replay_per_s: float
+        self,
+        sink: Sink,
+        outbox: AsyncOutbox,
+        agent: str,
+        *,
+        batch_size: int,
+        replay_per_s: float,
+        retry_max_s: float = 30.0,
     ) -> None:
         self.sink = sink
         self.outbox = outbox
@@ -69,7 +76,7 @@ class SinkDelivery:
         self.replay_per_s = replay_per_s
         self.stats = DeliveryStats(sink.name)
         self.wake = asyncio.Event()
-        self._backoff = Backoff(initial_s=0.5, maximum_s=30.0)
+        self._backoff = Backoff(initial_s=min(0.5, retry_max_s), maximum_s=retry_max_s)
         self._last_error_log = 0.0
 
     async def run(self) -> None:

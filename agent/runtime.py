@@ -105,6 +105,7 @@ class Agent:
                         self.agent_id,
                         batch_size=output.batch_size,
                         replay_per_s=output.replay_per_s,
+                        retry_max_s=output.retry_max_s,
                     )
                 )
             drivers = []

@@ -20,6 +20,14 @@ fi
 if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
     apt_install python3-venv
 fi
+# Servers the integration tests start on free ports: mosquitto (private brokers for outages, TLS
+# and passwords), openssl (test certificates), VictoriaMetrics (an InfluxDB v2 write API).
+missing=()
+command -v mosquitto >/dev/null || missing+=(mosquitto)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -e '.[dev]'

@@ -185,6 +185,7 @@ class MqttOutput(StrictModel):
         1000.0, description="records per second when catching up on a backlog"
     )
     timeout_s: PositiveSeconds = 10.0
+    reconnect_max_s: PositiveSeconds = 30.0
 
 
 class InfluxOutput(StrictModel):
@@ -196,6 +197,7 @@ class InfluxOutput(StrictModel):
     gzip: bool = True
     batch_size: Annotated[int, Field(ge=1, le=50_000)] = 5000
     replay_per_s: Annotated[float, Field(gt=0)] = 5000.0
+    reconnect_max_s: PositiveSeconds = 30.0
 
 
 class OutputsSection(StrictModel):

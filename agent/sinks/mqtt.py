@@ -16,7 +16,8 @@ import functools
 import json
 import logging
 import ssl
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
@@ -60,6 +61,8 @@ class MqttSink:
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._misc: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._fd: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -71,6 +74,7 @@ class MqttSink:
 
     async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         return self  # connecting is the first write's job: a broker down at start-up stops nothing
 
     async def __aexit__(self, *exc: object) -> None:
@@ -161,10 +165,9 @@ class MqttSink:
             self._misc = None
         client, self._client = self._client, None
         if client is not None:
-            sock = client.socket()
-            if sock is not None and self._loop is not None:
-                self._loop.remove_reader(sock)
-                self._loop.remove_writer(sock)
+            if self._fd is not None and self._loop is not None:
+                self._unwatch(self._fd)
+                self._fd = None
             client.disconnect()
             client.loop_write()  # lets paho close the socket now rather than at garbage collection
         for future in self._pending.values():
@@ -174,21 +177,43 @@ class MqttSink:
 
     # -- paho callbacks (always on the event loop thread, or handed to it) ----------------------
 
+    def _on_loop(self, function: Callable[..., object], *args: object) -> None:
+        """Run on the event loop thread: now if we are on it, else handed over (connect runs in a worker)."""
+        loop = self._loop
+        assert loop is not None
+        if threading.get_ident() == self._loop_thread:
+            function(*args)
+        else:
+            loop.call_soon_threadsafe(function, *args)
+
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        fd = sock.fileno()  # remembered: by the time a close is handled the socket object says -1
+        self._fd = fd
+        self._on_loop(self._watch, fd, client)
+
+    def _watch(self, fd: int, client: mqtt.Client) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_reader, sock, functools.partial(_read, client))
+        self._loop.add_reader(fd, functools.partial(_read, client))
 
     def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        if self._fd is not None:
+            self._on_loop(self._unwatch, self._fd)
+            self._fd = None
+
+    def _unwatch(self, fd: int) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.remove_reader, sock)
+        self._loop.remove_reader(fd)
+        self._loop.remove_writer(fd)
 
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, functools.partial(_write, client))
+        if self._fd is not None:
+            self._on_loop(self._loop.add_writer, self._fd, functools.partial(_write, client))
 
     def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._loop.remove_writer, sock)
+        if self._fd is not None:
+            self._on_loop(self._loop.remove_writer, self._fd)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any

@@ -20,6 +20,7 @@ class Output:
     sink: Sink
     batch_size: int
     replay_per_s: float
+    retry_max_s: float = 30.0
 
 
 def topic_root(config: AgentConfig) -> TopicRoot:
@@ -35,8 +36,8 @@ def build_outputs(config: AgentConfig) -> list[Output]:
         built.append(Output(FileSink(outputs.file.path), FILE_BATCH, FILE_REPLAY_PER_S))
     if outputs.mqtt is not None:
         mqtt = MqttSink(outputs.mqtt, topics)
-        built.append(Output(mqtt, mqtt.batch_size, mqtt.replay_per_s))
+        built.append(Output(mqtt, mqtt.batch_size, mqtt.replay_per_s, outputs.mqtt.reconnect_max_s))
     if outputs.influxdb is not None:
         influx = InfluxSink(outputs.influxdb, topics)
-        built.append(Output(influx, influx.batch_size, influx.replay_per_s))
+        built.append(Output(influx, influx.batch_size, influx.replay_per_s, outputs.influxdb.reconnect_max_s))
     return built

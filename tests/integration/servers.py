@@ -1,0 +1,208 @@
+"""Real servers for integration tests, each on a free loopback port in a temporary directory:
+a private Mosquitto (for outages, TLS, passwords) and VictoriaMetrics (InfluxDB v2 write API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.conftest import free_port
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
+
+
+@dataclass
+class Mosquitto:
+    """`mosquitto -c` with a generated config; stop() and start() simulate an outage."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    extra: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    def config(self) -> Path:
+        path = self.directory / "mosquitto.conf"
+        path.write_text(
+            # started as root, mosquitto would switch to its own user, who cannot read this test's
+            # temporary files; `user` only applies when started as root
+            "user root\n"
+            f"listener {self.port} 127.0.0.1\n"
+            f"persistence true\npersistence_location {self.directory}/\n"
+            f"log_dest file {self.directory}/mosquitto.log\nlog_type all\n"
+            + (self.extra or "allow_anonymous true\n"),
+            encoding="utf-8",
+        )
+        return path
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.config())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # saves its persistence file
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def log(self) -> str:
+        path = self.directory / "mosquitto.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+@dataclass
+class VictoriaMetrics:
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("victoria-metrics")
+        if binary is None:
+            raise RuntimeError("victoria-metrics is not installed: `make test` installs it (Debian package)")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.directory}",
+                "-retentionPeriod=100y",
+                "-search.latencyOffset=0s",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=15)
+        self.process = None
+
+    def export(self, match: str) -> list[dict[str, object]]:
+        """Every stored sample of the series matching `match`, through VictoriaMetrics' export API."""
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10).read()  # noqa: S310 - loopback
+        query = urllib.parse.urlencode({"match[]": match, "start": "0"})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10) as answer:  # noqa: S310
+            return [json.loads(line) for line in answer.read().decode().splitlines() if line]
+
+
+@dataclass(frozen=True)
+class Credential:
+    cert: Path
+    key: Path
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _write(directory: Path, name: str, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> Credential:
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return Credential(cert_path, key_path)
+
+
+def certificate_authority(directory: Path, name: str) -> Credential:
+    key = _key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return _write(directory, name, cert, key)
+
+
+def signed_certificate(
+    directory: Path,
+    name: str,
+    ca: Credential,
+    *,
+    dns: str = "localhost",
+    expired: bool = False,
+    client: bool = False,
+) -> Credential:
+    """A leaf certificate signed by `ca`, for `dns` (and 127.0.0.1 when dns is localhost)."""
+    ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
+    key = _key()
+    now = dt.datetime.now(dt.UTC)
+    valid = (
+        (now - dt.timedelta(days=60), now - dt.timedelta(days=30))
+        if expired
+        else (now - dt.timedelta(days=1), now + dt.timedelta(days=30))
+    )
+    names: list[x509.GeneralName] = [x509.DNSName(dns)]
+    if dns == "localhost":
+        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return _write(directory, name, cert, key)

@@ -39,9 +39,17 @@ class Record:
         return value if isinstance(value, str) else None
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def epoch_ms(ts: float) -> int:
+    """The one millisecond a record's time is published as, in every output."""
+    return round(ts * 1_000_000) // 1000
+
+
 def rfc3339_ms(ts: float) -> str:
     """UTC, RFC 3339 with milliseconds, as the MQTT contract specifies."""
-    moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+    moment = EPOCH + dt.timedelta(milliseconds=epoch_ms(ts))
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

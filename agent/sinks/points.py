@@ -10,7 +10,7 @@ from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
 from agent.kpi.states import MachineState
-from agent.records import Envelope, RecordKind
+from agent.records import Envelope, RecordKind, epoch_ms
 from agent.sinks.topics import TopicRoot
 
 MEASUREMENT = {
@@ -108,7 +108,7 @@ def to_points(envelope: Envelope, topics: TopicRoot) -> list[Point]:
     ]
     for tags, values in parts:
         point = Point("agent").tag("site", topics.site).tag("area", topics.area).tag("agent", envelope.agent)
-        point.time(round(record.ts * 1000), WritePrecision.MS)
+        point.time(epoch_ms(record.ts), WritePrecision.MS)
         for tag_key, tag_value in tags.items():
             point.tag(tag_key, tag_value)
         numeric = {k: v for k, v in values.items() if isinstance(v, int | float) and k not in tags}
@@ -126,7 +126,7 @@ def to_point(envelope: Envelope, topics: TopicRoot) -> Point | None:
     if measurement is None:
         return None
     point = Point(measurement).tag("site", topics.site).tag("area", topics.area)
-    point.time(round(record.ts * 1000), WritePrecision.MS)
+    point.time(epoch_ms(record.ts), WritePrecision.MS)
     for tag in TAG_FIELDS:
         tag_value = record.fields.get(tag)
         if isinstance(tag_value, str) and tag_value:

@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -102,13 +103,22 @@ class VictoriaMetrics:
         )
         wait_for_port(self.port)
 
+    def export_when(self, match: str, samples: int, timeout_s: float = 15.0) -> list[dict[str, Any]]:
+        """Export once `samples` samples are searchable (fresh writes take about a second)."""
+        deadline = time.monotonic() + timeout_s
+        series = self.export(match)
+        while _count_samples(series) < samples and time.monotonic() < deadline:
+            time.sleep(0.2)
+            series = self.export(match)
+        return series
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=15)
         self.process = None
 
-    def export(self, match: str) -> list[dict[str, object]]:
+    def export(self, match: str) -> list[dict[str, Any]]:
         """Every stored sample of the series matching `match`, through VictoriaMetrics' export API."""
         urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10).read()  # noqa: S310 - loopback
         query = urllib.parse.urlencode({"match[]": match, "start": "0"})
@@ -135,6 +145,10 @@ def _write(directory: Path, name: str, cert: x509.Certificate, key: rsa.RSAPriva
         )
     )
     return Credential(cert_path, key_path)
+
+
+def _count_samples(series: list[dict[str, Any]]) -> int:
+    return sum(len(s["timestamps"]) for s in series)
 
 
 def certificate_authority(directory: Path, name: str) -> Credential:

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import engine
+from bench import engine, replay
 
-BENCHMARKS = {"engine": engine.main}
+BENCHMARKS = {"engine": engine.main, "replay": replay.main}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

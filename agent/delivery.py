@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from agent.backoff import Backoff
-from agent.outbox import AsyncOutbox
+from agent.outbox import AsyncOutbox, OutboxError
 from agent.sinks.base import Sink
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,12 @@ class SinkDelivery:
                 self._failed(error)
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
-            await self.outbox.call(self.outbox.outbox.ack, self.sink.name, batch[-1].seq)
+            try:
+                await self.outbox.call(self.outbox.outbox.ack, self.sink.name, batch[-1].seq)
+            except OutboxError as error:  # delivered, but not recorded: it will be sent again (at-least-once)
+                self._failed(error)
+                await asyncio.sleep(self._backoff.next_delay())
+                continue
             self._backoff.reset()
             self.stats.connected = True
             self.stats.delivered += len(batch)

@@ -20,12 +20,13 @@ Not thread-safe by design: the runtime calls it from one dedicated thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,26 @@ class OutboxError(AgentError):
 
 class OutboxFullError(OutboxError):
     """The disk (or the file's page limit) is full: nothing of the batch was stored."""
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any failure, a failed COMMIT included.
+
+    sqlite3's own `with connection:` does not roll back when COMMIT itself fails (SQLite reports
+    a full disk at COMMIT): the transaction would stay open and be committed later by the next
+    write, storing a batch the caller was told had failed. A full disk becomes OutboxFullError.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException as error:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
+            raise OutboxFullError(f"outbox: {error}") from error
+        raise
 
 
 @dataclass(frozen=True)
@@ -135,8 +156,7 @@ class Outbox:
         if check is None or check[0] != "ok":
             raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else 'no answer'}")
         db.executescript(SCHEMA)
-        with db:
-            db.execute("BEGIN IMMEDIATE")
+        with transaction(db):
             version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is None:
                 db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -183,19 +203,13 @@ class Outbox:
                 (record.kind.value, record.ts, 0 if record.kind in DROP_FIRST else 1, len(body), body)
             )
         envelopes: list[Envelope] = []
-        try:
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                for row, record in zip(rows, records, strict=True):
-                    cursor = self.db.execute(
-                        "INSERT INTO records (kind, ts, keep, size, body) VALUES (?, ?, ?, ?, ?)", row
-                    )
-                    assert cursor.lastrowid is not None
-                    envelopes.append(Envelope(agent, cursor.lastrowid, record))
-        except sqlite3.OperationalError as error:
-            if "full" in str(error):
-                raise OutboxFullError(f"outbox {self.path}: {error}") from error
-            raise
+        with transaction(self.db):
+            for row, record in zip(rows, records, strict=True):
+                cursor = self.db.execute(
+                    "INSERT INTO records (kind, ts, keep, size, body) VALUES (?, ?, ?, ?, ?)", row
+                )
+                assert cursor.lastrowid is not None
+                envelopes.append(Envelope(agent, cursor.lastrowid, record))
         self._bytes += sum(row[3] for row in rows)
         self._enforce_bounds(now)
         return envelopes
@@ -207,8 +221,7 @@ class Outbox:
             (oldest_allowed,),
         ).fetchall()
         if aged:
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
+            with transaction(self.db):
                 self.db.execute("DELETE FROM records WHERE ts < ?", (oldest_allowed,))
                 for kind, count, size in aged:
                     self._count_drop(kind, "age", count)
@@ -218,8 +231,7 @@ class Outbox:
                 break
 
     def _drop_oldest(self) -> bool:
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with transaction(self.db):
             for keep in (0, 1):
                 rows = self.db.execute(
                     "SELECT seq, kind, size FROM records WHERE keep = ? ORDER BY seq LIMIT ?",
@@ -262,8 +274,7 @@ class Outbox:
     def register(self, sinks: Sequence[str]) -> None:
         """Sinks new to this outbox start at the oldest stored record: a new output gets the backlog."""
         self._sinks = set(sinks)
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with transaction(self.db):
             oldest = self.db.execute("SELECT COALESCE(MIN(seq), 0) FROM records").fetchone()[0]
             for sink in sinks:
                 self.db.execute(
@@ -291,8 +302,7 @@ class Outbox:
 
     def ack(self, sink: str, seq: int) -> None:
         """The sink's broker or store acknowledged everything up to seq; delivered records go."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with transaction(self.db):
             self.db.execute("UPDATE cursors SET seq = MAX(seq, ?) WHERE sink = ?", (seq, sink))
             placeholders = ",".join("?" * len(self._sinks))
             delivered = self.db.execute(

@@ -131,6 +131,11 @@ class Agent:
                 await self._flush()
                 for task in drains:
                     task.cancel()
+            if self._unstored:
+                log.error(
+                    "event=records_lost_at_exit count=%d reason='outbox full until the end'",
+                    len(self._unstored),
+                )
 
     @staticmethod
     async def _wait_for(stop: asyncio.Event) -> None:
@@ -142,10 +147,17 @@ class Agent:
         health = self.health[driver.name]
         interval = health.interval_s
         loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        assert me is not None
         next_tick = loop.time()
         while True:
             started = time.perf_counter()
             result = await driver.read()
+            if me.cancelling():
+                # pymodbus awaits replies with asyncio.wait_for, which on Python 3.11 can swallow a
+                # cancellation that races a reply (fixed in 3.12). Honour it here, or a stop would
+                # leave this task blocked on a full queue that nobody drains any more.
+                raise asyncio.CancelledError
             health.last_cycle_s = time.perf_counter() - started
             health.cycles += 1
             health.requests += result.requests
@@ -198,6 +210,17 @@ class Agent:
             await asyncio.sleep(0.05)
 
     async def _commit(self, records: list[Record]) -> None:
+        """Commit, even if the caller is cancelled meanwhile (a stop): the outbox thread finishes a
+        commit regardless, and its bookkeeping must follow, or records held in memory during a full
+        disk would be written a second time."""
+        commit = asyncio.ensure_future(self._commit_now(records))
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            await commit
+            raise
+
+    async def _commit_now(self, records: list[Record]) -> None:
         if not records and not self._unstored:
             return
         assert self._store is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox, OutboxFullError
+from agent.outbox import Outbox, OutboxFullError, transaction
 from agent.records import Record, RecordKind
 
 AGENT = "gw-test"
@@ -130,9 +130,10 @@ def test_an_empty_file_is_a_new_outbox(tmp_path: Path) -> None:
 
 def fill_until_full(outbox: Outbox) -> tuple[int, OutboxFullError]:
     stored = 0
-    for _ in range(1000):
+    for batch_number in range(1000):
+        batch = [Record(RecordKind.OEE, 1000.0, {"batch": batch_number, "pad": "x" * 100}) for _ in range(20)]
         try:
-            stored += len(outbox.append(AGENT, records(20), now=1000))
+            stored += len(outbox.append(AGENT, batch, now=1000))
         except OutboxFullError as error:
             return stored, error
     raise AssertionError("the outbox never filled up")
@@ -143,9 +144,16 @@ def test_a_full_disk_stores_nothing_of_the_batch_and_recovers(tmp_path: Path) ->
     outbox.register(["mqtt"])
     stored, error = fill_until_full(outbox)
     assert "full" in str(error)
-    assert outbox.stats("mqtt").records == stored  # the failed batch left nothing half-written
-    outbox.ack("mqtt", outbox.pending(AGENT, "mqtt", 10_000)[-1].seq)  # delivery frees pages
-    assert len(outbox.append(AGENT, records(20), now=1000)) == 20
+    failed_batch = stored // 20
+    assert outbox.stats("mqtt").records == stored
+    pending = outbox.pending(AGENT, "mqtt", 10_000)
+    outbox.ack("mqtt", pending[-1].seq)  # delivery frees pages
+    after = outbox.append(AGENT, records(20), now=1000)
+    assert len(after) == 20
+    assert after[0].seq == pending[-1].seq + 1  # the failed batch took no sequence numbers
+    rest = outbox.pending(AGENT, "mqtt", 10_000)
+    assert [e.seq for e in rest] == [e.seq for e in after]  # and was not committed later by this write
+    assert all(e.record.fields.get("batch") != failed_batch for e in rest)
 
 
 def test_a_file_of_another_schema_version_is_set_aside(tmp_path: Path) -> None:
@@ -155,3 +163,20 @@ def test_a_file_of_another_schema_version_is_set_aside(tmp_path: Path) -> None:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
     problems = Outbox(path).open()
     assert "schema version 99" in problems[0]
+
+
+def test_a_transaction_whose_commit_fails_is_rolled_back_not_left_open() -> None:
+    """SQLite can fail at COMMIT (a full disk during the WAL checkpoint; here a deferred foreign key,
+    which SQLite also checks only at COMMIT). The batch must be gone, not committed by the next write."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    db.execute(
+        "CREATE TABLE child (id INTEGER, parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    with pytest.raises(sqlite3.IntegrityError), transaction(db):
+        db.execute("INSERT INTO child VALUES (1, 99)")  # accepted now, refused at COMMIT
+    assert not db.in_transaction
+    with transaction(db):
+        db.execute("INSERT INTO parent VALUES (1)")
+    assert db.execute("SELECT COUNT(*) FROM child").fetchone() == (0,)

@@ -7,13 +7,6 @@ class AgentError(Exception):
     """Base of the agent's own errors."""
 
 
-class DeviceReadError(AgentError):
-    def __init__(self, device: str, reason: str) -> None:
-        self.device = device
-        self.reason = reason
-        super().__init__(f"device={device} {reason}")
-
-
 class OutputError(AgentError):
     def __init__(self, output: str, reason: str) -> None:
         self.output = output

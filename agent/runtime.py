@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agent.config.loader import AgentConfig
 from agent.delivery import SinkDelivery
-from agent.drivers.base import Clock, ReadResult
+from agent.drivers.base import Clock, Driver, ReadResult
 from agent.drivers.modbus import ModbusTcpDriver
 from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
@@ -142,7 +142,7 @@ class Agent:
         await stop.wait()
         raise _StopRequestedError
 
-    async def _poll(self, driver: ModbusTcpDriver) -> None:
+    async def _poll(self, driver: Driver) -> None:
         """Fixed-rate polling: a late cycle does not shift the schedule; skipped ticks are counted."""
         health = self.health[driver.name]
         interval = health.interval_s

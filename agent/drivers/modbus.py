@@ -27,8 +27,6 @@ from agent.samples import DeviceStatus, Quality, Sample
 
 log = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 2.0
-
 
 def plan_device(device: Device, connection: ModbusTcpConnection) -> DevicePlan:
     spec = device.profile.spec

@@ -58,7 +58,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         plans = [plan_device(d, connection) for d in devices]
         total = sum(len(p.requests) for p in plans)
         table = Table(
-            title=f"{connection.id} ({connection.transport} {connection.host}:{connection.port}, "
+            title=f"{connection.id} ({connection.transport} {connection.endpoint}, "
             f"every {connection.interval_s:g}s): {total} requests per cycle"
         )
         for column in ("device", "unit", "fc", "table", "address", "count", "gap filled"):
@@ -129,7 +129,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
             for connection in config.workshop.connections:
                 units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
                 print(
-                    f"serving {connection.id} on {connection.host}:{connection.port}: {', '.join(units)}",
+                    f"serving {connection.id} on {connection.endpoint}: {', '.join(units)}",
                     flush=True,
                 )
             await stop.wait()

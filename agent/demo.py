@@ -16,6 +16,7 @@ from rich.live import Live
 
 from agent.clock import ScaledClock
 from agent.config.loader import AgentConfig
+from agent.config.workshop import ModbusRtuConnection
 from agent.engine_setup import build_engine_setup
 from agent.outbox import Outbox
 from agent.records import Envelope, Record
@@ -39,7 +40,10 @@ def free_port() -> int:
 def on_free_ports(config: AgentConfig) -> AgentConfig:
     """The same workshop with every connection moved to a free loopback port."""
     connections = tuple(
-        c.model_copy(update={"host": "127.0.0.1", "port": free_port()}) for c in config.workshop.connections
+        c
+        if isinstance(c, ModbusRtuConnection)
+        else c.model_copy(update={"host": "127.0.0.1", "port": free_port()})
+        for c in config.workshop.connections
     )
     workshop = config.workshop.model_copy(update={"connections": connections})
     return AgentConfig(workshop, config.profiles, config.source)

@@ -22,7 +22,7 @@ from pathlib import Path
 from agent.config.loader import AgentConfig
 from agent.delivery import SinkDelivery
 from agent.drivers.base import Clock, Driver, ReadResult
-from agent.drivers.modbus import ModbusTcpDriver
+from agent.drivers.modbus import ModbusDriver
 from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
 from agent.outbox import AsyncOutbox, Outbox, OutboxFullError
@@ -110,7 +110,7 @@ class Agent:
                 )
             drivers = []
             for connection in self.config.workshop.connections:
-                driver = ModbusTcpDriver(connection, self.config.devices_on(connection), self.clock)
+                driver = ModbusDriver(connection, self.config.devices_on(connection), self.clock)
                 drivers.append(await stack.enter_async_context(driver))
                 self.health[driver.name] = ConnectionHealth(
                     driver.name, driver.endpoint, self.poll_interval_s or driver.interval_s

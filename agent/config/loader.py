@@ -25,9 +25,9 @@ from agent.config.workshop import (
     HHMM_PATTERN,
     URL_PATTERN,
     WORKSHOP_SCOPE,
+    ConnectionBase,
     MachineSpec,
     MeterSpec,
-    ModbusTcpConnection,
     Workshop,
 )
 from agent.config.yamlsource import LoadedYaml, load_yaml
@@ -83,7 +83,7 @@ class AgentConfig:
             profile = self.profiles[meter.profile]
             yield Device(meter.id, meter.unit, profile, meter.connection, None, meter)
 
-    def devices_on(self, connection: ModbusTcpConnection) -> list[Device]:
+    def devices_on(self, connection: ConnectionBase) -> list[Device]:
         return [device for device in self.devices() if device.connection == connection.id]
 
 
@@ -94,7 +94,7 @@ def validate_model(model: type[ModelT], loaded: LoadedYaml) -> tuple[ModelT | No
     except ValidationError as error:
         details = error.errors()
     already = {issue.path for issue in loaded.issues}
-    locs = [tuple(d["loc"]) for d in details]
+    locs = [_data_path(loaded.data, tuple(d["loc"])) for d in details]
     issues = []
     for detail, loc in zip(details, locs, strict=True):
         if format_path(loc) in already:
@@ -105,18 +105,43 @@ def validate_model(model: type[ModelT], loaded: LoadedYaml) -> tuple[ModelT | No
     return None, issues
 
 
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """pydantic puts a discriminated union's tag into error locations (connections.0.modbus-rtu.x);
+    the YAML has no such level, so it is left out to find the line."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and part in node.values():
+            continue
+        path.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(path)
+
+
 def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> ConfigIssue:
-    loc: tuple[str | int, ...] = tuple(detail["loc"])
+    model_loc: tuple[str | int, ...] = tuple(detail["loc"])
+    loc = _data_path(loaded.data, model_loc)
     kind = detail["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        hint = did_you_mean(key, allowed_keys(model, loc[:-1]))
+        hint = did_you_mean(key, allowed_keys(model, model_loc[:-1]))
         return loaded.issue(loc, f"unknown key '{key}'{hint}", key=True)
     if kind == "missing":
         return loaded.issue(loc, "required key is missing")
     message = detail["msg"]
     if kind == "string_pattern_mismatch":
         message = PATTERN_MEANING.get(detail["ctx"]["pattern"], message)
+    if kind == "union_tag_invalid":
+        tag, expected = str(detail["ctx"]["tag"]), str(detail["ctx"]["expected_tags"])
+        return loaded.issue(
+            (*loc, detail["ctx"]["discriminator"].strip("'")),
+            f"'{tag}' is not one of {expected}{did_you_mean(tag, expected_choices(expected))}",
+        )
     if kind in ("literal_error", "enum") and isinstance(detail.get("input"), str):
         message = f"'{detail['input']}' is not one of {detail['ctx']['expected']}"
         message += did_you_mean(detail["input"], expected_choices(detail["ctx"]["expected"]))

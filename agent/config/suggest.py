@@ -28,6 +28,13 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _is_tag_of(model: type[BaseModel], part: str | int) -> bool:
+    return any(
+        typing.get_origin(field.annotation) is typing.Literal and part in typing.get_args(field.annotation)
+        for field in model.model_fields.values()
+    )
+
+
 def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
     """Field names of the model found by following loc from the root model."""
     candidates: list[Any] = [model]
@@ -39,6 +46,8 @@ def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str
                 field = current.model_fields.get(str(part))
                 if field is not None:
                     following.extend(_unwrap(field.annotation))
+                elif _is_tag_of(current, part):  # a discriminated union's tag: stay on its member
+                    following.append(current)
             elif origin in (tuple, list) and isinstance(part, int):
                 following.extend(_unwrap(typing.get_args(current)[0]))
             elif origin is dict:

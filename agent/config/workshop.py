@@ -44,15 +44,68 @@ class SiteSection(StrictModel):
         return value
 
 
-class ModbusTcpConnection(StrictModel):
+class ConnectionBase(StrictModel):
+    """What every Modbus connection has: polling, timeouts, and pacing for quirky devices."""
+
     id: Identifier
-    transport: Literal["modbus-tcp"]
-    host: str = Field(min_length=1)
-    port: Annotated[int, Field(ge=1, le=65535)] = 502
     interval_s: PositiveSeconds = 1.0
     timeout_s: PositiveSeconds = 1.0
     max_gap: Annotated[int, Field(ge=0, le=125)] = 8
     reconnect_max_s: PositiveSeconds = 30.0
+    request_pause_s: Annotated[float, Field(ge=0, le=10)] | None = Field(
+        None, description="silence between requests; default 0 on TCP, 3.5 characters on a serial bus"
+    )
+    connect_pause_s: Annotated[float, Field(ge=0, le=30)] = Field(
+        0.0, description="wait after connecting before the first request (slow serial gateways)"
+    )
+    close_after_cycle: bool = Field(False, description="disconnect after every cycle (devices that need it)")
+
+
+class ModbusTcpConnection(ConnectionBase):
+    transport: Literal["modbus-tcp"]
+    host: str = Field(min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class ModbusRtuOverTcpConnection(ConnectionBase):
+    """A serial-to-Ethernet converter passing RTU frames (with CRC) over a TCP socket."""
+
+    transport: Literal["modbus-rtu-over-tcp"]
+    host: str = Field(min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port} (RTU)"
+
+
+class ModbusRtuConnection(ConnectionBase):
+    """An RS-485 bus on a local serial port: one request at a time, shared by every unit on it."""
+
+    transport: Literal["modbus-rtu"]
+    serial_port: str = Field(min_length=1, description="e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.serial_port}@{self.baudrate}{self.parity}{self.bytesize}{self.stopbits}"
+
+    @property
+    def character_s(self) -> float:
+        """One character on the wire: start bit, data bits, parity bit, stop bits."""
+        return (1 + self.bytesize + (0 if self.parity == "N" else 1) + self.stopbits) / self.baudrate
+
+
+Connection = Annotated[
+    ModbusTcpConnection | ModbusRtuOverTcpConnection | ModbusRtuConnection, Field(discriminator="transport")
+]
 
 
 class LineSpec(StrictModel):
@@ -209,7 +262,7 @@ class OutputsSection(StrictModel):
 class Workshop(StrictModel):
     agent: AgentSection
     site: SiteSection
-    connections: tuple[ModbusTcpConnection, ...] = Field(min_length=1)
+    connections: tuple[Connection, ...] = Field(min_length=1)
     lines: tuple[LineSpec, ...] = Field(min_length=1)
     machines: tuple[MachineSpec, ...] = Field(min_length=1)
     meters: tuple[MeterSpec, ...] = ()

@@ -1,4 +1,5 @@
-"""Modbus TCP driver: one connection (a PLC, or a serial gateway with several unit ids).
+"""Modbus driver: one connection (a PLC over TCP, a serial-to-Ethernet gateway passing RTU frames,
+or an RS-485 bus on a serial port) and every unit id behind it, one request at a time.
 
 Faults never escape: a timeout, an exception response or a lost connection turns the affected
 tags into quality=bad samples and a device status. A device that times out is skipped for the
@@ -13,13 +14,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Self
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
+from pymodbus.framer import FramerType
 
 from agent.backoff import Backoff
 from agent.config.loader import Device
 from agent.config.profile import Table
-from agent.config.workshop import ModbusTcpConnection
+from agent.config.workshop import Connection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError, decode
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads
@@ -28,7 +30,7 @@ from agent.samples import DeviceStatus, Quality, Sample
 log = logging.getLogger(__name__)
 
 
-def plan_device(device: Device, connection: ModbusTcpConnection) -> DevicePlan:
+def plan_device(device: Device, connection: Connection) -> DevicePlan:
     spec = device.profile.spec
     requests = plan_reads(
         spec.tags,
@@ -47,14 +49,57 @@ class _Outcome:
     error: str | None
 
 
-class ModbusTcpDriver:
-    def __init__(self, connection: ModbusTcpConnection, devices: list[Device], clock: Clock) -> None:
+ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
+RTU_SILENCE_CHARACTERS = 3.5  # Modbus over serial line v1.02, 2.5.1.1: inter-frame silence t3.5
+
+
+def new_client(connection: Connection) -> ModbusClient:
+    """pymodbus's own reconnect is off (reconnect_delay=0): reconnecting is ours, capped, jittered
+    and visible in the device status."""
+    name = f"agent[{connection.id}]"
+    if isinstance(connection, ModbusRtuConnection):
+        return AsyncModbusSerialClient(
+            connection.serial_port,
+            framer=FramerType.RTU,
+            baudrate=connection.baudrate,
+            parity=connection.parity,
+            stopbits=connection.stopbits,
+            bytesize=connection.bytesize,
+            timeout=connection.timeout_s,
+            retries=0,
+            reconnect_delay=0,
+            name=name,
+        )
+    framer = FramerType.RTU if isinstance(connection, ModbusRtuOverTcpConnection) else FramerType.SOCKET
+    return AsyncModbusTcpClient(
+        connection.host,
+        port=connection.port,
+        framer=framer,
+        timeout=connection.timeout_s,
+        retries=0,
+        reconnect_delay=0,
+        name=name,
+    )
+
+
+def request_pause(connection: Connection) -> float:
+    if connection.request_pause_s is not None:
+        return connection.request_pause_s
+    if isinstance(connection, ModbusRtuConnection):
+        return RTU_SILENCE_CHARACTERS * connection.character_s
+    return 0.0
+
+
+class ModbusDriver:
+    def __init__(self, connection: Connection, devices: list[Device], clock: Clock) -> None:
         self.connection = connection
         self.name = connection.id
         self.interval_s = connection.interval_s
         self.plans = [plan_device(device, connection) for device in devices]
         self._clock = clock
-        self._client: AsyncModbusTcpClient | None = None
+        self._client: ModbusClient | None = None
+        self._pause_s = request_pause(connection)
+        self._last_request_end = 0.0
         self._backoff = Backoff(
             initial_s=min(1.0, connection.interval_s), maximum_s=connection.reconnect_max_s
         )
@@ -63,7 +108,7 @@ class ModbusTcpDriver:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.connection.host}:{self.connection.port}"
+        return self.connection.endpoint
 
     async def __aenter__(self) -> Self:
         await self._connect()
@@ -79,14 +124,7 @@ class ModbusTcpDriver:
 
     async def _connect(self) -> bool:
         self._close()
-        client = AsyncModbusTcpClient(
-            self.connection.host,
-            port=self.connection.port,
-            timeout=self.connection.timeout_s,
-            retries=0,
-            reconnect_delay=0,  # reconnecting is ours: capped, jittered, and visible in status
-            name=f"agent[{self.name}]",
-        )
+        client = new_client(self.connection)
         try:
             async with asyncio.timeout(self.connection.timeout_s * 2):
                 connected = await client.connect()
@@ -109,6 +147,8 @@ class ModbusTcpDriver:
         self._client = client
         self._backoff.reset()
         log.info("connection=%s endpoint=%s event=connected", self.name, self.endpoint)
+        if self.connection.connect_pause_s > 0:
+            await asyncio.sleep(self.connection.connect_pause_s)
         return True
 
     async def read(self) -> ReadResult:
@@ -131,6 +171,9 @@ class ModbusTcpDriver:
                 self.endpoint,
             )
             self._close()
+        elif self.connection.close_after_cycle:
+            self._close()
+            self._next_attempt = 0.0  # a planned close, not a failure: reconnect next cycle without backoff
         return result
 
     async def _read_device(self, plan: DevicePlan, result: ReadResult) -> bool:
@@ -153,6 +196,19 @@ class ModbusTcpDriver:
     async def _execute(self, plan: DevicePlan, request: ReadRequest, result: ReadResult) -> _Outcome:
         client = self._client
         assert client is not None
+        if self._pause_s > 0:
+            # the bus (or a slow converter) needs silence between one reply and the next request
+            wait = self._last_request_end + self._pause_s - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        try:
+            return await self._request(client, plan, request, result)
+        finally:
+            self._last_request_end = asyncio.get_running_loop().time()
+
+    async def _request(
+        self, client: ModbusClient, plan: DevicePlan, request: ReadRequest, result: ReadResult
+    ) -> _Outcome:
         result.requests += 1
         try:
             async with asyncio.timeout(self.connection.timeout_s + 0.5):
@@ -162,12 +218,7 @@ class ModbusTcpDriver:
             return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s")
         except (ModbusException, OSError) as error:
             self._bad_request(plan, request, result)
-            if not client.connected:
-                self._close()
-                self._last_error = f"connection lost: {error}"
-                return _Outcome(False, True, self._last_error)
-            timed_out = "No response" in str(error)
-            return _Outcome(False, timed_out, f"{type(error).__name__}: {error}")
+            return self._failure(client, error)
         if response.isError():
             self._bad_request(plan, request, result)
             code = getattr(response, "exception_code", "?")
@@ -192,6 +243,16 @@ class ModbusTcpDriver:
             result.samples.append(Sample(plan.device, tag.name, value, now, quality))
         return _Outcome(True, False, None)
 
+    def _failure(self, client: ModbusClient, error: Exception) -> _Outcome:
+        """A request that raised: a lost connection, pymodbus's own timeout, or a bad reply."""
+        if not client.connected:
+            self._close()
+            self._last_error = f"connection lost: {error}"
+            return _Outcome(False, True, self._last_error)
+        if "No response" in str(error):  # pymodbus's own timeout, at timeout_s
+            return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s (no response)")
+        return _Outcome(False, False, f"{type(error).__name__}: {error}")
+
     def _bad_request(self, plan: DevicePlan, request: ReadRequest, result: ReadResult) -> None:
         now = self._clock()
         result.samples.extend(Sample(plan.device, t.name, None, now, Quality.BAD) for t in request.tags)
@@ -202,7 +263,7 @@ class ModbusTcpDriver:
         result.statuses.append(DeviceStatus(plan.device, False, self._clock(), error))
 
 
-async def _call(client: AsyncModbusTcpClient, request: ReadRequest, unit: int) -> Any:
+async def _call(client: ModbusClient, request: ReadRequest, unit: int) -> Any:
     read = {
         Table.COIL: client.read_coils,
         Table.DISCRETE_INPUT: client.read_discrete_inputs,

@@ -10,19 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Self
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusBaseServer, ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
 from agent.config.loader import AgentConfig, Device
 from agent.config.profile import Table
-from agent.config.workshop import WORKSHOP_SCOPE
+from agent.config.workshop import WORKSHOP_SCOPE, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.sim.machines import MachineModel, MeterModel
 from agent.sim.registers import TagValues, render_table, table_sizes
 
@@ -98,15 +99,55 @@ async def _no_such_unit(*_: object) -> ExcCodes:
     return ExcCodes.GATEWAY_NO_RESPONSE
 
 
-async def serve_units(
-    host: str, port: int, units: list[SimulatedUnit], clock: Callable[[], float]
-) -> ModbusTcpServer:
-    """Start a pymodbus TCP server answering for these units (and 0x0B for any other unit id)."""
-    devices = [unit.sim_device(clock) for unit in units]
-    catch_all = SimDevice(
+def _catch_all() -> SimDevice:
+    """Unit id 0 answers for every unit nobody simulates."""
+    return SimDevice(
         0, simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)], action=_no_such_unit
     )
-    server = ModbusTcpServer([*devices, catch_all], address=(host, port))
+
+
+def _devices(units: list[SimulatedUnit], clock: Callable[[], float]) -> list[SimDevice]:
+    return [*(unit.sim_device(clock) for unit in units), _catch_all()]
+
+
+async def serve_units(
+    host: str,
+    port: int,
+    units: list[SimulatedUnit],
+    clock: Callable[[], float],
+    framer: FramerType = FramerType.SOCKET,
+) -> ModbusBaseServer:
+    """Start a pymodbus TCP server answering for these units (and 0x0B for any other unit id)."""
+    server = ModbusTcpServer(_devices(units, clock), address=(host, port), framer=framer)
+    await server.serve_forever(background=True)
+    return server
+
+
+async def serve_units_on_serial(
+    connection: ModbusRtuConnection, serial_port: str, units: list[SimulatedUnit], clock: Callable[[], float]
+) -> ModbusBaseServer:
+    """An RS-485 bus: the units answer RTU frames on a serial port. Units nobody simulates stay
+    silent, as a powered-down slave does (a serial bus has no gateway to answer 0x0B)."""
+    devices = [unit.sim_device(clock) for unit in units]
+    served = frozenset(unit.device.unit for unit in units)
+
+    def silence_for_absent_units(sending: bool, frame: bytes) -> bytes:
+        # pymodbus answers an unknown unit with exception 04; on RS-485 an absent slave is silent.
+        # An RTU frame starts with the unit id: a reply for a unit nobody simulates is not sent.
+        if sending and frame and frame[0] not in served:
+            return b""
+        return frame
+
+    server = ModbusSerialServer(
+        [*devices, _catch_all()],
+        framer=FramerType.RTU,
+        port=serial_port,
+        baudrate=connection.baudrate,
+        parity=connection.parity,
+        stopbits=connection.stopbits,
+        bytesize=connection.bytesize,
+        trace_packet=silence_for_absent_units,
+    )
     await server.serve_forever(background=True)
     return server
 
@@ -114,7 +155,15 @@ async def serve_units(
 class WorkshopSimulator:
     """Every machine and meter of a workshop, served on the endpoints its config names."""
 
-    def __init__(self, config: AgentConfig, clock: Callable[[], float], seed: int = 1) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        clock: Callable[[], float],
+        seed: int = 1,
+        serial_ports: Mapping[str, str] | None = None,
+    ) -> None:
+        """serial_ports: for RTU connections, the serial port the simulator serves on (the other end
+        of the cable, or of a pty pair, from the agent's `serial_port`)."""
         self.config = config
         self.clock = clock
         start = clock()
@@ -144,7 +193,8 @@ class WorkshopSimulator:
         for device in config.devices():
             model = self.machines.get(device.id) or self.meters[device.id]
             self.units[device.connection].append(SimulatedUnit(device, model.values_at))
-        self._servers: dict[str, ModbusTcpServer] = {}
+        self._servers: dict[str, ModbusBaseServer] = {}
+        self.serial_ports = dict(serial_ports or {})
 
     async def __aenter__(self) -> Self:
         for connection in self.config.workshop.connections:
@@ -157,14 +207,21 @@ class WorkshopSimulator:
 
     async def start(self, connection_id: str) -> None:
         connection = next(c for c in self.config.workshop.connections if c.id == connection_id)
-        server = await serve_units(connection.host, connection.port, self.units[connection_id], self.clock)
+        units = self.units[connection_id]
+        if isinstance(connection, ModbusRtuConnection):
+            port = self.serial_ports.get(connection_id, connection.serial_port)
+            server = await serve_units_on_serial(connection, port, units, self.clock)
+        else:
+            framer = (
+                FramerType.RTU if isinstance(connection, ModbusRtuOverTcpConnection) else FramerType.SOCKET
+            )
+            server = await serve_units(connection.host, connection.port, units, self.clock, framer)
         self._servers[connection_id] = server
         log.info(
-            "simulator connection=%s endpoint=%s:%d units=%s",
+            "simulator connection=%s endpoint=%s units=%s",
             connection_id,
-            connection.host,
-            connection.port,
-            ",".join(str(u.device.unit) for u in self.units[connection_id]),
+            connection.endpoint,
+            ",".join(str(u.device.unit) for u in units),
         )
 
     async def stop(self, connection_id: str) -> None:

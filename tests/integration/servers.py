@@ -104,7 +104,7 @@ class VictoriaMetrics:
         wait_for_port(self.port)
 
     def export_when(self, match: str, samples: int, timeout_s: float = 15.0) -> list[dict[str, Any]]:
-        """Export once `samples` samples are searchable (fresh writes take about a second)."""
+        """Export once `samples` distinct samples are searchable (fresh writes take about a second)."""
         deadline = time.monotonic() + timeout_s
         series = self.export(match)
         while _count_samples(series) < samples and time.monotonic() < deadline:
@@ -148,7 +148,8 @@ def _write(directory: Path, name: str, cert: x509.Certificate, key: rsa.RSAPriva
 
 
 def _count_samples(series: list[dict[str, Any]]) -> int:
-    return sum(len(s["timestamps"]) for s in series)
+    """Distinct (series, timestamp) pairs: a batch sent twice (at-least-once) is stored twice."""
+    return len({(json.dumps(s["metric"], sort_keys=True), ts) for s in series for ts in s["timestamps"]})
 
 
 def certificate_authority(directory: Path, name: str) -> Credential:

@@ -11,7 +11,7 @@ import pytest
 from agent.config.loader import Device, load_profile
 from agent.config.profile import DataType
 from agent.config.workshop import ModbusTcpConnection
-from agent.drivers.modbus import ModbusTcpDriver, plan_device
+from agent.drivers.modbus import ModbusDriver, plan_device
 from agent.samples import Quality
 from agent.sim.server import SimulatedUnit, serve_units
 from tests.conftest import free_port
@@ -65,7 +65,7 @@ async def test_every_type_and_byte_order_reads_back_as_written() -> None:
     port = free_port()
     server = await serve_units("127.0.0.1", port, [SimulatedUnit(dut, lambda _t: values)], time.time)
     try:
-        async with ModbusTcpDriver(connection(port), [dut], time.time) as driver:
+        async with ModbusDriver(connection(port), [dut], time.time) as driver:
             result = await driver.read()
     finally:
         await server.shutdown()  # type: ignore[no-untyped-call]
@@ -85,7 +85,7 @@ async def test_unit_nobody_answers_for_is_bad_while_its_neighbour_reads_fine() -
     port = free_port()
     server = await serve_units("127.0.0.1", port, [SimulatedUnit(alive, lambda _t: values)], time.time)
     try:
-        async with ModbusTcpDriver(connection(port), [alive, dead], time.time) as driver:
+        async with ModbusDriver(connection(port), [alive, dead], time.time) as driver:
             result = await driver.read()
     finally:
         await server.shutdown()  # type: ignore[no-untyped-call]
@@ -100,7 +100,7 @@ async def test_unit_nobody_answers_for_is_bad_while_its_neighbour_reads_fine() -
 async def test_unreachable_endpoint_gives_bad_samples_and_backs_off() -> None:
     dut = device()
     port = free_port()  # nothing listens here
-    async with ModbusTcpDriver(connection(port), [dut], time.time) as driver:
+    async with ModbusDriver(connection(port), [dut], time.time) as driver:
         first = await driver.read()
         started = time.perf_counter()
         second = await driver.read()  # inside the backoff window: no new connect attempt

@@ -10,6 +10,7 @@ import pytest
 from agent.cli import main
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
+from agent.config.workshop import ModbusTcpConnection
 from tests.conftest import CASES, CONFIGS, SAMPLE_WORKSHOP
 
 MINIMAL = (CASES / "valid-minimal" / "workshop.yaml").read_text(encoding="utf-8")
@@ -47,6 +48,7 @@ def test_environment_variables_are_substituted_with_defaults(tmp_path: Path) -> 
     )
     config = load_config(path, environ={"PLC_HOST": "10.1.2.3"})
     connection = config.workshop.connections[0]
+    assert isinstance(connection, ModbusTcpConnection)
     assert (connection.host, connection.port) == ("10.1.2.3", 1502)
 
 

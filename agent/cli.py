@@ -163,6 +163,20 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_probe(args: argparse.Namespace, console: Console) -> int:
+    from agent.config.profile import Table
+    from agent.probe import ProbeError, ProbeRequest, probe
+
+    table, address = next((t, getattr(args, t.value)) for t in Table if getattr(args, t.value) is not None)
+    request = ProbeRequest(table, address, args.count, args.unit)
+    try:
+        asyncio.run(probe(args.url, request, args.timeout, Console(width=max(Console().width, 240))))
+    except ProbeError as error:
+        print(f"probe: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
@@ -194,6 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON Lines file for records ('' for none)",
     )
     demo.add_argument("--seed", type=int, default=7)
+    probe = commands.add_parser("probe", help="read registers once and print them decoded every way")
+    probe.add_argument(
+        "url",
+        help="modbus-tcp://HOST:PORT, modbus-rtu-over-tcp://HOST:PORT or "
+        "modbus-rtu:///dev/ttyUSB0?baudrate=9600&parity=E",
+    )
+    probe.add_argument("--unit", type=int, default=1, help="unit id (slave address)")
+    where = probe.add_mutually_exclusive_group(required=True)
+    for table in ("holding", "input", "coil", "discrete_input"):
+        where.add_argument(
+            f"--{table.replace('_', '-')}",
+            dest=table,
+            type=int,
+            metavar="ADDRESS",
+            help=f"first {table.replace('_', ' ')} address (0-based, as on the wire)",
+        )
+    probe.add_argument("--count", type=int, default=10)
+    probe.add_argument("--timeout", type=float, default=2.0, help="seconds")
     return parser
 
 
@@ -203,6 +235,7 @@ HANDLERS = {
     "run": cmd_run,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
+    "probe": cmd_probe,
 }
 
 

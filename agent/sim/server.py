@@ -22,7 +22,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
 from agent.config.loader import AgentConfig, Device
-from agent.config.profile import Table
+from agent.config.profile import MODBUS_ADDRESS_SPACE, Table
 from agent.config.workshop import WORKSHOP_SCOPE, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.sim.machines import MachineModel, MeterModel
 from agent.sim.registers import TagValues, render_table, table_sizes
@@ -100,10 +100,10 @@ async def _no_such_unit(*_: object) -> ExcCodes:
 
 
 def _catch_all() -> SimDevice:
-    """Unit id 0 answers for every unit nobody simulates."""
-    return SimDevice(
-        0, simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)], action=_no_such_unit
-    )
+    """Unit id 0 answers for every unit nobody simulates, at any address: pymodbus checks the
+    address before the action runs, so the block spans the whole address space."""
+    block = SimData(0, count=MODBUS_ADDRESS_SPACE - 1, values=0, datatype=DataType.REGISTERS)
+    return SimDevice(0, simdata=[block], action=_no_such_unit)
 
 
 def _devices(units: list[SimulatedUnit], clock: Callable[[], float]) -> list[SimDevice]:

@@ -227,10 +227,11 @@ class ModbusDriver:
                 False,
                 f"exception code {code} for fc{request.function_code} @{request.address}+{request.count}",
             )
-        values = response.bits if request.table.is_bit_table else response.registers
-        if len(values) < request.count:
+        mismatch = _mismatch(request, response)
+        if mismatch is not None:
             self._bad_request(plan, request, result)
-            return _Outcome(False, False, f"short reply: {len(values)} of {request.count}")
+            return _Outcome(False, False, mismatch)
+        values = response.bits if request.table.is_bit_table else response.registers
         now = self._clock()
         for tag in request.tags:
             raw = values[tag.offset : tag.offset + tag.spec.width]
@@ -261,6 +262,21 @@ class ModbusDriver:
         for request in plan.requests:
             self._bad_request(plan, request, result)
         result.statuses.append(DeviceStatus(plan.device, False, self._clock(), error))
+
+
+def _mismatch(request: ReadRequest, response: Any) -> str | None:
+    """A reply that does not answer this request (another function, another count) is never decoded:
+    its values would be attributed to the wrong registers."""
+    function = getattr(response, "function_code", None)
+    if function != request.function_code:
+        return f"reply for function {function} to a function {request.function_code} request"
+    if request.table.is_bit_table:
+        values = len(response.bits)
+        if values < request.count:  # bits come padded to whole bytes
+            return f"short reply: {values} of {request.count} bits"
+    elif len(response.registers) != request.count:
+        return f"reply with {len(response.registers)} registers to a request for {request.count}"
+    return None
 
 
 async def _call(client: ModbusClient, request: ReadRequest, unit: int) -> Any:

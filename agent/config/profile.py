@@ -36,6 +36,9 @@ class DataType(StrEnum):
     UINT64 = "uint64"
     FLOAT32 = "float32"
     FLOAT64 = "float64"
+    STRING = "string"  # `length` registers, two characters each
+    BCD16 = "bcd16"  # 4 decimal digits, one per nibble (older meters)
+    BCD32 = "bcd32"  # 8 decimal digits in two registers
 
     @property
     def registers(self) -> int:
@@ -52,7 +55,22 @@ REGISTERS_PER_TYPE = {
     DataType.UINT64: 4,
     DataType.FLOAT32: 2,
     DataType.FLOAT64: 4,
+    DataType.STRING: 1,  # per register; the tag's `length` says how many
+    DataType.BCD16: 1,
+    DataType.BCD32: 2,
 }
+INTEGER_TYPES = frozenset(
+    {
+        DataType.INT16,
+        DataType.UINT16,
+        DataType.INT32,
+        DataType.UINT32,
+        DataType.INT64,
+        DataType.UINT64,
+        DataType.BCD16,
+        DataType.BCD32,
+    }
+)
 
 
 class ByteOrder(StrEnum):
@@ -87,6 +105,18 @@ class TagSpec(StrictModel):
     offset: Annotated[float, Field(allow_inf_nan=False)] = 0.0
     unit: str | None = None
     description: str = ""
+    length: Annotated[int, Field(ge=1, le=MODBUS_MAX_REGISTERS_PER_READ)] | None = Field(
+        None, description="registers of a string tag"
+    )
+    values: dict[int, str] | None = Field(None, description="value map: register value -> name (enum)")
+
+    @model_validator(mode="after")
+    def _lengths_and_maps_fit(self) -> Self:
+        if (self.type is DataType.STRING) != (self.length is not None):
+            raise ValueError("'length' (registers) goes with type string, and only with it")
+        if self.values is not None and self.type not in INTEGER_TYPES:
+            raise ValueError("a value map ('values') needs an integer type")
+        return self
 
     @model_validator(mode="after")
     def _bits_and_types_agree(self) -> Self:
@@ -103,7 +133,9 @@ class TagSpec(StrictModel):
     @property
     def width(self) -> int:
         """Registers (or bits, for coil/discrete tables) this tag occupies."""
-        return 1 if self.table.is_bit_table else self.type.registers
+        if self.table.is_bit_table:
+            return 1
+        return self.length if self.length is not None else self.type.registers
 
 
 class StateRuleSpec(StrictModel):

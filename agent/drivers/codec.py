@@ -52,7 +52,30 @@ def register_modulus(tag: TagSpec) -> float | None:
     return None
 
 
-def decode(tag: TagSpec, registers: Sequence[int]) -> bool | int | float:
+def _words(tag: TagSpec, registers: Sequence[int]) -> list[int]:
+    """Registers in ABCD order: bytes inside registers and then the registers themselves put right."""
+    words = _swap_bytes(registers) if tag.order.bytes_swapped else list(registers)
+    return list(reversed(words)) if tag.order.words_swapped else words
+
+
+def _bcd(words: Sequence[int]) -> int:
+    value = 0
+    for word in words:
+        for shift in (12, 8, 4, 0):
+            digit = (word >> shift) & 0xF
+            if digit > 9:
+                raise DecodeError(f"0x{word:04X} is not BCD (nibble {digit:X})")
+            value = value * 10 + digit
+    return value
+
+
+def _text(tag: TagSpec, registers: Sequence[int]) -> str:
+    words = _swap_bytes(registers) if tag.order.bytes_swapped else list(registers)
+    raw = b"".join(w.to_bytes(2, "big") for w in words)
+    return raw.decode("latin-1").strip("\x00 ")
+
+
+def decode(tag: TagSpec, registers: Sequence[int]) -> bool | int | float | str:
     """Registers (or bits, for coil/discrete tables) as read from the wire -> engineering value."""
     if len(registers) != tag.width:
         raise DecodeError(f"expected {tag.width} register(s), got {len(registers)}")
@@ -60,6 +83,11 @@ def decode(tag: TagSpec, registers: Sequence[int]) -> bool | int | float:
         return bool(registers[0])
     if tag.bit is not None:
         return bool((registers[0] >> tag.bit) & 1)
+    if tag.type is DataType.STRING:
+        return _text(tag, registers)
+    if tag.type in (DataType.BCD16, DataType.BCD32):
+        number = _bcd(_words(tag, registers))
+        return _mapped(tag, number) if tag.values is not None else _scaled(tag, number)
     words = _swap_bytes(registers) if tag.order.bytes_swapped else list(registers)
     raw = ModbusClientMixin.convert_from_registers(
         words, _PYMODBUS_TYPE[tag.type], word_order="little" if tag.order.words_swapped else "big"
@@ -67,17 +95,46 @@ def decode(tag: TagSpec, registers: Sequence[int]) -> bool | int | float:
     assert isinstance(raw, int | float)
     if isinstance(raw, float) and not math.isfinite(raw):
         raise DecodeError(f"{tag.type.value} is {raw}")
+    if tag.values is not None and isinstance(raw, int):
+        return _mapped(tag, raw)
+    return _scaled(tag, raw)
+
+
+def _mapped(tag: TagSpec, raw: int) -> str:
+    assert tag.values is not None
+    return tag.values.get(raw, f"unknown {raw}")
+
+
+def _scaled(tag: TagSpec, raw: int | float) -> int | float:
     if tag.scale == 1.0 and tag.offset == 0.0:
         return raw
     # Scaling 2296 by 0.1 gives 229.60000000000002 in binary floating point; no instrument has
     # 12 significant digits, so the representation error is rounded off at that precision.
-    return float(f"{raw * tag.scale + tag.offset:.{SIGNIFICANT_DIGITS}g}")
+    scaled = raw * tag.scale + tag.offset
+    if not math.isfinite(scaled):  # a huge float64 times a scale can overflow to infinity
+        raise DecodeError(f"{tag.type.value} {raw} x {tag.scale} is out of range")
+    return float(f"{scaled:.{SIGNIFICANT_DIGITS}g}")
 
 
-def encode(tag: TagSpec, value: bool | float) -> list[int]:
+def encode(tag: TagSpec, value: bool | float | str) -> list[int]:
     """Engineering value -> registers; the inverse of decode (simulators and tests use it)."""
     if tag.table.is_bit_table:
         return [int(bool(value))]
+    if tag.type is DataType.STRING:
+        assert tag.length is not None
+        text = str(value).encode("latin-1")[: 2 * tag.length].ljust(2 * tag.length, b"\x00")
+        words = [int.from_bytes(text[i : i + 2], "big") for i in range(0, len(text), 2)]
+        return _swap_bytes(words) if tag.order.bytes_swapped else words
+    if isinstance(value, str):
+        if tag.values is None:
+            raise ValueError(f"a {tag.type.value} tag takes a number, not {value!r}")
+        value = next(number for number, name in tag.values.items() if name == value)
+    if tag.type in (DataType.BCD16, DataType.BCD32):
+        digits = f"{round((float(value) - tag.offset) / tag.scale):0{4 * tag.type.registers}d}"
+        words = [int(digits[i : i + 4], 16) for i in range(0, len(digits), 4)]
+        if tag.order.words_swapped:
+            words.reverse()
+        return _swap_bytes(words) if tag.order.bytes_swapped else words
     if tag.bit is not None:
         raise ValueError("a bit field is encoded as part of its register, see encode_bits")
     unscaled = tag.scale == 1.0 and tag.offset == 0.0

@@ -236,7 +236,7 @@ class ModbusDriver:
         for tag in request.tags:
             raw = values[tag.offset : tag.offset + tag.spec.width]
             try:
-                value: bool | int | float | None = decode(tag.spec, raw)
+                value: bool | int | float | str | None = decode(tag.spec, raw)
                 quality = Quality.GOOD
             except DecodeError as error:
                 log.debug("device=%s tag=%s event=decode_error error=%s", plan.device, tag.name, error)

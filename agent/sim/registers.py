@@ -8,7 +8,7 @@ from agent.config.loader import DeviceProfile
 from agent.config.profile import Table
 from agent.drivers.codec import encode, encode_bits
 
-TagValues = Mapping[str, float | int | bool]
+TagValues = Mapping[str, float | int | bool | str]
 
 
 def table_sizes(profile: DeviceProfile) -> dict[Table, int]:

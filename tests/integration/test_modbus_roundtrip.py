@@ -111,3 +111,36 @@ async def test_unreachable_endpoint_gives_bad_samples_and_backs_off() -> None:
     assert "connect failed" in (first.statuses[0].error or "")
     assert elapsed < 0.05
     assert second.requests == 0
+
+
+TEXT_AND_BCD = """
+name: nameplate
+kind: meter
+tags:
+  model: {table: holding, address: 0, type: string, length: 4}
+  serial: {table: holding, address: 4, type: string, length: 5, order: BADC}
+  energy: {table: holding, address: 10, type: bcd32, order: CDAB, scale: 0.01}
+  mode: {table: holding, address: 12, type: uint16, values: {0: stopped, 1: auto, 2: manual}}
+"""
+
+
+async def test_strings_bcd_and_value_maps_through_a_real_server(tmp_path: Path) -> None:
+    path = tmp_path / "nameplate.yaml"
+    path.write_text(TEXT_AND_BCD, encoding="utf-8")
+    profile, issues = load_profile(path)
+    assert profile is not None, issues
+    dut = Device("meter", 1, profile, "plc", None, None)
+    values: dict[str, float | int | bool | str] = {
+        "model": "SDM630",
+        "serial": "A12345678",
+        "energy": 123456.78,
+        "mode": "manual",
+    }
+    port = free_port()
+    server = await serve_units("127.0.0.1", port, [SimulatedUnit(dut, lambda _t: values)], time.time)
+    try:
+        async with ModbusDriver(connection(port), [dut], time.time) as driver:
+            result = await driver.read()
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+    assert {s.tag: s.value for s in result.samples} == values

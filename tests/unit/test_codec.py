@@ -92,21 +92,3 @@ def test_integer_round_trip(data_type: DataType, order: ByteOrder, data: st.Data
 def test_float32_round_trip(order: ByteOrder, value: float) -> None:
     tag = spec(DataType.FLOAT32, order)
     assert decode(tag, encode(tag, value)) == value
-
-
-@given(
-    st.lists(st.integers(0, 0xFFFF), min_size=0, max_size=5),
-    st.sampled_from(list(DataType)),
-    st.sampled_from(list(ByteOrder)),
-)
-def test_garbage_registers_decode_or_raise_decode_error(
-    registers: list[int], data_type: DataType, order: ByteOrder
-) -> None:
-    if data_type is DataType.BOOL:
-        return
-    try:
-        value = decode(spec(data_type, order), registers)
-    except DecodeError:
-        return
-    assert isinstance(value, int | float)
-    assert math.isfinite(value)

@@ -147,3 +147,13 @@ def test_frozen_after_validation() -> None:
     config = load_config(SAMPLE_WORKSHOP)
     with pytest.raises(Exception, match="frozen"):
         config.workshop.machines[0].ideal_cycle_s = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("profile", sorted((CONFIGS / "devices").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_device_profile_loads(profile: Path) -> None:
+    from agent.config.loader import load_profile
+
+    loaded, issues = load_profile(profile)
+    assert issues == []
+    assert loaded is not None
+    assert loaded.spec.source, "a shipped profile says where its register map comes from"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -24,7 +24,7 @@ from agent.config.profile import Table
 from agent.config.workshop import Connection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError, decode
-from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads
+from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
 from agent.samples import DeviceStatus, Quality, Sample
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class _Outcome:
 
 
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
+ILLEGAL_DATA_ADDRESS = 2  # Modbus exception 02
 RTU_SILENCE_CHARACTERS = 3.5  # Modbus over serial line v1.02, 2.5.1.1: inter-frame silence t3.5
 
 
@@ -222,6 +223,8 @@ class ModbusDriver:
         if response.isError():
             self._bad_request(plan, request, result)
             code = getattr(response, "exception_code", "?")
+            if code == ILLEGAL_DATA_ADDRESS and request.filled > 0:
+                self._plan_around_refused_gap(plan, request)
             return _Outcome(
                 False,
                 False,
@@ -243,6 +246,24 @@ class ModbusDriver:
                 value, quality = None, Quality.BAD
             result.samples.append(Sample(plan.device, tag.name, value, now, quality))
         return _Outcome(True, False, None)
+
+    def _plan_around_refused_gap(self, plan: DevicePlan, request: ReadRequest) -> None:
+        """The device refused registers read only to fill a gap: read its tags without the gap from
+        now on (learned once, logged once)."""
+        runs = split_at_gaps(request)
+        index = self.plans.index(plan)
+        requests = list(plan.requests)
+        position = requests.index(request)
+        requests[position : position + 1] = runs
+        self.plans[index] = replace(plan, requests=tuple(requests))
+        log.warning(
+            "device=%s event=gap_refused table=%s address=%d count=%d action=split_into_%d_requests",
+            plan.device,
+            request.table.value,
+            request.address,
+            request.count,
+            len(runs),
+        )
 
     def _failure(self, client: ModbusClient, error: Exception) -> _Outcome:
         """A request that raised: a lost connection, pymodbus's own timeout, or a bad reply."""

@@ -83,3 +83,22 @@ def plan_reads(
 def _request(table: Table, start: int, end: int, group: list[tuple[int, str, TagSpec]]) -> ReadRequest:
     planned = tuple(PlannedTag(name, spec, address - start) for address, name, spec in group)
     return ReadRequest(table, start, end - start, planned)
+
+
+def split_at_gaps(request: ReadRequest) -> tuple[ReadRequest, ...]:
+    """The request's tags in contiguous runs only: no register read that no tag needs. For devices
+    that refuse a read touching an address they do not have (exception 02)."""
+    placed = sorted(((request.address + t.offset, t) for t in request.tags), key=lambda item: item[0])
+    runs: list[ReadRequest] = []
+    group: list[tuple[int, str, TagSpec]] = []
+    start = end = 0
+    for address, tag in placed:
+        if group and address > end:
+            runs.append(_request(request.table, start, end, group))
+            group = []
+        if not group:
+            start = end = address
+        group.append((address, tag.name, tag.spec))
+        end = max(end, address + tag.spec.width)
+    runs.append(_request(request.table, start, end, group))
+    return tuple(runs)

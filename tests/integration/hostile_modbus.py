@@ -17,6 +17,8 @@ def value_of(address: int) -> int:
 class HostileServer:
     mode: str = "honest"
     late_by_s: float = 0.0
+    refused: frozenset[int] = frozenset()  # addresses this device does not have: exception 02
+    seen: list[tuple[int, int]] = field(default_factory=list)  # (address, count) of every request
     requests: int = 0
     server: asyncio.Server | None = None
     port: int = 0
@@ -58,6 +60,10 @@ class HostileServer:
 
     def _reply(self, tid: int, unit: int, pdu: bytes) -> bytes | None:
         function, address, count = struct.unpack(">BHH", pdu[:5])
+        self.seen.append((address, count))
+        if self.refused & set(range(address, address + count)):
+            body = bytes([function | 0x80, 2])
+            return struct.pack(">HHHB", tid, 0, len(body) + 1, unit) + body
         registers = b"".join(struct.pack(">H", value_of(address + i)) for i in range(count))
         body = bytes([function, len(registers)]) + registers
         mode = self.mode

@@ -119,3 +119,36 @@ async def test_a_late_reply_is_never_taken_for_the_next_answer(tmp_path: Path) -
             assert_honest(final, devices)
     finally:
         await server.stop()
+
+
+async def test_a_refused_gap_is_learned_and_planned_around(tmp_path: Path) -> None:
+    """Tags at 100 and 101 and at 104: the planner fills 102-103, which this device refuses."""
+    path = tmp_path / "gappy.yaml"
+    path.write_text(
+        "name: gappy\nkind: other\ntags:\n"
+        "  a: {table: holding, address: 100, type: uint32}\n"
+        "  b: {table: holding, address: 104, type: uint16}\n",
+        encoding="utf-8",
+    )
+    profile, issues = load_profile(path)
+    assert profile is not None, issues
+    gappy = Device("gappy", 1, profile, "plc", None, None)
+    server = HostileServer(refused=frozenset({102, 103}))
+    await server.start()
+    connection = ModbusTcpConnection(
+        id="plc", transport="modbus-tcp", host="127.0.0.1", port=server.port, timeout_s=TIMEOUT_S
+    )
+    try:
+        async with ModbusDriver(connection, [gappy], time.time) as driver:
+            first = await driver.read()
+            assert {s.quality for s in first.samples} == {Quality.BAD}
+            assert "exception code 2" in (first.statuses[0].error or "")
+            second = await driver.read()
+            third = await driver.read()
+    finally:
+        await server.stop()
+    for result in (second, third):
+        assert {s.quality for s in result.samples} == {Quality.GOOD}
+        assert result.requests == 2
+    assert server.seen[0] == (100, 5)  # the first plan filled the gap
+    assert all(not ({102, 103} & set(range(a, a + n))) for a, n in server.seen[1:])  # never again

@@ -48,18 +48,26 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from agent.drivers.modbus import plan_device
+    from agent.config.workshop import ModbusRtuConnection
+    from agent.drivers.modbus import plan_device, request_pause
+    from agent.drivers.timing import cycle_seconds
 
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
     for connection in config.workshop.connections:
-        devices = config.devices_on(connection)
-        plans = [plan_device(d, connection) for d in devices]
-        total = sum(len(p.requests) for p in plans)
+        plans = [plan_device(d, connection) for d in config.devices_on(connection)]
+        requests = [r for p in plans for r in p.requests]
+        budget = ""
+        if isinstance(connection, ModbusRtuConnection):
+            busy = cycle_seconds(requests, connection, request_pause(connection))
+            share = busy / connection.interval_s
+            budget = f"; bus busy {busy * 1000:.0f} ms of {connection.interval_s * 1000:.0f} ms ({share:.0%})"
+            if share > 0.8:
+                budget += " - TOO SLOW: raise interval_s or baudrate, or move devices to another bus"
         table = Table(
-            title=f"{connection.id} ({connection.transport} {connection.endpoint}, "
-            f"every {connection.interval_s:g}s): {total} requests per cycle"
+            title=f"{connection.id} ({connection.transport} {connection.endpoint}, every "
+            f"{connection.interval_s:g}s): {len(requests)} requests per cycle{budget}"
         )
         for column in ("device", "unit", "fc", "table", "address", "count", "gap filled"):
             table.add_column(column, no_wrap=True)

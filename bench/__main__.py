@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from bench import engine, replay
+from bench import engine, planner, replay
 
-BENCHMARKS = {"engine": engine.main, "replay": replay.main}
+BENCHMARKS: dict[str, Callable[[], Any]] = {
+    "engine": engine.main,
+    "planner": planner.main,
+    "replay": replay.main,
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

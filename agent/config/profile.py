@@ -109,6 +109,9 @@ class TagSpec(StrictModel):
         None, description="registers of a string tag"
     )
     values: dict[int, str] | None = Field(None, description="value map: register value -> name (enum)")
+    interval_s: PositiveSeconds | None = Field(
+        None, description="read this tag this often instead of every cycle (slow energy counters)"
+    )
 
     @model_validator(mode="after")
     def _lengths_and_maps_fit(self) -> Self:

@@ -100,6 +100,7 @@ class ModbusDriver:
         self._clock = clock
         self._client: ModbusClient | None = None
         self._pause_s = request_pause(connection)
+        self._next_due: dict[tuple[str, Table, int, int], float] = {}
         self._last_request_end = 0.0
         self._backoff = Backoff(
             initial_s=min(1.0, connection.interval_s), maximum_s=connection.reconnect_max_s
@@ -177,17 +178,34 @@ class ModbusDriver:
             self._next_attempt = 0.0  # a planned close, not a failure: reconnect next cycle without backoff
         return result
 
+    def _due(self, plan: DevicePlan) -> list[ReadRequest]:
+        """Requests to read this cycle: every-cycle ones, and slower ones whose interval has passed."""
+        now = asyncio.get_running_loop().time()
+        due = []
+        for request in plan.requests:
+            if request.interval_s is None:
+                due.append(request)
+                continue
+            key = (plan.device, *request.key)
+            if now >= self._next_due.get(key, 0.0):
+                self._next_due[key] = now + request.interval_s
+                due.append(request)
+        return due
+
     async def _read_device(self, plan: DevicePlan, result: ReadResult) -> bool:
-        """Read every request of one device. True if the device answered at all."""
+        """Read the device's due requests. True if the device answered at all."""
         errors: list[str] = []
         answered = False
-        for index, request in enumerate(plan.requests):
+        due = self._due(plan)
+        if not due:
+            return True  # nothing due this cycle: not a sign of a dead device
+        for index, request in enumerate(due):
             outcome = await self._execute(plan, request, result)
             answered = answered or outcome.ok or not outcome.timed_out
             if outcome.error is not None:
                 errors.append(outcome.error)
             if outcome.timed_out or self._client is None:
-                for skipped in plan.requests[index + 1 :]:
+                for skipped in due[index + 1 :]:
                     self._bad_request(plan, skipped, result)
                 break
         now = self._clock()

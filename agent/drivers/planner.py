@@ -8,7 +8,7 @@ so no plan has fewer requests (tests check this against brute force).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.config.profile import Table, TagSpec
 
@@ -28,6 +28,11 @@ class ReadRequest:
     address: int
     count: int
     tags: tuple[PlannedTag, ...]
+    interval_s: float | None = None  # None: every cycle
+
+    @property
+    def key(self) -> tuple[Table, int, int]:
+        return (self.table, self.address, self.count)
 
     @property
     def function_code(self) -> int:
@@ -56,6 +61,27 @@ def plan_reads(
     max_gap: int,
     max_registers: int,
     max_bits: int,
+) -> tuple[ReadRequest, ...]:
+    """Tags with different poll intervals are planned apart: a slow counter never rides along in
+    (and slows down) the fast state request."""
+    by_interval: dict[float | None, dict[str, TagSpec]] = defaultdict(dict)
+    for name, spec in tags.items():
+        by_interval[spec.interval_s][name] = spec
+    requests: list[ReadRequest] = []
+    for interval in sorted(by_interval, key=lambda i: (i is not None, i or 0.0)):
+        planned = _plan_group(
+            by_interval[interval],
+            addressing=addressing,
+            max_gap=max_gap,
+            max_registers=max_registers,
+            max_bits=max_bits,
+        )
+        requests += [replace(r, interval_s=interval) for r in planned]
+    return tuple(requests)
+
+
+def _plan_group(
+    tags: dict[str, TagSpec], *, addressing: int, max_gap: int, max_registers: int, max_bits: int
 ) -> tuple[ReadRequest, ...]:
     by_table: dict[Table, list[tuple[int, str, TagSpec]]] = defaultdict(list)
     for name, spec in tags.items():
@@ -101,4 +127,4 @@ def split_at_gaps(request: ReadRequest) -> tuple[ReadRequest, ...]:
         group.append((address, tag.name, tag.spec))
         end = max(end, address + tag.spec.width)
     runs.append(_request(request.table, start, end, group))
-    return tuple(runs)
+    return tuple(replace(run, interval_s=request.interval_s) for run in runs)

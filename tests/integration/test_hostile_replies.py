@@ -152,3 +152,64 @@ async def test_a_refused_gap_is_learned_and_planned_around(tmp_path: Path) -> No
         assert result.requests == 2
     assert server.seen[0] == (100, 5)  # the first plan filled the gap
     assert all(not ({102, 103} & set(range(a, a + n))) for a, n in server.seen[1:])  # never again
+
+
+def open_descriptors() -> int:
+    return len(list(Path("/proc/self/fd").iterdir()))
+
+
+async def test_forty_resets_leak_no_file_descriptors(tmp_path: Path) -> None:
+    """pymodbus does not fail a pending request when the peer resets: each reset costs one timeout."""
+    server = HostileServer(mode="reset")
+    await server.start()
+    connection = ModbusTcpConnection(
+        id="plc",
+        transport="modbus-tcp",
+        host="127.0.0.1",
+        port=server.port,
+        timeout_s=0.1,
+        reconnect_max_s=0.001,
+    )
+    try:
+        async with ModbusDriver(connection, [device(tmp_path, "dev-a", 1, 100)], time.time) as driver:
+            await driver.read()
+            before = open_descriptors()
+            for _ in range(40):
+                result = await driver.read()
+                assert {s.quality for s in result.samples} == {Quality.BAD}
+                await asyncio.sleep(0.002)  # past the (tiny) reconnect backoff
+            await asyncio.sleep(0.1)
+            after = open_descriptors()
+    finally:
+        await server.stop()
+    assert server.connections >= 20  # it really reconnected, again and again
+    assert after - before <= 2
+
+
+async def test_slow_tags_are_read_at_their_own_interval(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        "name: mixed\nkind: other\ntags:\n"
+        "  state: {table: holding, address: 100, type: uint16}\n"
+        "  kwh: {table: holding, address: 101, type: uint16, interval_s: 0.5}\n",
+        encoding="utf-8",
+    )
+    profile, issues = load_profile(path)
+    assert profile is not None, issues
+    server = HostileServer()
+    await server.start()
+    connection = ModbusTcpConnection(id="plc", transport="modbus-tcp", host="127.0.0.1", port=server.port)
+    try:
+        async with ModbusDriver(
+            connection, [Device("mixed", 1, profile, "plc", None, None)], time.time
+        ) as driver:
+            first = [await driver.read() for _ in range(5)]
+            await asyncio.sleep(0.6)
+            later = await driver.read()
+    finally:
+        await server.stop()
+    kwh_reads = [sum(1 for s in r.samples if s.tag == "kwh") for r in first]
+    assert kwh_reads == [1, 0, 0, 0, 0]  # the slow counter is read once in five fast cycles
+    assert all(any(s.tag == "state" for s in r.samples) for r in first)
+    assert {s.tag for s in later.samples} == {"state", "kwh"}
+    assert server.seen.count((101, 1)) == 2

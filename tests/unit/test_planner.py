@@ -124,3 +124,13 @@ def test_devices_limited_to_one_tag_per_request() -> None:
         )
         == 1
     )
+
+
+def test_slow_tags_are_planned_apart_with_their_interval() -> None:
+    specs = {
+        "status": tag(0),
+        "count": tag(2, DataType.UINT32),
+        "kwh": TagSpec(table=Table.HOLDING, address=4, type=DataType.FLOAT32, interval_s=10.0),
+    }
+    requests = plan_reads(specs, addressing=0, max_gap=8, max_registers=125, max_bits=2000)
+    assert [(r.address, r.count, r.interval_s) for r in requests] == [(0, 4, None), (4, 2, 10.0)]

@@ -14,6 +14,7 @@ from agent.config.workshop import ModbusTcpConnection
 from agent.drivers.base import ReadResult
 from agent.drivers.modbus import ModbusDriver
 from agent.samples import Quality
+from tests.conftest import free_port
 from tests.integration.hostile_modbus import HostileServer, value_of
 
 pytestmark = pytest.mark.integration
@@ -213,3 +214,42 @@ async def test_slow_tags_are_read_at_their_own_interval(tmp_path: Path) -> None:
     assert all(any(s.tag == "state" for s in r.samples) for r in first)
     assert {s.tag for s in later.samples} == {"state", "kwh"}
     assert server.seen.count((101, 1)) == 2
+
+
+async def test_close_after_cycle_reconnects_every_cycle_without_backoff(tmp_path: Path) -> None:
+    server = HostileServer()
+    await server.start()
+    connection = ModbusTcpConnection(
+        id="plc",
+        transport="modbus-tcp",
+        host="127.0.0.1",
+        port=server.port,
+        close_after_cycle=True,
+        connect_pause_s=0.01,
+    )
+    try:
+        async with ModbusDriver(connection, [device(tmp_path, "dev-a", 1, 100)], time.time) as driver:
+            results = [await driver.read() for _ in range(3)]
+    finally:
+        await server.stop()
+    assert all({s.quality for s in r.samples} == {Quality.GOOD} for r in results)
+    assert server.connections == 3  # one connection per cycle, as the device wants
+
+
+async def test_a_dead_endpoint_costs_almost_no_cpu(tmp_path: Path) -> None:
+    """While a device is down for hours, backoff keeps the agent idle: no busy reconnect loop."""
+    connection = ModbusTcpConnection(
+        id="plc",
+        transport="modbus-tcp",
+        host="127.0.0.1",
+        port=free_port(),
+        timeout_s=0.2,
+        reconnect_max_s=0.5,
+    )
+    async with ModbusDriver(connection, [device(tmp_path, "dev-a", 1, 100)], time.time) as driver:
+        started_cpu, started = time.process_time(), time.monotonic()
+        while time.monotonic() - started < 2.0:
+            await driver.read()  # a 50 Hz poll loop, far faster than any real configuration
+            await asyncio.sleep(0.02)
+        cpu = time.process_time() - started_cpu
+    assert cpu < 0.25, f"{cpu:.2f} s of CPU in 2 s against a dead endpoint"

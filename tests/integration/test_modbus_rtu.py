@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import DecodePDU
+from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 
-from agent.config.loader import AgentConfig, load_config
+from agent.config.loader import AgentConfig, Device, load_config, load_profile
 from agent.config.workshop import ModbusRtuConnection
 from agent.drivers.modbus import ModbusDriver
 from agent.samples import Quality
 from agent.sim.server import WorkshopSimulator
 from tests.conftest import CONFIGS, free_port
+from tests.integration.hostile_modbus import value_of
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 0.3
@@ -118,3 +123,86 @@ async def test_rtu_over_tcp_gateway(tmp_path: Path) -> None:
     assert {s.quality for s in result.samples} == {Quality.GOOD}
     assert {s.device for s in result.samples} == {"grinder-01", "grinder-02", "meter-01"}
     assert result.requests == 4 + 4 + 2  # the same plan as over TCP: one request per table
+
+
+class FaultySlave:
+    """The far end of an RS-485 link answering read-holding-registers requests with frames built by
+    pymodbus's own RTU framer, then corrupted on purpose: a bad CRC, or half a frame."""
+
+    def __init__(self, port: str) -> None:
+        import serial
+
+        self.link = serial.Serial(port, baudrate=19200, stopbits=2, timeout=0.05)
+        self.mode = "honest"
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="faulty-slave", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        framer = FramerRTU(DecodePDU(True))
+        while not self.stopping.is_set():
+            request = self.link.read(8)
+            if len(request) < 8:
+                continue
+            unit, address, count = (
+                request[0],
+                int.from_bytes(request[2:4], "big"),
+                int.from_bytes(request[4:6], "big"),
+            )
+            reply = framer.buildFrame(
+                ReadHoldingRegistersResponse(
+                    dev_id=unit, registers=[value_of(address + i) for i in range(count)]
+                )
+            )
+            if self.mode == "bad-crc":
+                reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
+            elif self.mode == "partial":
+                reply = reply[: len(reply) // 2]
+            self.link.write(reply)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.link.close()
+
+
+@pytest.mark.parametrize("fault", ["bad-crc", "partial"])
+async def test_crc_errors_and_partial_frames_are_bad_reads_and_the_bus_recovers(
+    tmp_path: Path, pty_pair: tuple[str, str], fault: str
+) -> None:
+    agent_end, slave_end = pty_pair
+    path = tmp_path / "plain.yaml"
+    path.write_text(
+        "name: plain\nkind: other\ntags:\n  a: {table: holding, address: 100, type: uint16}\n"
+        "  b: {table: holding, address: 101, type: uint16}\n",
+        encoding="utf-8",
+    )
+    profile, issues = load_profile(path)
+    assert profile is not None, issues
+    connection = ModbusRtuConnection(
+        id="bus",
+        transport="modbus-rtu",
+        serial_port=agent_end,
+        baudrate=19200,
+        stopbits=2,
+        timeout_s=TIMEOUT_S,
+    )
+    slave = FaultySlave(slave_end)
+    try:
+        async with ModbusDriver(
+            connection, [Device("dev", 1, profile, "bus", None, None)], time.time
+        ) as driver:
+            assert {s.value for s in (await driver.read()).samples} == {value_of(100), value_of(101)}
+            slave.mode = fault
+            faulty = await driver.read()
+            assert {s.quality for s in faulty.samples} == {Quality.BAD}
+            assert faulty.statuses[0].error
+            slave.mode = "honest"
+            results = [await driver.read() for _ in range(2)]
+    finally:
+        slave.close()
+    assert any({s.quality for s in r.samples} == {Quality.GOOD} for r in results), "no recovery in two cycles"
+    for result in results:  # and nothing from the broken frame was taken for a value
+        assert all(
+            s.value in (value_of(100), value_of(101)) for s in result.samples if s.quality is Quality.GOOD
+        )

@@ -114,6 +114,9 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._bytes = 0
         self._sinks: set[str] = set()
+        # Records handed to a sink and not yet acknowledged, per sink: the size bound never drops
+        # these (they are being delivered), so every record is either delivered or counted dropped.
+        self._in_flight: dict[str, tuple[int, int]] = {}
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -235,8 +238,9 @@ class Outbox:
             for keep in (0, 1):
                 rows = self.db.execute(
                     "SELECT seq, kind, size FROM records WHERE keep = ? ORDER BY seq LIMIT ?",
-                    (keep, DROP_CHUNK),
+                    (keep, DROP_CHUNK + self._in_flight_count()),
                 ).fetchall()
+                rows = [row for row in rows if not self._is_in_flight(row[0])][:DROP_CHUNK]
                 if not rows:
                     continue
                 excess = self._bytes - self.max_bytes
@@ -246,7 +250,7 @@ class Outbox:
                     excess -= row[2]
                     if excess <= 0:
                         break
-                self.db.execute("DELETE FROM records WHERE keep = ? AND seq <= ?", (keep, chosen[-1][0]))
+                self.db.executemany("DELETE FROM records WHERE seq = ?", [(row[0],) for row in chosen])
                 by_kind: dict[str, int] = {}
                 for _, kind, size in chosen:
                     by_kind[kind] = by_kind.get(kind, 0) + 1
@@ -261,6 +265,12 @@ class Outbox:
                 )
                 return True
         return False
+
+    def _is_in_flight(self, seq: int) -> bool:
+        return any(first <= seq <= last for first, last in self._in_flight.values())
+
+    def _in_flight_count(self) -> int:
+        return sum(last - first + 1 for first, last in self._in_flight.values())
 
     def _count_drop(self, kind: str, reason: str, count: int) -> None:
         self.db.execute(
@@ -286,6 +296,8 @@ class Outbox:
         rows = self.db.execute(
             "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit)
         ).fetchall()
+        if rows:
+            self._in_flight[sink] = (rows[0][0], rows[-1][0])
         envelopes = []
         for seq, body in rows:
             data = json.loads(body)
@@ -302,6 +314,7 @@ class Outbox:
 
     def ack(self, sink: str, seq: int) -> None:
         """The sink's broker or store acknowledged everything up to seq; delivered records go."""
+        self._in_flight.pop(sink, None)
         with transaction(self.db):
             self.db.execute("UPDATE cursors SET seq = MAX(seq, ?) WHERE sink = ?", (seq, sink))
             placeholders = ",".join("?" * len(self._sinks))

@@ -180,3 +180,21 @@ def test_a_transaction_whose_commit_fails_is_rolled_back_not_left_open() -> None
     with transaction(db):
         db.execute("INSERT INTO parent VALUES (1)")
     assert db.execute("SELECT COUNT(*) FROM child").fetchone() == (0,)
+
+
+def test_records_being_delivered_are_never_dropped_so_every_record_is_delivered_or_dropped(
+    tmp_path: Path,
+) -> None:
+    outbox = opened(tmp_path / "o.db", max_bytes=5_000)
+    outbox.register(["mqtt"])
+    produced = len(outbox.append(AGENT, records(10), now=1000))
+    in_flight = outbox.pending(AGENT, "mqtt", 5)  # handed to the sink, not yet acknowledged
+    produced += sum(len(outbox.append(AGENT, records(10), now=1000)) for _ in range(10))  # the cap overflows
+    stored = {e.seq for e in outbox.pending(AGENT, "mqtt", 10_000)}
+    assert {e.seq for e in in_flight} <= stored  # the batch being delivered was kept
+    outbox.ack("mqtt", in_flight[-1].seq)
+    delivered = len(in_flight)
+    rest = outbox.pending(AGENT, "mqtt", 10_000)
+    outbox.ack("mqtt", rest[-1].seq)
+    delivered += len(rest)
+    assert sum(outbox.stats().dropped.values()) == produced - delivered

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -112,13 +113,49 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         return EXIT_CONFIG
 
     async def main() -> None:
+        from agent.health import HealthServer
+
         stop = asyncio.Event()
         _install_stop_handlers(stop)
-        await Agent(config, clock=wall_clock, outputs=build_outputs(config)).run(stop)
+        agent = Agent(config, clock=wall_clock, outputs=build_outputs(config))
+        settings = config.workshop.health
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.enabled:
+                try:
+                    server = await stack.enter_async_context(
+                        HealthServer(agent, settings.host, settings.port)
+                    )
+                    log.info("event=health_endpoint url=http://%s:%d/health", server.host, server.port)
+                except OSError as error:  # a taken port must not stop the agent itself
+                    log.error(  # noqa: TRY400 - the reason is the message; no traceback
+                        "event=health_endpoint_failed host=%s port=%d error=%r",
+                        settings.host,
+                        settings.port,
+                        error.strerror or str(error),
+                    )
+            await agent.run(stop)
 
     asyncio.run(main())
     log.info("event=stopped")
     return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    from agent.status import StatusError, fetch_health, print_status
+
+    url = args.url
+    if url is None and args.config is not None:
+        config = _load(args.config, console)
+        if config is None:
+            return EXIT_CONFIG
+        url = f"http://{config.workshop.health.host}:{config.workshop.health.port}"
+    try:
+        document = fetch_health(url or "http://127.0.0.1:9470")
+    except StatusError as error:
+        print(f"status: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    print_status(document, console)
+    return EXIT_OK if document.get("ok") else EXIT_FAILURE
 
 
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
@@ -216,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON Lines file for records ('' for none)",
     )
     demo.add_argument("--seed", type=int, default=7)
+    status = commands.add_parser(
+        "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
+    )
+    status.add_argument("--url", help="health endpoint, default from -c or http://127.0.0.1:9470")
+    status.add_argument("-c", "--config", type=Path, help="workshop YAML (for the endpoint's address)")
     probe = commands.add_parser("probe", help="read registers once and print them decoded every way")
     probe.add_argument(
         "url",
@@ -244,6 +286,7 @@ HANDLERS = {
     "simulate": cmd_simulate,
     "demo": cmd_demo,
     "probe": cmd_probe,
+    "status": cmd_status,
 }
 
 

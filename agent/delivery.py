@@ -95,6 +95,7 @@ class SinkDelivery:
                     await self.sink.write(batch)
             except Exception as error:  # noqa: BLE001 - any sink failure means: keep the cursor, retry
                 self._failed(error)
+                await self.refresh_backlog()  # a sink that is down is when the backlog matters
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             try:

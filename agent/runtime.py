@@ -47,7 +47,9 @@ class ConnectionHealth:
     missed_cycles: int = 0
     requests: int = 0
     last_cycle_s: float = 0.0
+    errors: int = 0
     devices: dict[str, DeviceStatus] = field(default_factory=dict)
+    last_good: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,6 +165,10 @@ class Agent:
             health.requests += result.requests
             for status in result.statuses:
                 health.devices[status.device] = status
+                if status.connected and status.error is None:
+                    health.last_good[status.device] = status.ts
+                elif status.error is not None:
+                    health.errors += 1
             await self._queue.put(result)
             next_tick += interval
             now = loop.time()

@@ -196,6 +196,14 @@ class KpiSection(StrictModel):
     )
 
 
+class HealthSection(StrictModel):
+    """The local health endpoint: /health (JSON) and /metrics (Prometheus). Loopback by default."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9470
+
+
 class OutboxSection(StrictModel):
     path: str | None = Field(None, description="default: outbox.db in agent.state_dir")
     max_mb: Annotated[float, Field(gt=0)] = Field(256.0, description="bound on stored record bytes")
@@ -269,5 +277,6 @@ class Workshop(StrictModel):
     calendar: CalendarSection
     kpi: KpiSection = KpiSection()
     outbox: OutboxSection = OutboxSection()
+    health: HealthSection = HealthSection()
     outputs: OutputsSection = OutputsSection()
     profiles_dir: str = Field("devices", description="device profiles, relative to this file")

@@ -96,6 +96,7 @@ class VictoriaMetrics:
                 f"-storageDataPath={self.directory}",
                 "-retentionPeriod=100y",
                 "-search.latencyOffset=0s",
+                "-search.disableCache",  # tests query again and again: never answer from a stale cache
                 "-loggerLevel=ERROR",
             ],
             stdout=subprocess.DEVNULL,

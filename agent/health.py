@@ -1,0 +1,167 @@
+"""The local health endpoint: `/health` (JSON for people and `edge-agent status`) and `/metrics`
+(Prometheus text format, written by prometheus_client from the agent's live figures at scrape time).
+
+Loopback only by default: it tells what is connected, not a control surface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from typing import Any, Self
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from agent.runtime import Agent
+
+
+def config_version(agent: Agent) -> str:
+    """The first 12 hex digits of the workshop file's SHA-256: which configuration is running."""
+    try:
+        return hashlib.sha256(agent.config.source.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "unreadable"
+
+
+def health_document(agent: Agent, version: str) -> dict[str, Any]:
+    now = agent.clock()
+    connections = {}
+    for name, health in agent.health.items():
+        devices = {
+            device: {
+                "connected": status.connected,
+                "error": status.error,
+                "last_good_read_s_ago": round(now - health.last_good[device], 3)
+                if device in health.last_good
+                else None,
+            }
+            for device, status in health.devices.items()
+        }
+        connections[name] = {
+            "endpoint": health.endpoint,
+            "cycles": health.cycles,
+            "missed_cycles": health.missed_cycles,
+            "requests": health.requests,
+            "errors": health.errors,
+            "last_cycle_ms": round(health.last_cycle_s * 1000, 2),
+            "devices": devices,
+        }
+    outputs = {d.sink.name: d.stats.as_fields(now) for d in agent.deliveries}
+    storage = agent.storage
+    return {
+        "agent": agent.agent_id,
+        "config": {"file": str(agent.config.source), "version": version},
+        "connections": connections,
+        "outputs": outputs,
+        "outbox": {
+            "committed": storage.stored,
+            "disk_full": storage.disk_full,
+            "waiting_in_memory": storage.waiting_in_memory,
+            "problems": storage.problems,
+        },
+        "ok": all(s.connected for h in agent.health.values() for s in h.devices.values())
+        and all(d.stats.connected or d.stats.backlog_records == 0 for d in agent.deliveries),
+    }
+
+
+class AgentCollector(Collector):
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterator[Any]:
+        agent = self.agent
+        cycle = GaugeMetricFamily(
+            "edge_agent_poll_cycle_seconds", "Duration of the last poll cycle", labels=["connection"]
+        )
+        cycles = CounterMetricFamily("edge_agent_poll_cycles", "Poll cycles run", labels=["connection"])
+        missed = CounterMetricFamily(
+            "edge_agent_missed_cycles", "Poll cycles skipped because one ran late", labels=["connection"]
+        )
+        requests = CounterMetricFamily("edge_agent_requests", "Modbus requests sent", labels=["connection"])
+        errors = CounterMetricFamily(
+            "edge_agent_device_errors", "Device reads that failed", labels=["connection"]
+        )
+        up = GaugeMetricFamily(
+            "edge_agent_device_up", "1 if the device answered its last poll", labels=["connection", "device"]
+        )
+        for name, health in agent.health.items():
+            cycle.add_metric([name], health.last_cycle_s)
+            cycles.add_metric([name], health.cycles)
+            missed.add_metric([name], health.missed_cycles)
+            requests.add_metric([name], health.requests)
+            errors.add_metric([name], health.errors)
+            for device, status in health.devices.items():
+                up.add_metric([name, device], 1.0 if status.connected else 0.0)
+        yield from (cycle, cycles, missed, requests, errors, up)
+        connected = GaugeMetricFamily(
+            "edge_agent_output_connected", "1 if the output's last write was acknowledged", labels=["output"]
+        )
+        backlog = GaugeMetricFamily(
+            "edge_agent_output_backlog_records", "Records waiting for the output", labels=["output"]
+        )
+        backlog_bytes = GaugeMetricFamily(
+            "edge_agent_output_backlog_bytes", "Bytes waiting for the output", labels=["output"]
+        )
+        delivered = CounterMetricFamily(
+            "edge_agent_output_delivered_records", "Records acknowledged", labels=["output"]
+        )
+        for delivery in agent.deliveries:
+            stats = delivery.stats
+            connected.add_metric([stats.sink], 1.0 if stats.connected else 0.0)
+            backlog.add_metric([stats.sink], stats.backlog_records)
+            backlog_bytes.add_metric([stats.sink], stats.backlog_bytes)
+            delivered.add_metric([stats.sink], stats.delivered)
+        yield from (connected, backlog, backlog_bytes, delivered)
+        committed = CounterMetricFamily("edge_agent_records_committed", "Records committed to the outbox")
+        committed.add_metric([], agent.storage.stored)
+        dropped = CounterMetricFamily(
+            "edge_agent_records_dropped",
+            "Records dropped while memory held them (disk full)",
+            labels=["kind"],
+        )
+        for kind, count in agent.storage.dropped_in_memory.items():
+            dropped.add_metric([kind], count)
+        full = GaugeMetricFamily("edge_agent_outbox_disk_full", "1 while the outbox cannot be written")
+        full.add_metric([], 1.0 if agent.storage.disk_full else 0.0)
+        yield from (committed, dropped, full)
+
+
+class HealthServer:
+    def __init__(self, agent: Agent, host: str, port: int) -> None:
+        self.agent = agent
+        self.host = host
+        self.port = port
+        self.version = config_version(agent)
+        self.registry = CollectorRegistry()
+        self.registry.register(AgentCollector(agent))
+        self.registry.register(ProcessCollector(registry=None))
+        self._runner: web.AppRunner | None = None
+        self.started = time.monotonic()
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.json_response(health_document(self.agent, self.version))
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry), content_type="text/plain", charset="utf-8")
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []  # the real port when 0 was asked for
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

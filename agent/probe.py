@@ -20,7 +20,7 @@ from rich.table import Table as RichTable
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
 from agent.config.workshop import Connection
 from agent.drivers.codec import DecodeError, decode
-from agent.drivers.modbus import new_client
+from agent.drivers.modbus import new_client, read_table
 from agent.drivers.planner import FUNCTION_CODE
 
 SCHEMES = ("modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu")
@@ -77,14 +77,8 @@ async def read_once(connection: Connection, request: ProbeRequest) -> list[int]:
             connected = await client.connect()
         if not connected:
             raise ProbeError(f"cannot connect to {connection.endpoint}")
-        read = {
-            Table.COIL: client.read_coils,
-            Table.DISCRETE_INPUT: client.read_discrete_inputs,
-            Table.HOLDING: client.read_holding_registers,
-            Table.INPUT: client.read_input_registers,
-        }[request.table]
         async with asyncio.timeout(connection.timeout_s + 1):
-            response = await read(request.address, count=request.count, device_id=request.unit)
+            response = await read_table(client, request.table, request.address, request.count, request.unit)
     except TimeoutError:
         raise ProbeError(
             f"{connection.endpoint} unit {request.unit}: no answer within {connection.timeout_s}s"

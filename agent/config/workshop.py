@@ -61,8 +61,7 @@ class ConnectionBase(StrictModel):
     close_after_cycle: bool = Field(False, description="disconnect after every cycle (devices that need it)")
 
 
-class ModbusTcpConnection(ConnectionBase):
-    transport: Literal["modbus-tcp"]
+class TcpEndpoint(ConnectionBase):
     host: str = Field(min_length=1)
     port: Annotated[int, Field(ge=1, le=65535)] = 502
 
@@ -71,12 +70,14 @@ class ModbusTcpConnection(ConnectionBase):
         return f"{self.host}:{self.port}"
 
 
-class ModbusRtuOverTcpConnection(ConnectionBase):
+class ModbusTcpConnection(TcpEndpoint):
+    transport: Literal["modbus-tcp"]
+
+
+class ModbusRtuOverTcpConnection(TcpEndpoint):
     """A serial-to-Ethernet converter passing RTU frames (with CRC) over a TCP socket."""
 
     transport: Literal["modbus-rtu-over-tcp"]
-    host: str = Field(min_length=1)
-    port: Annotated[int, Field(ge=1, le=65535)] = 502
 
     @property
     def endpoint(self) -> str:

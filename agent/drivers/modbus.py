@@ -231,7 +231,7 @@ class ModbusDriver:
         result.requests += 1
         try:
             async with asyncio.timeout(self.connection.timeout_s + 0.5):
-                response = await _call(client, request, plan.unit)
+                response = await read_table(client, request.table, request.address, request.count, plan.unit)
         except TimeoutError:
             self._bad_request(plan, request, result)
             return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s")
@@ -318,11 +318,12 @@ def _mismatch(request: ReadRequest, response: Any) -> str | None:
     return None
 
 
-async def _call(client: ModbusClient, request: ReadRequest, unit: int) -> Any:
+async def read_table(client: ModbusClient, table: Table, address: int, count: int, unit: int) -> Any:
+    """One read request of the function code the table needs (01, 02, 03 or 04)."""
     read = {
         Table.COIL: client.read_coils,
         Table.DISCRETE_INPUT: client.read_discrete_inputs,
         Table.HOLDING: client.read_holding_registers,
         Table.INPUT: client.read_input_registers,
-    }[request.table]
-    return await read(request.address, count=request.count, device_id=unit)
+    }[table]
+    return await read(address, count=count, device_id=unit)

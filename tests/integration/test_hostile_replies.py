@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,14 @@ def device(tmp_path: Path, name: str, unit: int, base: int) -> Device:
     return Device(name, unit, profile, "plc", None, None)
 
 
+def to(server: HostileServer, **settings: Any) -> ModbusTcpConnection:
+    """A connection to the hostile server: short timeout, quick reconnects."""
+    defaults: dict[str, Any] = {"timeout_s": TIMEOUT_S, "reconnect_max_s": 0.2}
+    return ModbusTcpConnection(
+        id="plc", transport="modbus-tcp", host="127.0.0.1", port=server.port, **(defaults | settings)
+    )
+
+
 def assert_honest(result: ReadResult, devices: list[Device]) -> None:
     """Every good value is the one its own register holds: nothing from another request."""
     for sample in result.samples:
@@ -66,14 +75,7 @@ async def test_hostile_reply_is_bad_quality_then_recovers(tmp_path: Path, mode: 
     server = HostileServer()
     await server.start()
     devices = [device(tmp_path, "dev-a", 1, 100)]
-    connection = ModbusTcpConnection(
-        id="plc",
-        transport="modbus-tcp",
-        host="127.0.0.1",
-        port=server.port,
-        timeout_s=TIMEOUT_S,
-        reconnect_max_s=0.2,
-    )
+    connection = to(server)
     try:
         async with ModbusDriver(connection, devices, time.time) as driver:
             assert {s.quality for s in (await driver.read()).samples} == {Quality.GOOD}
@@ -100,14 +102,7 @@ async def test_a_late_reply_is_never_taken_for_the_next_answer(tmp_path: Path) -
     server = HostileServer()
     await server.start()
     devices = [device(tmp_path, "dev-a", 1, 100), device(tmp_path, "dev-b", 2, 200)]
-    connection = ModbusTcpConnection(
-        id="plc",
-        transport="modbus-tcp",
-        host="127.0.0.1",
-        port=server.port,
-        timeout_s=TIMEOUT_S,
-        reconnect_max_s=0.2,
-    )
+    connection = to(server)
     try:
         async with ModbusDriver(connection, devices, time.time) as driver:
             for cycle in range(6):

@@ -11,8 +11,10 @@ import pytest
 from agent.config.loader import Device, load_profile
 from agent.config.profile import DataType
 from agent.config.workshop import ModbusTcpConnection
+from agent.drivers.base import ReadResult
 from agent.drivers.modbus import ModbusDriver, plan_device
 from agent.samples import Quality
+from agent.sim.registers import TagValues
 from agent.sim.server import SimulatedUnit, serve_units
 from tests.conftest import CONFIGS, free_port
 
@@ -55,6 +57,17 @@ def device(unit: int = 1) -> Device:
     return Device(f"dut-{unit}", unit, profile, "plc", None, None)
 
 
+async def read_once(served: Device, values: TagValues, polled: list[Device]) -> ReadResult:
+    """Serve `served` with these values on a free port; one poll cycle of `polled` through the driver."""
+    port = free_port()
+    server = await serve_units("127.0.0.1", port, [SimulatedUnit(served, lambda _t: values)], time.time)
+    try:
+        async with ModbusDriver(connection(port), polled, time.time) as driver:
+            return await driver.read()
+    finally:
+        await server.shutdown()  # type: ignore[no-untyped-call]
+
+
 def connection(port: int) -> ModbusTcpConnection:
     return ModbusTcpConnection(id="plc", transport="modbus-tcp", host="127.0.0.1", port=port, timeout_s=0.5)
 
@@ -62,13 +75,7 @@ def connection(port: int) -> ModbusTcpConnection:
 async def test_every_type_and_byte_order_reads_back_as_written() -> None:
     dut = device()
     values = expected_values(dut)
-    port = free_port()
-    server = await serve_units("127.0.0.1", port, [SimulatedUnit(dut, lambda _t: values)], time.time)
-    try:
-        async with ModbusDriver(connection(port), [dut], time.time) as driver:
-            result = await driver.read()
-    finally:
-        await server.shutdown()  # type: ignore[no-untyped-call]
+    result = await read_once(served=dut, values=values, polled=[dut])
     read = {s.tag: s.value for s in result.samples}
     assert {s.quality for s in result.samples} == {Quality.GOOD}
     assert set(read) == set(values)
@@ -76,19 +83,13 @@ async def test_every_type_and_byte_order_reads_back_as_written() -> None:
         assert read[name] == pytest.approx(value, rel=1e-12), name
     # max_gap 8: all 104 holding registers in one request; coils 5->17, discrete inputs 105->117
     # and input registers 0->10 are further apart than 8, so those tables take two each.
-    assert result.requests == len(plan_device(dut, connection(port)).requests) == 7
+    assert result.requests == len(plan_device(dut, connection(502)).requests) == 7
 
 
 async def test_unit_nobody_answers_for_is_bad_while_its_neighbour_reads_fine() -> None:
     alive, dead = device(1), device(2)
     values = expected_values(alive)
-    port = free_port()
-    server = await serve_units("127.0.0.1", port, [SimulatedUnit(alive, lambda _t: values)], time.time)
-    try:
-        async with ModbusDriver(connection(port), [alive, dead], time.time) as driver:
-            result = await driver.read()
-    finally:
-        await server.shutdown()  # type: ignore[no-untyped-call]
+    result = await read_once(served=alive, values=values, polled=[alive, dead])
     quality = {(s.device, s.quality) for s in result.samples}
     assert quality == {("dut-1", Quality.GOOD), ("dut-2", Quality.BAD)}
     status = {s.device: s for s in result.statuses}
@@ -136,13 +137,7 @@ async def test_strings_bcd_and_value_maps_through_a_real_server(tmp_path: Path) 
         "energy": 123456.78,
         "mode": "manual",
     }
-    port = free_port()
-    server = await serve_units("127.0.0.1", port, [SimulatedUnit(dut, lambda _t: values)], time.time)
-    try:
-        async with ModbusDriver(connection(port), [dut], time.time) as driver:
-            result = await driver.read()
-    finally:
-        await server.shutdown()  # type: ignore[no-untyped-call]
+    result = await read_once(served=dut, values=values, polled=[dut])
     assert {s.tag: s.value for s in result.samples} == values
 
 
@@ -158,13 +153,7 @@ async def test_eastron_sdm630_profile_reads_a_meter_laid_out_as_its_manual_says(
         "import_kwh": 12345.5,
         "total_kwh": 12400.25,
     }
-    port = free_port()
-    server = await serve_units("127.0.0.1", port, [SimulatedUnit(meter, lambda _t: readings)], time.time)
-    try:
-        async with ModbusDriver(connection(port), [meter], time.time) as driver:
-            result = await driver.read()
-    finally:
-        await server.shutdown()  # type: ignore[no-untyped-call]
+    result = await read_once(served=meter, values=readings, polled=[meter])
     read = {s.tag: s.value for s in result.samples}
     for tag, value in readings.items():
         assert read[tag] == pytest.approx(value), tag

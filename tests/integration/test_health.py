@@ -76,3 +76,14 @@ async def test_health_and_metrics_show_a_dead_gateway_and_a_dead_output(
     text = out.getvalue()
     assert "DEGRADED" in text
     assert "grinder-04" in text  # listed among the devices not answering
+
+
+def test_status_without_a_running_agent_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.cli import main
+    from tests.conftest import free_port
+
+    port = free_port()
+    assert main(["status", "--url", f"http://127.0.0.1:{port}"]) == 2
+    assert f"status: no agent answers at http://127.0.0.1:{port}/health" in capsys.readouterr().err
+    assert main(["status", "--url", "ftp://127.0.0.1"]) == 2
+    assert "give an http:// URL" in capsys.readouterr().err

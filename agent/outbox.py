@@ -219,6 +219,16 @@ class Outbox:
 
     def _enforce_bounds(self, now: float) -> None:
         oldest_allowed = now - self.max_age_s
+        # Records arrive in time order, so the oldest by sequence (a primary-key lookup) tells
+        # whether anything has aged out; the scan below runs only then, not on every append.
+        oldest = self.db.execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone()
+        if oldest is not None and oldest[0] < oldest_allowed:
+            self._drop_aged(oldest_allowed)
+        while self._bytes > self.max_bytes:
+            if not self._drop_oldest():
+                break
+
+    def _drop_aged(self, oldest_allowed: float) -> None:
         aged = self.db.execute(
             "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM records WHERE ts < ? GROUP BY kind",
             (oldest_allowed,),
@@ -229,9 +239,6 @@ class Outbox:
                 for kind, count, size in aged:
                     self._count_drop(kind, "age", count)
                     self._bytes -= size
-        while self._bytes > self.max_bytes:
-            if not self._drop_oldest():
-                break
 
     def _drop_oldest(self) -> bool:
         with transaction(self.db):

@@ -20,22 +20,25 @@ from tests.integration.hostile_modbus import HostileServer, value_of
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 0.3
-PROFILE = """
-name: {name}
-kind: other
-modbus: {{max_gap: 0}}
-tags:
-  a: {{table: holding, address: {base}, type: uint16}}
-  b: {{table: holding, address: {next}, type: uint16}}
-"""
 
 
-def device(tmp_path: Path, name: str, unit: int, base: int) -> Device:
+def profile_device(tmp_path: Path, name: str, tags: str, unit: int = 1) -> Device:
+    """A device whose profile holds `tags` (YAML lines under `tags:`)."""
     path = tmp_path / f"{name}.yaml"
-    path.write_text(PROFILE.format(name=name, base=base, next=base + 1), encoding="utf-8")
+    path.write_text(f"name: {name}\nkind: other\ntags:\n{tags}", encoding="utf-8")
     profile, issues = load_profile(path)
     assert profile is not None, issues
     return Device(name, unit, profile, "plc", None, None)
+
+
+def device(tmp_path: Path, name: str, unit: int, base: int) -> Device:
+    return profile_device(
+        tmp_path,
+        name,
+        f"  a: {{table: holding, address: {base}, type: uint16}}\n"
+        f"  b: {{table: holding, address: {base + 1}, type: uint16}}\n",
+        unit,
+    )
 
 
 def to(server: HostileServer, **settings: Any) -> ModbusTcpConnection:
@@ -119,16 +122,12 @@ async def test_a_late_reply_is_never_taken_for_the_next_answer(tmp_path: Path) -
 
 async def test_a_refused_gap_is_learned_and_planned_around(tmp_path: Path) -> None:
     """Tags at 100 and 101 and at 104: the planner fills 102-103, which this device refuses."""
-    path = tmp_path / "gappy.yaml"
-    path.write_text(
-        "name: gappy\nkind: other\ntags:\n"
+    gappy = profile_device(
+        tmp_path,
+        "gappy",
         "  a: {table: holding, address: 100, type: uint32}\n"
         "  b: {table: holding, address: 104, type: uint16}\n",
-        encoding="utf-8",
     )
-    profile, issues = load_profile(path)
-    assert profile is not None, issues
-    gappy = Device("gappy", 1, profile, "plc", None, None)
     server = HostileServer(refused=frozenset({102, 103}))
     await server.start()
     connection = ModbusTcpConnection(
@@ -183,22 +182,17 @@ async def test_forty_resets_leak_no_file_descriptors(tmp_path: Path) -> None:
 
 
 async def test_slow_tags_are_read_at_their_own_interval(tmp_path: Path) -> None:
-    path = tmp_path / "mixed.yaml"
-    path.write_text(
-        "name: mixed\nkind: other\ntags:\n"
+    mixed = profile_device(
+        tmp_path,
+        "mixed",
         "  state: {table: holding, address: 100, type: uint16}\n"
         "  kwh: {table: holding, address: 101, type: uint16, interval_s: 0.5}\n",
-        encoding="utf-8",
     )
-    profile, issues = load_profile(path)
-    assert profile is not None, issues
     server = HostileServer()
     await server.start()
     connection = ModbusTcpConnection(id="plc", transport="modbus-tcp", host="127.0.0.1", port=server.port)
     try:
-        async with ModbusDriver(
-            connection, [Device("mixed", 1, profile, "plc", None, None)], time.time
-        ) as driver:
+        async with ModbusDriver(connection, [mixed], time.time) as driver:
             first = [await driver.read() for _ in range(5)]
             await asyncio.sleep(0.6)
             later = await driver.read()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -93,47 +92,17 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # Reloading the configuration on SIGHUP is not built yet; until it is, HUP must not kill
-    # the daemon (its default action), so it is logged and ignored.
-    loop.add_signal_handler(
-        signal.SIGHUP,
-        lambda: log.warning(
-            "event=sighup_ignored detail='config reload is not implemented yet; restart to apply changes'"
-        ),
-    )
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from agent.clock import wall_clock
-    from agent.runtime import Agent
-    from agent.sinks.registry import build_outputs
+    from agent.daemon import Daemon
 
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
 
     async def main() -> None:
-        from agent.health import HealthServer
-
-        stop = asyncio.Event()
-        _install_stop_handlers(stop)
-        agent = Agent(config, clock=wall_clock, outputs=build_outputs(config))
-        settings = config.workshop.health
-        async with contextlib.AsyncExitStack() as stack:
-            if settings.enabled:
-                try:
-                    server = await stack.enter_async_context(
-                        HealthServer(agent, settings.host, settings.port)
-                    )
-                    log.info("event=health_endpoint url=http://%s:%d/health", server.host, server.port)
-                except OSError as error:  # a taken port must not stop the agent itself
-                    log.error(  # noqa: TRY400 - the reason is the message; no traceback
-                        "event=health_endpoint_failed host=%s port=%d error=%r",
-                        settings.host,
-                        settings.port,
-                        error.strerror or str(error),
-                    )
-            await agent.run(stop)
+        await Daemon(config, args.config).run()
 
     asyncio.run(main())
     log.info("event=stopped")

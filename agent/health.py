@@ -6,7 +6,6 @@ Loopback only by default: it tells what is connected, not a control surface.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any, Self
@@ -19,15 +18,7 @@ from prometheus_client.registry import Collector
 from agent.runtime import Agent
 
 
-def config_version(agent: Agent) -> str:
-    """The first 12 hex digits of the workshop file's SHA-256: which configuration is running."""
-    try:
-        return hashlib.sha256(agent.config.source.read_bytes()).hexdigest()[:12]
-    except OSError:
-        return "unreadable"
-
-
-def health_document(agent: Agent, version: str) -> dict[str, Any]:
+def health_document(agent: Agent) -> dict[str, Any]:
     now = agent.clock()
     connections = {}
     for name, health in agent.health.items():
@@ -54,12 +45,13 @@ def health_document(agent: Agent, version: str) -> dict[str, Any]:
     storage = agent.storage
     return {
         "agent": agent.agent_id,
-        "config": {"file": str(agent.config.source), "version": version},
+        "config": {"file": str(agent.config.source), "version": agent.config.version},
         "connections": connections,
         "outputs": outputs,
         "outbox": {
             "committed": storage.stored,
-            "disk_full": storage.disk_full,
+            "unwritable": storage.unwritable,
+            "unwritable_reason": storage.unwritable_reason,
             "waiting_in_memory": storage.waiting_in_memory,
             "problems": storage.problems,
         },
@@ -125,8 +117,10 @@ class AgentCollector(Collector):
         )
         for kind, count in agent.storage.dropped_in_memory.items():
             dropped.add_metric([kind], count)
-        full = GaugeMetricFamily("edge_agent_outbox_disk_full", "1 while the outbox cannot be written")
-        full.add_metric([], 1.0 if agent.storage.disk_full else 0.0)
+        full = GaugeMetricFamily(
+            "edge_agent_outbox_unwritable", "1 while the outbox cannot be written (disk full, locked)"
+        )
+        full.add_metric([], 1.0 if agent.storage.unwritable else 0.0)
         yield from (committed, dropped, full)
 
 
@@ -135,7 +129,6 @@ class HealthServer:
         self.agent = agent
         self.host = host
         self.port = port
-        self.version = config_version(agent)
         self.registry = CollectorRegistry()
         self.registry.register(AgentCollector(agent))
         self.registry.register(ProcessCollector(registry=None))
@@ -143,7 +136,7 @@ class HealthServer:
         self.started = time.monotonic()
 
     async def _health(self, _request: web.Request) -> web.Response:
-        return web.json_response(health_document(self.agent, self.version))
+        return web.json_response(health_document(self.agent))
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry), content_type="text/plain", charset="utf-8")

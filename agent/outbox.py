@@ -63,8 +63,26 @@ class OutboxError(AgentError):
     pass
 
 
-class OutboxFullError(OutboxError):
-    """The disk (or the file's page limit) is full: nothing of the batch was stored."""
+class OutboxUnwritableError(OutboxError):
+    """Nothing of the batch was stored, for a reason that may pass: the caller keeps the records."""
+
+
+class OutboxFullError(OutboxUnwritableError):
+    """The disk (or the file's page limit) is full."""
+
+
+class OutboxLockedError(OutboxUnwritableError):
+    """Another process holds the file's write lock (a backup, someone with the sqlite3 shell)
+    for longer than the busy timeout."""
+
+
+def _unwritable(error: sqlite3.OperationalError) -> Exception:
+    message = str(error)
+    if "full" in message:
+        return OutboxFullError(f"outbox: {message}")
+    if "locked" in message or "busy" in message:
+        return OutboxLockedError(f"outbox: {message}")
+    return error
 
 
 @contextlib.contextmanager
@@ -73,17 +91,21 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
 
     sqlite3's own `with connection:` does not roll back when COMMIT itself fails (SQLite reports
     a full disk at COMMIT): the transaction would stay open and be committed later by the next
-    write, storing a batch the caller was told had failed. A full disk becomes OutboxFullError.
+    write, storing a batch the caller was told had failed. A full disk or a lock held elsewhere
+    becomes an OutboxUnwritableError.
     """
-    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        raise _unwritable(error) from error
     try:
         yield
         db.execute("COMMIT")
     except BaseException as error:
         if db.in_transaction:
             db.execute("ROLLBACK")
-        if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
-            raise OutboxFullError(f"outbox: {error}") from error
+        if isinstance(error, sqlite3.OperationalError):
+            raise _unwritable(error) from error
         raise
 
 

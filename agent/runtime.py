@@ -22,10 +22,11 @@ from pathlib import Path
 from agent.config.loader import AgentConfig
 from agent.delivery import SinkDelivery
 from agent.drivers.base import Clock, Driver, ReadResult
-from agent.drivers.modbus import ModbusDriver
+from agent.drivers.registry import build_driver
 from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
-from agent.outbox import AsyncOutbox, Outbox, OutboxFullError
+from agent.logsetup import EventThrottle
+from agent.outbox import AsyncOutbox, Outbox, OutboxUnwritableError
 from agent.records import Record, RecordKind
 from agent.samples import DeviceStatus
 from agent.sinks.registry import Output
@@ -36,6 +37,11 @@ QUEUE_BATCHES = 256  # poll results waiting for the engine; beyond this, polling
 FLUSH_TIMEOUT_S = 5.0
 MEMORY_RECORDS = 100_000  # records kept in memory while the disk is full
 FULL_LOG_EVERY_S = 60.0
+# Sections a reload cannot apply while running: the outbox, its owner id and the outputs'
+# connections and cursors stay as they started until the next restart.
+RESTART_SECTIONS = ("agent", "outbox", "outputs", "health")
+DEVICE_DOWN_LOG_EVERY_S = 900.0
+PROCESS_LOOP = "kpi:process"  # not a valid connection id, so never one of them
 
 
 @dataclass
@@ -57,11 +63,16 @@ class StorageHealth:
     stored: int = 0
     waiting_in_memory: int = 0
     dropped_in_memory: Counter[str] = field(default_factory=Counter)
-    disk_full: bool = False
+    unwritable: bool = False
+    unwritable_reason: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
 class _StopRequestedError(Exception):
+    pass
+
+
+class _ReloadRequestedError(Exception):
     pass
 
 
@@ -92,6 +103,13 @@ class Agent:
         self._last_full_log = 0.0
         self._next_agent_record = clock() + self.setup.publish_interval_s
         self._queue: asyncio.Queue[ReadResult] = asyncio.Queue(QUEUE_BATCHES)
+        self._reload = asyncio.Event()
+        self._pending_config: AgentConfig | None = None
+        self.reloads = 0
+        self.rounds = 0  # of the KPI processing loop
+        self._device_log = EventThrottle(DEVICE_DOWN_LOG_EVERY_S)
+        # When each loop last went round (monotonic): the systemd watchdog is fed only while all do.
+        self.progress: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         async with AsyncExitStack() as stack:
@@ -110,25 +128,12 @@ class Agent:
                         retry_max_s=output.retry_max_s,
                     )
                 )
-            drivers = []
-            for connection in self.config.workshop.connections:
-                driver = ModbusDriver(connection, self.config.devices_on(connection), self.clock)
-                drivers.append(await stack.enter_async_context(driver))
-                self.health[driver.name] = ConnectionHealth(
-                    driver.name, driver.endpoint, self.poll_interval_s or driver.interval_s
-                )
             async with asyncio.TaskGroup() as outputs:
                 drains = [
                     outputs.create_task(d.run(), name=f"agent[{d.sink.name}].drain") for d in self.deliveries
                 ]
-                try:
-                    async with asyncio.TaskGroup() as inputs:
-                        inputs.create_task(self._process(), name="agent[kpi].process")
-                        for driver in drivers:
-                            inputs.create_task(self._poll(driver), name=f"agent[{driver.name}].poll")
-                        inputs.create_task(self._wait_for(stop), name="agent.stop")
-                except* _StopRequestedError:
-                    log.info("event=stopping")
+                while await self._run_inputs(stop):
+                    await self._apply_reload()
                 await self._drain()
                 await self._flush()
                 for task in drains:
@@ -139,10 +144,81 @@ class Agent:
                     len(self._unstored),
                 )
 
+    def request_reload(self, config: AgentConfig) -> None:
+        """Apply a new, already validated configuration at the next opportunity (SIGHUP)."""
+        self._pending_config = config
+        self._reload.set()
+
+    async def _run_inputs(self, stop: asyncio.Event) -> bool:
+        """Poll until a stop (returns False) or a reload request (returns True); drivers closed."""
+        reload_requested = False
+        async with AsyncExitStack() as stack:
+            drivers = []
+            health = {}
+            for connection in self.config.workshop.connections:
+                devices = self.config.devices_on(connection)
+                driver = await stack.enter_async_context(build_driver(connection, devices, self.clock))
+                drivers.append(driver)
+                kept = self.health.get(driver.name)
+                interval = self.poll_interval_s or driver.interval_s
+                if kept is not None and (kept.endpoint, kept.interval_s) == (driver.endpoint, interval):
+                    health[driver.name] = kept
+                else:
+                    health[driver.name] = ConnectionHealth(driver.name, driver.endpoint, interval)
+            self.health = health
+            self.progress = dict.fromkeys([PROCESS_LOOP, *health], time.monotonic())
+            try:
+                async with asyncio.TaskGroup() as inputs:
+                    inputs.create_task(self._process(), name="agent[kpi].process")
+                    for driver in drivers:
+                        inputs.create_task(self._poll(driver), name=f"agent[{driver.name}].poll")
+                    inputs.create_task(self._wait_for(stop, _StopRequestedError), name="agent.stop")
+                    inputs.create_task(
+                        self._wait_for(self._reload, _ReloadRequestedError), name="agent.reload"
+                    )
+            except* _StopRequestedError:
+                log.info("event=stopping")
+            except* _ReloadRequestedError:
+                reload_requested = True
+        return reload_requested and not stop.is_set()
+
+    async def _apply_reload(self) -> None:
+        self._reload.clear()
+        config, self._pending_config = self._pending_config, None
+        if config is None:
+            return
+        setup = build_engine_setup(config)
+        records: list[Record] = []
+        while not self._queue.empty():
+            records += self.engine.ingest(self._queue.get_nowait().samples)
+        records += self.engine.reconfigure(setup, self.clock())
+        needs_restart = [
+            section
+            for section in RESTART_SECTIONS
+            if getattr(config.workshop, section) != getattr(self.config.workshop, section)
+        ]
+        self.config, self.setup = config, setup
+        await self._commit(records)
+        self.reloads += 1
+        w = config.workshop
+        log.info(
+            "event=config_reloaded version=%s machines=%d meters=%d connections=%d",
+            config.version,
+            len(w.machines),
+            len(w.meters),
+            len(w.connections),
+        )
+        if needs_restart:
+            log.warning(
+                "event=config_reload_partial restart_needed_for=%s "
+                "detail='these sections apply at the next restart; the running ones stay'",
+                ",".join(needs_restart),
+            )
+
     @staticmethod
-    async def _wait_for(stop: asyncio.Event) -> None:
-        await stop.wait()
-        raise _StopRequestedError
+    async def _wait_for(event: asyncio.Event, signal: type[Exception]) -> None:
+        await event.wait()
+        raise signal
 
     async def _poll(self, driver: Driver) -> None:
         """Fixed-rate polling: a late cycle does not shift the schedule; skipped ticks are counted."""
@@ -162,8 +238,10 @@ class Agent:
                 raise asyncio.CancelledError
             health.last_cycle_s = time.perf_counter() - started
             health.cycles += 1
+            self.progress[driver.name] = time.monotonic()
             health.requests += result.requests
             for status in result.statuses:
+                self._log_device_change(health, health.devices.get(status.device), status)
                 health.devices[status.device] = status
                 if status.connected and status.error is None:
                     health.last_good[status.device] = status.ts
@@ -177,6 +255,33 @@ class Agent:
                 health.missed_cycles += missed
                 next_tick += missed * interval
             await asyncio.sleep(next_tick - now)
+
+    def _log_device_change(
+        self, health: ConnectionHealth, before: DeviceStatus | None, now: DeviceStatus
+    ) -> None:
+        """A device going down or coming back is logged once; a device that stays down, every
+        DEVICE_DOWN_LOG_EVERY_S; an unchanged good device, never."""
+        device = now.device
+        if now.error is None:
+            if before is not None and before.error is not None:
+                down_for = now.ts - health.last_good.get(device, now.ts)
+                log.info(
+                    "device=%s connection=%s event=device_back down_s=%.0f", device, health.name, down_for
+                )
+                self._device_log.reset(device)
+            return
+        held = self._device_log.allow(device)
+        if held is None:
+            return
+        changed = before is None or before.error != now.error
+        log.warning(
+            "device=%s connection=%s event=%s error=%r repeats=%d",
+            device,
+            health.name,
+            "device_error" if changed else "device_still_failing",
+            now.error,
+            held,
+        )
 
     async def _process(self) -> None:
         while True:
@@ -192,6 +297,8 @@ class Agent:
                 self._next_agent_record = now + self.setup.publish_interval_s
                 records.append(self.agent_record(now))
             await self._commit(records)
+            self.progress[PROCESS_LOOP] = time.monotonic()
+            self.rounds += 1
 
     async def _drain(self) -> None:
         """Turn what was read before the stop into records, publish the shift so far, commit."""
@@ -233,13 +340,14 @@ class Agent:
         batch = self._unstored + records
         try:
             envelopes = await self._store.call(self.outbox.append, self.agent_id, batch, self.clock())
-        except OutboxFullError as error:
+        except OutboxUnwritableError as error:
             self._hold_in_memory(batch, str(error))
             return
-        if self.storage.disk_full:
+        if self.storage.unwritable:
             log.warning("event=outbox_writable_again stored_from_memory=%d", len(self._unstored))
         self._unstored = []
-        self.storage.disk_full = False
+        self.storage.unwritable = False
+        self.storage.unwritable_reason = None
         self.storage.waiting_in_memory = 0
         self.storage.stored += len(envelopes)
         for delivery in self.deliveries:
@@ -254,12 +362,29 @@ class Agent:
             self.storage.dropped_in_memory.update(batch[i].kind.value for i in dropped)
             batch = [r for i, r in enumerate(batch) if i not in dropped]
         self._unstored = batch
-        self.storage.disk_full = True
+        self.storage.unwritable = True
+        self.storage.unwritable_reason = error
         self.storage.waiting_in_memory = len(batch)
         now = time.monotonic()
         if now - self._last_full_log >= FULL_LOG_EVERY_S:
             self._last_full_log = now
-            log.error("event=outbox_full error=%r waiting_in_memory=%d", error, len(batch))
+            log.error("event=outbox_unwritable error=%r waiting_in_memory=%d", error, len(batch))
+
+    @property
+    def working(self) -> bool:
+        """Every connection has been polled once and the results processed: what READY=1 means."""
+        return self.rounds > 0 and all(h.cycles > 0 for h in self.health.values())
+
+    def stalled(self, limit_s: float) -> list[str]:
+        """The loops that have not gone round within limit_s (a poll loop: within 3 intervals, if longer)."""
+        now = time.monotonic()
+        late = []
+        for name, last in self.progress.items():
+            health = self.health.get(name)
+            allowed = max(limit_s, 3 * health.interval_s) if health is not None else limit_s
+            if now - last > allowed:
+                late.append(name)
+        return late
 
     def agent_record(self, now: float) -> Record:
         """The agent's own figures, delivered like any record (MQTT `_agent/<id>/delivery`)."""
@@ -279,7 +404,7 @@ class Agent:
             {
                 "sinks": [d.stats.as_fields(now) for d in self.deliveries],
                 "connections": connections,
-                "outbox_disk_full": self.storage.disk_full,
+                "outbox_unwritable": self.storage.unwritable,
                 "waiting_in_memory": self.storage.waiting_in_memory,
                 "dropped_in_memory": dict(self.storage.dropped_in_memory),
             },

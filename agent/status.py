@@ -77,5 +77,9 @@ def print_status(document: dict[str, Any], console: Console) -> None:
     outbox = document["outbox"]
     console.print(
         f"outbox: {outbox['committed']} records committed"
-        + (f", DISK FULL: {outbox['waiting_in_memory']} waiting in memory" if outbox["disk_full"] else "")
+        + (
+            f", NOT WRITABLE ({outbox['unwritable_reason']}): {outbox['waiting_in_memory']} waiting in memory"
+            if outbox["unwritable"]
+            else ""
+        )
     )

@@ -169,7 +169,11 @@ def health_table(health: Iterable[ConnectionHealth]) -> Table:
 
 def outputs_table(agent: Agent, now: float) -> Table:
     storage = agent.storage
-    waiting = f", {storage.waiting_in_memory} waiting in memory (disk full)" if storage.disk_full else ""
+    waiting = (
+        f", {storage.waiting_in_memory} waiting in memory ({storage.unwritable_reason})"
+        if storage.unwritable
+        else ""
+    )
     table = new_table(f"outputs · outbox: {storage.stored} records committed{waiting}", OUTPUT_COLUMNS)
     for delivery in agent.deliveries:
         stats = delivery.stats

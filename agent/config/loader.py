@@ -6,7 +6,10 @@ together as one ConfigError whose lines read `FILE:LINE:COL: path: message`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +77,17 @@ class AgentConfig:
     workshop: Workshop
     profiles: Mapping[str, DeviceProfile]
     source: Path
+
+    @functools.cached_property
+    def version(self) -> str:
+        """12 hex digits of a SHA-256 over the validated workshop and its profiles: which
+        configuration is running, unchanged by comments or formatting, changed by a profile edit."""
+        content = {
+            "workshop": self.workshop.model_dump(mode="json"),
+            "profiles": {name: p.spec.model_dump(mode="json") for name, p in sorted(self.profiles.items())},
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def devices(self) -> Iterator[Device]:
         for machine in self.workshop.machines:

@@ -22,6 +22,11 @@ class Driver(Protocol):
     name: str
     interval_s: float
 
+    @property
+    def endpoint(self) -> str:
+        """Where the connection goes, for people: host:port, a serial port, an OPC UA URL."""
+        ...
+
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
     async def read(self) -> ReadResult:

@@ -25,6 +25,7 @@ from agent.config.workshop import Connection, ModbusRtuConnection, ModbusRtuOver
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError, decode
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
+from agent.logsetup import EventThrottle
 from agent.samples import DeviceStatus, Quality, Sample
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class _Outcome:
 
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
 ILLEGAL_DATA_ADDRESS = 2  # Modbus exception 02
+FAULT_LOG_EVERY_S = 600.0  # a gateway down for hours: one line when it starts, then every 10 min
 RTU_SILENCE_CHARACTERS = 3.5  # Modbus over serial line v1.02, 2.5.1.1: inter-frame silence t3.5
 
 
@@ -107,6 +109,7 @@ class ModbusDriver:
         )
         self._next_attempt = 0.0
         self._last_error = "not connected yet"
+        self._throttle = EventThrottle(FAULT_LOG_EVERY_S)
 
     @property
     def endpoint(self) -> str:
@@ -139,15 +142,20 @@ class ModbusDriver:
             self._next_attempt = asyncio.get_running_loop().time() + delay
             if "connect failed" not in self._last_error:
                 self._last_error = "connect failed"
-            log.warning(
-                "connection=%s endpoint=%s event=connect_failed retry_in=%.1fs",
-                self.name,
-                self.endpoint,
-                delay,
-            )
+            held = self._throttle.allow("connect_failed")
+            if held is not None:
+                log.warning(
+                    "connection=%s endpoint=%s event=connect_failed error=%r retry_in=%.1fs repeats=%d",
+                    self.name,
+                    self.endpoint,
+                    self._last_error,
+                    delay,
+                    held,
+                )
             return False
         self._client = client
         self._backoff.reset()
+        self._throttle.reset("connect_failed")
         log.info("connection=%s endpoint=%s event=connected", self.name, self.endpoint)
         if self.connection.connect_pause_s > 0:
             await asyncio.sleep(self.connection.connect_pause_s)
@@ -166,12 +174,17 @@ class ModbusDriver:
         for plan in self.plans:
             if await self._read_device(plan, result):
                 answered += 1
+        if answered:
+            self._throttle.reset("no_device_answered")
         if answered == 0 and self.plans:
-            log.warning(
-                "connection=%s endpoint=%s event=no_device_answered action=reconnect",
-                self.name,
-                self.endpoint,
-            )
+            held = self._throttle.allow("no_device_answered")
+            if held is not None:
+                log.warning(
+                    "connection=%s endpoint=%s event=no_device_answered action=reconnect repeats=%d",
+                    self.name,
+                    self.endpoint,
+                    held,
+                )
             self._close()
         elif self.connection.close_after_cycle:
             self._close()

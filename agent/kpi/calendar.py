@@ -89,8 +89,9 @@ class ShiftCalendar:
     days_off: frozenset[dt.date] = frozenset()
     working_weekdays: frozenset[int] = frozenset(range(1, 8))  # ISO: Monday = 1
     maintenance: tuple[tuple[float, float], ...] = ()  # planned maintenance windows (instants)
-    _by_day: dict[dt.date, tuple[ShiftInstance, ...]] = field(default_factory=dict, repr=False)
-    _last_period: Period | None = field(default=None, repr=False)
+    # caches: two calendars with the same plan are equal whatever they have looked up
+    _by_day: dict[dt.date, tuple[ShiftInstance, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _last_period: Period | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._zone = zoneinfo.ZoneInfo(self.timezone)

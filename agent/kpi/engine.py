@@ -408,6 +408,52 @@ class KpiEngine:
         records = self.advance(now)
         return records + self._publish(self.period, final=False, ts=self.now)
 
+    def reconfigure(self, setup: EngineSetup, now: float) -> list[Record]:
+        """Apply a reloaded configuration without losing the period so far.
+
+        Time up to `now` is accounted under the old setup and the period so far is published.
+        Machines and meters that stay keep their state, totals and counter baselines (a counter
+        whose tag or rollover changed starts a new baseline); new ones start offline at `now`;
+        removed ones are dropped after that publication. A calendar whose period at `now` differs
+        from the current one closes the current period at `now` (final), as a changed shift plan
+        ends it.
+        """
+        records = self.publish_current(now)
+        old_machines, old_meters = self.machines, self.meter_counters
+        self.machines = {}
+        for machine_setup in setup.machines:
+            tracker = old_machines.get(machine_setup.id)
+            if tracker is None:
+                tracker = MachineTracker(machine_setup, MachineState.OFFLINE, now, accounted_until=now)
+            else:
+                for role in list(tracker.counters):
+                    if getattr(tracker.setup, role) != getattr(machine_setup, role):
+                        del tracker.counters[role]
+                tracker.setup = machine_setup
+            self.machines[machine_setup.id] = tracker
+        self.meter_counters = {}
+        for meter in setup.meters:
+            kept = self.meters.get(meter.id)
+            same = kept is not None and (kept.kwh, kept.max_kw) == (meter.kwh, meter.max_kw)
+            self.meter_counters[meter.id] = (
+                old_meters[meter.id] if same else CounterTracker(meter.kwh.modulus, meter.max_kw / 3600.0)
+            )
+        self.meters = {m.id: m for m in setup.meters}
+        self.metered_machines = frozenset(m.machine for m in setup.meters if m.machine is not None)
+        self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
+        self.setup = setup
+        if setup.calendar != self.calendar:
+            self.calendar = setup.calendar
+            period = self.calendar.period_at(now)
+            if period.key != self.period.key:
+                closing = self.period
+                records += self._publish(closing, final=True, ts=now)
+                if period.day != closing.day:
+                    records += self._publish_day(closing, ts=now)
+            self.period = period  # same key: the same shift, perhaps with a new end
+        self.next_publish = now + setup.publish_interval_s
+        return records
+
     # -- publication -------------------------------------------------------------------------
 
     def machine_totals(self, machine: MachineTracker, period_key: str) -> OeeTotals:

@@ -97,7 +97,7 @@ def to_points(envelope: Envelope, topics: TopicRoot) -> list[Point]:
         (
             {"part": "outbox"},
             {
-                "outbox_disk_full": fields.get("outbox_disk_full"),
+                "outbox_unwritable": fields.get("outbox_unwritable"),
                 "waiting_in_memory": fields.get("waiting_in_memory"),
             },
         )

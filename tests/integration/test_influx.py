@@ -53,7 +53,7 @@ def envelopes() -> list[Envelope]:
                     {
                         "sinks": [{"sink": "mqtt", "delivered": 5, "connected": True}],
                         "connections": {"line1-gw": {"cycles": 7}},
-                        "outbox_disk_full": False,
+                        "outbox_unwritable": False,
                     },
                 ),
             ]

@@ -63,7 +63,7 @@ async def test_full_disk_degrades_keeps_polling_and_recovers(
     async with WorkshopSimulator(sample_config, time.time):
         task = asyncio.create_task(agent.run(stop))
         async with asyncio.timeout(30):
-            while not agent.storage.disk_full:  # noqa: ASYNC110 - observing the agent from outside
+            while not agent.storage.unwritable:  # noqa: ASYNC110 - observing the agent from outside
                 await asyncio.sleep(0.1)
         cycles = agent.health["line1-gw"].cycles
         await asyncio.sleep(1.0)
@@ -72,7 +72,7 @@ async def test_full_disk_degrades_keeps_polling_and_recovers(
         assert agent.engine.views()[0].totals.pbt_s > 0
         sink.open = True  # deliveries free pages: space is back
         async with asyncio.timeout(30):
-            while agent.storage.disk_full:  # noqa: ASYNC110
+            while agent.storage.unwritable:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
         stop.set()
         await asyncio.wait_for(task, 30)

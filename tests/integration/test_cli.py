@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import CONFIGS, REPO, SAMPLE_WORKSHOP, free_port
+from tests.conftest import REPO, SAMPLE_WORKSHOP
+from tests.integration.workshop_run import (
+    EDGE_AGENT,
+    read_records,
+    simulator_for,
+    start_agent,
+    workshop_on_ports,
+)
 
 pytestmark = pytest.mark.integration
-EDGE_AGENT = [sys.executable, "-m", "agent"]
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> None:
@@ -52,57 +51,23 @@ def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> No
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(r["ts"])) for r in records)
 
 
-def workshop_on_ports(tmp_path: Path, records: Path) -> Path:
-    text = SAMPLE_WORKSHOP.read_text(encoding="utf-8")
-    for port in sorted(set(re.findall(r"port: (\d+)", text))):
-        text = text.replace(f"port: {port}", f"port: {free_port()}")
-    text = text.replace("path: var/edge-agent/records.jsonl", f"path: {records}")
-    text += f"profiles_dir: {CONFIGS / 'devices'}\n"
-    path = tmp_path / "workshop.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_run_against_simulate_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     records = tmp_path / "records.jsonl"
     workshop = workshop_on_ports(tmp_path, records)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    simulator_log = (tmp_path / "simulator.log").open("w", encoding="utf-8")
-    simulator = subprocess.Popen(
-        [*EDGE_AGENT, "simulate", "-c", str(workshop)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=simulator_log,
-        text=True,
-    )
-    try:
-        assert simulator.stdout is not None
-        for _ in range(4):  # one line per served connection
-            assert "serving" in simulator.stdout.readline()
-        agent = subprocess.Popen(
-            [*EDGE_AGENT, "run", "-c", str(workshop)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    with simulator_for(workshop, tmp_path / "simulator.log") as simulator:
+        agent = start_agent(workshop, tmp_path / "agent.log")
         deadline = time.monotonic() + 20
-        while not (records.exists() and any(r["kind"] == "state" for r in read_records(records))):
+        while not any(r["kind"] == "state" for r in read_records(records)):
             assert time.monotonic() < deadline, "no state record from the agent"
-            assert agent.poll() is None, agent.communicate()
+            assert agent.poll() is None, (tmp_path / "agent.log").read_text()
             time.sleep(0.2)
         agent.send_signal(signal.SIGTERM)
-        _, stderr = agent.communicate(timeout=15)
+        agent.wait(timeout=15)
+        stderr = (tmp_path / "agent.log").read_text()
         assert agent.returncode == 0, stderr
         assert "event=stopped" in stderr
         written = read_records(records)  # every line is whole JSON
         assert any(r["kind"] == "oee" for r in written)  # the drain on stop publishes the shift so far
-    finally:
-        simulator.send_signal(signal.SIGINT)
-        simulator.wait(timeout=15)
-        simulator_log.close()
     assert simulator.returncode == 0
 
 

@@ -1,0 +1,92 @@
+"""Logs a plant engineer reads in journalctl: priorities, and a device down for hours that does
+not flood them."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+
+import pytest
+
+from agent.config.loader import AgentConfig
+from agent.logsetup import EventThrottle, configure_logging
+from agent.runtime import Agent, ConnectionHealth
+from agent.samples import DeviceStatus
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttle_holds_back_repeats_and_counts_them() -> None:
+    clock = FakeClock()
+    throttle = EventThrottle(600.0, clock)
+    assert throttle.allow("gw") == 0
+    allowed = []
+    for _ in range(3 * 3600):  # one attempt a second for three hours
+        clock.now += 1.0
+        held = throttle.allow("gw")
+        if held is not None:
+            allowed.append(held)
+    assert len(allowed) == 18  # one line per 10 minutes
+    assert allowed[0] == 599
+    throttle.reset("gw")
+    assert throttle.allow("gw") == 0  # the next fault after a recovery is news at once
+
+
+def test_a_device_down_for_hours_logs_when_it_fails_now_and_then_and_when_it_is_back(
+    sample_config: AgentConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = Agent(sample_config, clock=time.time)
+    clock = FakeClock()
+    agent._device_log = EventThrottle(900.0, clock)
+    health = ConnectionHealth("line1-gw", "127.0.0.1:15021", 1.0)
+    before = None
+    caplog.set_level(logging.INFO, logger="agent.runtime")
+    for _ in range(4 * 3600):
+        clock.now += 1.0
+        status = DeviceStatus("grinder-01", False, clock.now, "timeout")
+        agent._log_device_change(health, before, status)
+        before = status
+    back = DeviceStatus("grinder-01", True, clock.now + 1, None)
+    agent._log_device_change(health, before, back)
+    events = [r.getMessage() for r in caplog.records]
+    assert len(events) == 4 * 4 + 1  # every 15 minutes for 4 hours, and once when it is back
+    assert "event=device_error error='timeout' repeats=0" in events[0]
+    assert "event=device_still_failing" in events[1]
+    assert "repeats=899" in events[1]
+    assert "event=device_back" in events[-1]
+
+
+def test_lines_carry_a_syslog_priority_when_stderr_is_the_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w")
+    stat = os.fstat(write_end)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{stat.st_dev}:{stat.st_ino}")
+    try:
+        configure_logging("INFO", stream)
+        logging.getLogger("agent.test").warning("event=example")
+        logging.getLogger("agent.test").info("event=fine")
+        stream.flush()
+        lines = os.read(read_end, 4096).decode().splitlines()
+    finally:
+        stream.close()
+        os.close(read_end)
+        logging.getLogger().handlers.clear()
+    assert lines == ["<4>WARNING agent.test event=example", "<6>INFO agent.test event=fine"]
+
+
+def test_lines_carry_a_timestamp_on_a_terminal() -> None:
+    buffer = io.StringIO()
+    configure_logging("INFO", buffer)
+    try:
+        logging.getLogger("agent.test").error("event=example")
+    finally:
+        logging.getLogger().handlers.clear()
+    assert buffer.getvalue().split(" ", 2)[2].strip() == "ERROR agent.test event=example"

@@ -18,12 +18,9 @@ from typing import Self
 from agent.config.loader import load_config
 from agent.config.workshop import InfluxOutput, MqttOutput
 from agent.delivery import SinkDelivery
-from agent.engine_setup import build_engine_setup
-from agent.kpi.engine import KpiEngine
 from agent.outbox import AsyncOutbox, Outbox
 from agent.records import Envelope, Record
-from agent.samples import Sample
-from agent.sim.server import WorkshopSimulator
+from agent.sim.history import simulated_records
 from agent.sinks.base import Sink
 from agent.sinks.influx import InfluxSink
 from agent.sinks.mqtt import MqttSink
@@ -50,23 +47,7 @@ class NullSink:
 
 def one_day_of_records() -> list[Record]:
     """The records the sample workshop produces in 24 hours (60 s publication, as configured)."""
-    config = load_config(SAMPLE_WORKSHOP)
-    start = time.time() - DAY_S
-    simulator = WorkshopSimulator(config, lambda: start)  # models only: nothing is served
-    engine = KpiEngine(build_engine_setup(config), start)
-    devices = list(config.devices())
-    records: list[Record] = []
-    t = start
-    while t < start + DAY_S:
-        batch = []
-        for device in devices:
-            model = simulator.machines.get(device.id) or simulator.meters[device.id]
-            values = model.values_at(t)
-            batch += [Sample(device.id, tag, values.get(tag, 0), t) for tag in device.profile.spec.tags]
-        records += engine.ingest(batch)
-        records += engine.advance(t)
-        t += POLL_S
-    return records
+    return simulated_records(load_config(SAMPLE_WORKSHOP), time.time() - DAY_S, DAY_S, POLL_S)
 
 
 async def drain(sink: Sink, records: list[Record], directory: Path, batch_size: int) -> float:

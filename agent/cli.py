@@ -48,7 +48,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from agent.config.workshop import ModbusRtuConnection
+    from agent.config.workshop import ModbusRtuConnection, OpcUaConnection
     from agent.drivers.modbus import plan_device, request_pause
     from agent.drivers.timing import cycle_seconds
 
@@ -56,6 +56,13 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     if config is None:
         return EXIT_CONFIG
     for connection in config.workshop.connections:
+        if isinstance(connection, OpcUaConnection):
+            nodes = sum(len(d.profile.spec.nodes) for d in config.devices_on(connection))
+            console.print(
+                f"{connection.id} (opcua {connection.url}, {connection.security_policy}/"
+                f"{connection.security_mode}): {nodes} nodes, read or subscribed per the profiles"
+            )
+            continue
         plans = [plan_device(d, connection) for d in config.devices_on(connection)]
         requests = [r for p in plans for r in p.requests]
         budget = ""

@@ -43,8 +43,12 @@ def build_calendar(calendar: CalendarSection, timezone: str) -> ShiftCalendar:
 def _counter(profile: DeviceProfile, tag: str | None, rollover: float | None = None) -> CounterSetup | None:
     if tag is None:
         return None
-    spec = profile.spec.tags[tag]
-    return CounterSetup(tag, rollover if rollover is not None else register_modulus(spec))
+    if rollover is not None:
+        return CounterSetup(tag, rollover)
+    node = profile.spec.nodes.get(tag)
+    if node is not None:  # OPC UA counters are typed by the server; a rollover is whatever the profile says
+        return CounterSetup(tag, node.rollover)
+    return CounterSetup(tag, register_modulus(profile.spec.tags[tag]))
 
 
 def build_engine_setup(

@@ -12,19 +12,22 @@ import asyncio
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table as RichTable
 
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
-from agent.config.workshop import Connection
+from agent.config.workshop import ModbusConnection
 from agent.drivers.codec import DecodeError, decode
 from agent.drivers.modbus import new_client, read_table
 from agent.drivers.planner import FUNCTION_CODE
 
 SCHEMES = ("modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu")
-CONNECTION: TypeAdapter[Connection] = TypeAdapter(Connection)
+CONNECTION: TypeAdapter[ModbusConnection] = TypeAdapter(
+    Annotated[ModbusConnection, Field(discriminator="transport")]
+)
 WIDE_TYPES = (DataType.INT32, DataType.UINT32, DataType.FLOAT32)
 
 
@@ -42,7 +45,7 @@ def _number(text: str) -> int | float | str:
     return text
 
 
-def connection_from_url(url: str, timeout_s: float) -> Connection:
+def connection_from_url(url: str, timeout_s: float) -> ModbusConnection:
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in SCHEMES:
         raise ProbeError(f"unknown scheme '{parsed.scheme}': use one of {', '.join(SCHEMES)}://")
@@ -55,7 +58,7 @@ def connection_from_url(url: str, timeout_s: float) -> Connection:
         if parsed.port is not None:
             fields["port"] = parsed.port
     try:
-        connection: Connection = CONNECTION.validate_python(fields)
+        connection: ModbusConnection = CONNECTION.validate_python(fields)
     except ValidationError as error:
         problems = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in error.errors())
         raise ProbeError(f"{url}: {problems}") from None
@@ -70,7 +73,7 @@ class ProbeRequest:
     unit: int
 
 
-async def read_once(connection: Connection, request: ProbeRequest) -> list[int]:
+async def read_once(connection: ModbusConnection, request: ProbeRequest) -> list[int]:
     client = new_client(connection)
     try:
         async with asyncio.timeout(connection.timeout_s * 2):

@@ -157,7 +157,9 @@ class Agent:
             health = {}
             for connection in self.config.workshop.connections:
                 devices = self.config.devices_on(connection)
-                driver = await stack.enter_async_context(build_driver(connection, devices, self.clock))
+                driver = await stack.enter_async_context(
+                    build_driver(connection, devices, self.clock, self.config.workshop.agent)
+                )
                 drivers.append(driver)
                 kept = self.health.get(driver.name)
                 interval = self.poll_interval_s or driver.interval_s

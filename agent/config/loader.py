@@ -26,6 +26,7 @@ from agent.config.secrets import resolve_secret_files
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
 from agent.config.workshop import (
     HHMM_PATTERN,
+    OPCUA_URL_PATTERN,
     URL_PATTERN,
     WORKSHOP_SCOPE,
     ConnectionBase,
@@ -42,6 +43,7 @@ PATTERN_MEANING = {
     "and InfluxDB tags)",
     HHMM_PATTERN: "expected a local time as HH:MM, e.g. 08:00",
     URL_PATTERN: "expected an http:// or https:// URL",
+    OPCUA_URL_PATTERN: "expected opc.tcp://host:port[/path], e.g. opc.tcp://10.0.1.50:4840",
 }
 
 
@@ -70,6 +72,12 @@ class Device:
     connection: str
     machine: MachineSpec | None
     meter: MeterSpec | None
+
+    @property
+    def node(self) -> str | None:
+        """OPC UA: the device's object node, that its profile's browse paths start from."""
+        spec = self.machine or self.meter
+        return spec.node if spec is not None else None
 
 
 @dataclass(frozen=True)
@@ -236,14 +244,15 @@ def load_profile(
             loaded.issue(("name",), f"profile name '{spec.name}' must match its file name '{path.stem}'")
         )
     issues += _check_tag_layout(spec, loaded)
+    issues += _check_node_paths(spec, loaded)
     issues += _check_roles(spec, loaded)
     rules: list[CompiledRule] = []
-    known_tags = frozenset(spec.tags)
+    known_tags = frozenset(spec.tag_names)
     for index, rule in enumerate(spec.state):
         try:
             rules.append(compile_rule(rule.state, rule.when, rule.reason, known_tags))
         except RuleError as error:
-            hint = did_you_mean(error.unknown[0], spec.tags) if len(error.unknown) == 1 else ""
+            hint = did_you_mean(error.unknown[0], spec.tag_names) if len(error.unknown) == 1 else ""
             issues.append(loaded.issue(("state", index, error.field), f"{error}{hint}"))
     for index, rule in enumerate(spec.state[:-1]):
         if rule.when is None:
@@ -297,6 +306,25 @@ def _check_tag_layout(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
     return issues
 
 
+def _check_node_paths(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
+    """Browse path segments name their namespace by an alias the profile defines."""
+    aliases = spec.opcua.namespaces
+    issues = []
+    for name, node in spec.nodes.items():
+        for segment in (node.path or "").split("/"):
+            alias, _, browse_name = segment.rpartition(":")
+            if not browse_name:
+                issues.append(loaded.issue(("nodes", name, "path"), f"empty segment in path '{node.path}'"))
+            elif alias and alias not in aliases:
+                hint = (
+                    did_you_mean(alias, aliases) or f" (define it under opcua.namespaces: {sorted(aliases)})"
+                )
+                issues.append(
+                    loaded.issue(("nodes", name, "path"), f"unknown namespace alias '{alias}'{hint}")
+                )
+    return issues
+
+
 def _check_roles(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     roles: list[tuple[str, str, str | None]] = []
@@ -306,9 +334,9 @@ def _check_roles(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
         roles += [("energy", f, getattr(spec.energy, f)) for f in ("kwh", "power_kw")]
     roles.append(("variant", "", spec.variant))
     for section, field, tag in roles:
-        if tag is not None and tag not in spec.tags:
+        if tag is not None and tag not in spec.tag_names:
             path = (section, field) if field else (section,)
-            issues.append(loaded.issue(path, f"unknown tag '{tag}'{did_you_mean(tag, spec.tags)}"))
+            issues.append(loaded.issue(path, f"unknown tag '{tag}'{did_you_mean(tag, spec.tag_names)}"))
     return issues
 
 
@@ -344,6 +372,7 @@ def _cross_check(
 
     line_ids = [x.id for x in workshop.lines]
     connection_ids = [c.id for c in workshop.connections]
+    transports = {c.id: c.transport for c in workshop.connections}
     machine_ids = [m.id for m in workshop.machines]
     endpoints: dict[tuple[str, int], tuple[str | int, ...]] = {}
 
@@ -352,6 +381,8 @@ def _cross_check(
             issues.append(loaded.issue(path, f"unknown {what} '{value}'{did_you_mean(value, choices)}"))
 
     def endpoint(path: tuple[str | int, ...], connection: str, unit: int) -> None:
+        if transports.get(connection) == "opcua":
+            return  # devices on one OPC UA server are told apart by their nodes, not unit ids
         key = (connection, unit)
         if key in endpoints:
             first = loaded.mark_for(endpoints[key])
@@ -418,7 +449,42 @@ def _cross_check(
                     f"line '{line.id}'{did_you_mean(line.constraint, on_line)}",
                 )
             )
+    issues += _check_protocols(workshop, loaded, profiles)
     issues += _check_calendar(workshop, loaded)
+    return issues
+
+
+def _check_protocols(
+    workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]
+) -> list[ConfigIssue]:
+    """A device's profile speaks its connection's protocol; an OPC UA device whose profile uses
+    browse paths names the object they start from."""
+    transports = {c.id: c.transport for c in workshop.connections}
+    issues = []
+    devices: list[tuple[str, int, MachineSpec | MeterSpec]] = [
+        *(("machines", i, m) for i, m in enumerate(workshop.machines)),
+        *(("meters", i, m) for i, m in enumerate(workshop.meters)),
+    ]
+    for section, i, device in devices:
+        profile, transport = profiles.get(device.profile), transports.get(device.connection)
+        if profile is None or transport is None:
+            continue
+        wants = "opcua" if transport == "opcua" else "modbus"
+        if profile.spec.protocol != wants:
+            issues.append(
+                loaded.issue(
+                    (section, i, "profile"),
+                    f"'{device.profile}' is a {profile.spec.protocol} profile, but connection "
+                    f"'{device.connection}' is {transport}",
+                )
+            )
+        elif wants == "opcua" and device.node is None and any(n.path for n in profile.spec.nodes.values()):
+            issues.append(
+                loaded.issue(
+                    (section, i),
+                    f"'{device.profile}' addresses nodes by browse path: give the device's object as 'node'",
+                )
+            )
     return issues
 
 

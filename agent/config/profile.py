@@ -141,6 +141,47 @@ class TagSpec(StrictModel):
         return self.length if self.length is not None else self.type.registers
 
 
+class NodeMode(StrEnum):
+    SUBSCRIBE = "subscribe"  # the server reports changes (data change monitored items)
+    POLL = "poll"  # read every cycle in one Read call with the device's other polled nodes
+
+
+class NodeSpec(StrictModel):
+    """An OPC UA variable. `node` is absolute (ns=2;s=..., i=2258, nsu=<uri>;s=...); `path` is a
+    browse path from the device's object, segments `alias:Name` with aliases from `namespaces`
+    (a bare name is namespace 0)."""
+
+    node: str | None = None
+    path: str | None = None
+    mode: NodeMode | None = Field(None, description="default: the profile's opcua.mode")
+    sampling_interval_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    deadband: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None, description="absolute deadband for subscribed numbers"
+    )
+    scale: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    offset: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    unit: str | None = None
+    description: str = ""
+    values: dict[int, str] | None = Field(None, description="value map for enumerations")
+    rollover: Annotated[float, Field(gt=0)] | None = Field(None, description="counter rollover value")
+
+    @model_validator(mode="after")
+    def _one_address(self) -> Self:
+        if (self.node is None) == (self.path is None):
+            raise ValueError("give exactly one of 'node' (absolute node id) and 'path' (browse path)")
+        return self
+
+
+class OpcUaDefaults(StrictModel):
+    mode: NodeMode = NodeMode.SUBSCRIBE
+    publishing_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    sampling_interval_s: Annotated[float, Field(ge=0, le=3600)] = 0.5
+    queue_size: Annotated[int, Field(ge=1, le=10_000)] = 10
+    namespaces: dict[str, str] = Field(
+        default_factory=dict, description="alias -> namespace URI, for browse paths and nsu-free ids"
+    )
+
+
 class StateRuleSpec(StrictModel):
     when: str | None = Field(None, description="expression over tag names; omit for the default")
     state: MachineState
@@ -196,9 +237,26 @@ class Profile(StrictModel):
         0, description="1 when the manual numbers registers from 1 (e.g. 40001 style)"
     )
     modbus: ModbusLimits = ModbusLimits()
-    tags: dict[str, TagSpec]
+    tags: dict[str, TagSpec] = Field(default_factory=dict, description="Modbus registers")
+    opcua: OpcUaDefaults = OpcUaDefaults()
+    nodes: dict[str, NodeSpec] = Field(default_factory=dict, description="OPC UA variables")
     state: tuple[StateRuleSpec, ...] = ()
     counters: CounterRoles | None = None
     energy: EnergyRoles | None = None
     variant: str | None = Field(None, description="tag holding the product variant / program")
     stale_after_s: PositiveSeconds | None = None
+
+    @model_validator(mode="after")
+    def _one_protocol(self) -> Self:
+        if bool(self.tags) == bool(self.nodes):
+            raise ValueError("a profile has either 'tags' (Modbus registers) or 'nodes' (OPC UA variables)")
+        return self
+
+    @property
+    def protocol(self) -> Literal["modbus", "opcua"]:
+        return "opcua" if self.nodes else "modbus"
+
+    @property
+    def tag_names(self) -> list[str]:
+        """What rules, counters and records call this device's values, whatever the protocol."""
+        return list(self.tags or self.nodes)

@@ -13,6 +13,7 @@ from agent.config.models import Identifier, PositiveSeconds, StrictModel
 WORKSHOP_SCOPE = "workshop"  # a meter that measures the whole workshop (the main meter)
 HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 URL_PATTERN = r"^https?://"
+OPCUA_URL_PATTERN = r"^opc\.tcp://[^/:]+(:\d+)?(/.*)?$"
 HHMM = Annotated[str, Field(pattern=HHMM_PATTERN, description="local time HH:MM")]
 
 
@@ -45,13 +46,18 @@ class SiteSection(StrictModel):
 
 
 class ConnectionBase(StrictModel):
-    """What every Modbus connection has: polling, timeouts, and pacing for quirky devices."""
+    """What every connection has: an id, polling and timeouts."""
 
     id: Identifier
     interval_s: PositiveSeconds = 1.0
     timeout_s: PositiveSeconds = 1.0
-    max_gap: Annotated[int, Field(ge=0, le=125)] = 8
     reconnect_max_s: PositiveSeconds = 30.0
+
+
+class ModbusConnectionBase(ConnectionBase):
+    """What every Modbus connection adds: request merging and pacing for quirky devices."""
+
+    max_gap: Annotated[int, Field(ge=0, le=125)] = 8
     request_pause_s: Annotated[float, Field(ge=0, le=10)] | None = Field(
         None, description="silence between requests; default 0 on TCP, 3.5 characters on a serial bus"
     )
@@ -61,7 +67,7 @@ class ConnectionBase(StrictModel):
     close_after_cycle: bool = Field(False, description="disconnect after every cycle (devices that need it)")
 
 
-class TcpEndpoint(ConnectionBase):
+class TcpEndpoint(ModbusConnectionBase):
     host: str = Field(min_length=1)
     port: Annotated[int, Field(ge=1, le=65535)] = 502
 
@@ -84,7 +90,7 @@ class ModbusRtuOverTcpConnection(TcpEndpoint):
         return f"{self.host}:{self.port} (RTU)"
 
 
-class ModbusRtuConnection(ConnectionBase):
+class ModbusRtuConnection(ModbusConnectionBase):
     """An RS-485 bus on a local serial port: one request at a time, shared by every unit on it."""
 
     transport: Literal["modbus-rtu"]
@@ -104,9 +110,56 @@ class ModbusRtuConnection(ConnectionBase):
         return (1 + self.bytesize + (0 if self.parity == "N" else 1) + self.stopbits) / self.baudrate
 
 
-Connection = Annotated[
-    ModbusTcpConnection | ModbusRtuOverTcpConnection | ModbusRtuConnection, Field(discriminator="transport")
-]
+SecurityPolicy = Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"]
+SecurityMode = Literal["None", "Sign", "SignAndEncrypt"]
+
+
+class OpcUaConnection(ConnectionBase):
+    """An OPC UA server. Secure by default: an unencrypted session needs policy and mode None
+    written out, and is logged as a warning."""
+
+    transport: Literal["opcua"]
+    url: str = Field(pattern=OPCUA_URL_PATTERN, description="opc.tcp://host:4840/path")
+    timeout_s: PositiveSeconds = 5.0
+    security_policy: SecurityPolicy = "Basic256Sha256"
+    security_mode: SecurityMode = "SignAndEncrypt"
+    username: str | None = None
+    password: SecretStr | None = None
+    user_certificate: str | None = Field(None, description="X.509 user identity: certificate file (PEM/DER)")
+    user_private_key: str | None = Field(None, description="X.509 user identity: its private key file")
+    pki_dir: str | None = Field(
+        None, description="own/, trusted/, rejected/ certificates; default <agent.state_dir>/pki"
+    )
+    application_uri: str | None = Field(
+        None, description="the agent's OPC UA application URI; default urn:<hostname>:edge-agent:<agent id>"
+    )
+    keepalive_s: PositiveSeconds = Field(
+        5.0, description="a server silent for two of these is taken as gone and the session re-created"
+    )
+    max_nodes_per_read: Annotated[int, Field(ge=1, le=100_000)] = 1000
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> Self:
+        if (self.security_policy == "None") != (self.security_mode == "None"):
+            raise ValueError(
+                "security_policy and security_mode are None together or not at all "
+                f"(got policy {self.security_policy}, mode {self.security_mode})"
+            )
+        if (self.user_certificate is None) != (self.user_private_key is None):
+            raise ValueError("user_certificate and user_private_key go together")
+        if self.user_certificate is not None and self.username is not None:
+            raise ValueError("one user identity: username/password or user_certificate, not both")
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        return self
+
+
+ModbusConnection = ModbusTcpConnection | ModbusRtuOverTcpConnection | ModbusRtuConnection
+Connection = Annotated[ModbusConnection | OpcUaConnection, Field(discriminator="transport")]
 
 
 class LineSpec(StrictModel):
@@ -127,6 +180,9 @@ class MachineSpec(StrictModel):
     profile: str
     connection: Identifier
     unit: Annotated[int, Field(ge=0, le=255)] = 1
+    node: str | None = Field(
+        None, description="OPC UA: the machine's object, e.g. nsu=urn:plant;s=Machines/grinder-07"
+    )
     ideal_cycle_s: PositiveSeconds
     ideal_cycle_by_variant: dict[int | str, PositiveSeconds] = Field(
         default_factory=dict, description="ideal cycle per product variant (the profile's variant tag)"
@@ -143,6 +199,7 @@ class MeterSpec(StrictModel):
     profile: str
     connection: Identifier
     unit: Annotated[int, Field(ge=0, le=255)] = 1
+    node: str | None = Field(None, description="OPC UA: the meter's object node")
     measures: str = Field(description="a machine id, or 'workshop' for the main meter")
 
 

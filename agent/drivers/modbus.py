@@ -21,7 +21,7 @@ from pymodbus.framer import FramerType
 from agent.backoff import Backoff
 from agent.config.loader import Device
 from agent.config.profile import Table
-from agent.config.workshop import Connection, ModbusRtuConnection, ModbusRtuOverTcpConnection
+from agent.config.workshop import ModbusConnection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError, decode
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
@@ -31,7 +31,7 @@ from agent.samples import DeviceStatus, Quality, Sample
 log = logging.getLogger(__name__)
 
 
-def plan_device(device: Device, connection: Connection) -> DevicePlan:
+def plan_device(device: Device, connection: ModbusConnection) -> DevicePlan:
     spec = device.profile.spec
     requests = plan_reads(
         spec.tags,
@@ -56,7 +56,7 @@ FAULT_LOG_EVERY_S = 600.0  # a gateway down for hours: one line when it starts, 
 RTU_SILENCE_CHARACTERS = 3.5  # Modbus over serial line v1.02, 2.5.1.1: inter-frame silence t3.5
 
 
-def new_client(connection: Connection) -> ModbusClient:
+def new_client(connection: ModbusConnection) -> ModbusClient:
     """pymodbus's own reconnect is off (reconnect_delay=0): reconnecting is ours, capped, jittered
     and visible in the device status."""
     name = f"agent[{connection.id}]"
@@ -85,7 +85,7 @@ def new_client(connection: Connection) -> ModbusClient:
     )
 
 
-def request_pause(connection: Connection) -> float:
+def request_pause(connection: ModbusConnection) -> float:
     if connection.request_pause_s is not None:
         return connection.request_pause_s
     if isinstance(connection, ModbusRtuConnection):
@@ -94,7 +94,7 @@ def request_pause(connection: Connection) -> float:
 
 
 class ModbusDriver:
-    def __init__(self, connection: Connection, devices: list[Device], clock: Clock) -> None:
+    def __init__(self, connection: ModbusConnection, devices: list[Device], clock: Clock) -> None:
         self.connection = connection
         self.name = connection.id
         self.interval_s = connection.interval_s

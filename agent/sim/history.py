@@ -25,7 +25,7 @@ def simulated_records(
         for device in devices:
             model = simulator.machines.get(device.id) or simulator.meters[device.id]
             values = model.values_at(t)
-            batch += [Sample(device.id, tag, values.get(tag, 0), t) for tag in device.profile.spec.tags]
+            batch += [Sample(device.id, tag, values.get(tag, 0), t) for tag in device.profile.spec.tag_names]
         records += engine.ingest(batch)
         records += engine.advance(t)
         t += poll_s

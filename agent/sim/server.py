@@ -1,4 +1,4 @@
-"""Serve a workshop's simulated devices over Modbus TCP with pymodbus's own server.
+"""Serve a workshop's simulated devices: Modbus with pymodbus's own server, OPC UA with asyncua's.
 
 One server per configured connection (host:port), one unit id per device, as a real serial
 gateway or a multi-unit PLC would present them. Requests for a unit id nobody answers to get
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Self
 
 from pymodbus.constants import ExcCodes
@@ -23,8 +25,15 @@ from pymodbus.simulator.simutils import SimUtils
 
 from agent.config.loader import AgentConfig, Device
 from agent.config.profile import MODBUS_ADDRESS_SPACE, Table
-from agent.config.workshop import WORKSHOP_SCOPE, ModbusRtuConnection, ModbusRtuOverTcpConnection
+from agent.config.workshop import (
+    WORKSHOP_SCOPE,
+    ModbusRtuConnection,
+    ModbusRtuOverTcpConnection,
+    OpcUaConnection,
+)
+from agent.drivers.registry import opcua_pki
 from agent.sim.machines import MachineModel, MeterModel
+from agent.sim.opcua_server import MachineryServer
 from agent.sim.registers import TagValues, render_table, table_sizes
 
 log = logging.getLogger(__name__)
@@ -152,6 +161,16 @@ async def serve_units_on_serial(
     return server
 
 
+@dataclass(frozen=True)
+class OpcUaSimulation:
+    """How simulated OPC UA servers present themselves: certificates, users, trust."""
+
+    pki_dir: Path | None = None  # default <agent.state_dir>/sim-pki
+    passwords: Mapping[str, str] = field(default_factory=dict)  # none: anonymous sessions allowed
+    user_certificates: tuple[Path, ...] = ()
+    trust_into_agent: bool = False  # put the simulator's certificate into the agent's trusted/
+
+
 class WorkshopSimulator:
     """Every machine and meter of a workshop, served on the endpoints its config names."""
 
@@ -161,6 +180,7 @@ class WorkshopSimulator:
         clock: Callable[[], float],
         seed: int = 1,
         serial_ports: Mapping[str, str] | None = None,
+        opcua: OpcUaSimulation | None = None,
     ) -> None:
         """serial_ports: for RTU connections, the serial port the simulator serves on (the other end
         of the cable, or of a pty pair, from the agent's `serial_port`)."""
@@ -194,7 +214,9 @@ class WorkshopSimulator:
             model = self.machines.get(device.id) or self.meters[device.id]
             self.units[device.connection].append(SimulatedUnit(device, model.values_at))
         self._servers: dict[str, ModbusBaseServer] = {}
+        self._opcua_servers: dict[str, MachineryServer] = {}
         self.serial_ports = dict(serial_ports or {})
+        self.opcua = opcua or OpcUaSimulation()
 
     async def __aenter__(self) -> Self:
         for connection in self.config.workshop.connections:
@@ -202,12 +224,15 @@ class WorkshopSimulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for connection_id in list(self._servers):
+        for connection_id in [*self._servers, *self._opcua_servers]:
             await self.stop(connection_id)
 
     async def start(self, connection_id: str) -> None:
         connection = next(c for c in self.config.workshop.connections if c.id == connection_id)
         units = self.units[connection_id]
+        if isinstance(connection, OpcUaConnection):
+            await self._start_opcua(connection, units)
+            return
         if isinstance(connection, ModbusRtuConnection):
             port = self.serial_ports.get(connection_id, connection.serial_port)
             server = await serve_units_on_serial(connection, port, units, self.clock)
@@ -224,8 +249,31 @@ class WorkshopSimulator:
             ",".join(str(u.device.unit) for u in units),
         )
 
+    async def _start_opcua(self, connection: OpcUaConnection, units: list[SimulatedUnit]) -> None:
+        server = MachineryServer(
+            connection,
+            [(unit.device, unit.values_at) for unit in units],
+            self.clock,
+            self.opcua.pki_dir or Path(self.config.workshop.agent.state_dir) / "sim-pki",
+            passwords=self.opcua.passwords,
+            user_certificates=self.opcua.user_certificates,
+        )
+        await server.start()
+        self._opcua_servers[connection.id] = server
+        if self.opcua.trust_into_agent:
+            # simulation only: the agent on this machine trusts the simulator without a manual step
+            trusted = opcua_pki(connection, self.config.workshop.agent).trusted
+            trusted.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(server.certificate, trusted / f"simulator-{connection.id}.der")
+        log.info(
+            "simulator connection=%s endpoint=%s opcua devices=%d", connection.id, connection.url, len(units)
+        )
+
     async def stop(self, connection_id: str) -> None:
         """Take one endpoint off the network, as a powered-down machine or a pulled cable would."""
+        opcua = self._opcua_servers.pop(connection_id, None)
+        if opcua is not None:
+            await opcua.stop()
         server = self._servers.pop(connection_id, None)
         if server is not None:
             async with asyncio.timeout(5):

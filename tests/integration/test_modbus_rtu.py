@@ -14,7 +14,7 @@ from pymodbus.pdu import DecodePDU
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 
 from agent.config.loader import AgentConfig, Device, load_config, load_profile
-from agent.config.workshop import ModbusRtuConnection
+from agent.config.workshop import ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.drivers.modbus import ModbusDriver
 from agent.samples import Quality
 from agent.sim.server import WorkshopSimulator
@@ -117,6 +117,7 @@ async def test_rtu_over_tcp_gateway(tmp_path: Path) -> None:
     )
     config = bus_config(tmp_path, line, with_dead_unit=False, name="gateway")
     connection = config.workshop.connections[0]
+    assert isinstance(connection, ModbusRtuOverTcpConnection)
     async with WorkshopSimulator(config, time.time):
         async with ModbusDriver(connection, config.devices_on(connection), time.time) as driver:
             result = await driver.read()

@@ -136,7 +136,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from agent.clock import ScaledClock, wall_clock
-    from agent.sim.server import WorkshopSimulator
+    from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 
     config = _load(args.config, console)
     if config is None:
@@ -146,7 +146,9 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         _install_stop_handlers(stop)
-        async with WorkshopSimulator(config, clock, seed=args.seed):
+        # simulation only: the agent on this machine trusts the simulated OPC UA servers
+        opcua = OpcUaSimulation(trust_into_agent=True)
+        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua):
             for connection in config.workshop.connections:
                 units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
                 print(
@@ -188,10 +190,43 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     from agent.config.profile import Table
     from agent.probe import ProbeError, ProbeRequest, probe
 
-    table, address = next((t, getattr(args, t.value)) for t in Table if getattr(args, t.value) is not None)
+    if args.url.startswith("opc.tcp://"):
+        return _probe_opcua(args)
+    chosen = [(t, getattr(args, t.value)) for t in Table if getattr(args, t.value) is not None]
+    if not chosen:
+        print("probe: give one of --holding, --input, --coil, --discrete-input", file=sys.stderr)
+        return EXIT_CONFIG
+    table, address = chosen[0]
     request = ProbeRequest(table, address, args.count, args.unit)
     try:
         asyncio.run(probe(args.url, request, args.timeout, Console(width=max(Console().width, 240))))
+    except ProbeError as error:
+        print(f"probe: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _probe_opcua(args: argparse.Namespace) -> int:
+    from agent.config.workshop import SecurityMode
+    from agent.probe import ProbeError
+    from agent.probe_opcua import OpcUaProbe, probe_opcua
+
+    password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else None
+    mode: SecurityMode = args.mode or ("None" if args.policy == "None" else "SignAndEncrypt")
+    request = OpcUaProbe(
+        args.url,
+        policy=args.policy,
+        mode=mode,
+        username=args.user,
+        password=password,
+        browse=args.browse,
+        depth=args.depth,
+        nodes=tuple(args.node or ()),
+        pki_dir=args.pki,
+        timeout_s=args.timeout,
+    )
+    try:
+        asyncio.run(probe_opcua(request, Console(width=max(Console().width, 200))))
     except ProbeError as error:
         print(f"probe: {error}", file=sys.stderr)
         return EXIT_FAILURE
@@ -234,14 +269,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--url", help="health endpoint, default from -c or http://127.0.0.1:9470")
     status.add_argument("-c", "--config", type=Path, help="workshop YAML (for the endpoint's address)")
-    probe = commands.add_parser("probe", help="read registers once and print them decoded every way")
+    probe = commands.add_parser(
+        "probe",
+        help="read registers once and print them decoded every way; or list and browse an OPC UA server",
+    )
     probe.add_argument(
         "url",
-        help="modbus-tcp://HOST:PORT, modbus-rtu-over-tcp://HOST:PORT or "
-        "modbus-rtu:///dev/ttyUSB0?baudrate=9600&parity=E",
+        help="modbus-tcp://HOST:PORT, modbus-rtu-over-tcp://HOST:PORT, "
+        "modbus-rtu:///dev/ttyUSB0?baudrate=9600&parity=E, or opc.tcp://HOST:PORT",
     )
     probe.add_argument("--unit", type=int, default=1, help="unit id (slave address)")
-    where = probe.add_mutually_exclusive_group(required=True)
+    opcua = probe.add_argument_group("OPC UA")
+    opcua.add_argument(
+        "--policy",
+        default="None",
+        choices=["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"],
+        help="security policy for browsing and reading (endpoints are listed without a session)",
+    )
+    opcua.add_argument("--mode", choices=["None", "Sign", "SignAndEncrypt"], help="default: SignAndEncrypt")
+    opcua.add_argument("--user", help="username (default: anonymous)")
+    opcua.add_argument("--password-file", type=Path, help="file holding the password")
+    opcua.add_argument("--browse", metavar="NODE", help="browse from this node, e.g. i=85 (Objects)")
+    opcua.add_argument("--depth", type=int, default=2)
+    opcua.add_argument("--node", action="append", metavar="NODE", help="read this node (repeatable)")
+    opcua.add_argument("--pki", type=Path, default=Path("var/edge-agent/pki"), help="certificates and trust")
+    where = probe.add_mutually_exclusive_group()
     for table in ("holding", "input", "coil", "discrete_input"):
         where.add_argument(
             f"--{table.replace('_', '-')}",

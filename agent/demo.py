@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import socket
+import urllib.parse
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,12 +17,12 @@ from rich.live import Live
 
 from agent.clock import ScaledClock
 from agent.config.loader import AgentConfig
-from agent.config.workshop import ModbusRtuConnection
+from agent.config.workshop import Connection, ModbusRtuConnection, OpcUaConnection
 from agent.engine_setup import build_engine_setup
 from agent.outbox import Outbox
 from agent.records import Envelope, Record
 from agent.runtime import Agent
-from agent.sim.server import WorkshopSimulator
+from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.registry import Output
 from agent.view import live_view, shift_summary
@@ -39,14 +40,18 @@ def free_port() -> int:
 
 def on_free_ports(config: AgentConfig) -> AgentConfig:
     """The same workshop with every connection moved to a free loopback port."""
-    connections = tuple(
-        c
-        if isinstance(c, ModbusRtuConnection)
-        else c.model_copy(update={"host": "127.0.0.1", "port": free_port()})
-        for c in config.workshop.connections
-    )
+    connections = tuple(_on_free_port(c) for c in config.workshop.connections)
     workshop = config.workshop.model_copy(update={"connections": connections})
     return AgentConfig(workshop, config.profiles, config.source)
+
+
+def _on_free_port(connection: Connection) -> Connection:
+    if isinstance(connection, ModbusRtuConnection):
+        return connection
+    if isinstance(connection, OpcUaConnection):
+        path = urllib.parse.urlsplit(connection.url).path
+        return connection.model_copy(update={"url": f"opc.tcp://127.0.0.1:{free_port()}{path}"})
+    return connection.model_copy(update={"host": "127.0.0.1", "port": free_port()})
 
 
 @dataclass
@@ -116,7 +121,9 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
         outbox=outbox,
     )
     timezone = config.workshop.site.timezone
-    async with WorkshopSimulator(config, clock, seed=options.seed):
+    async with WorkshopSimulator(
+        config, clock, seed=options.seed, opcua=OpcUaSimulation(trust_into_agent=True)
+    ):
         agent_task = asyncio.create_task(agent.run(stop), name="demo.agent")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + options.duration_s if options.duration_s > 0 else None

@@ -55,6 +55,9 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     # pymodbus logs every transaction failure with a traceback; our drivers report them as
     # device status and rate-limited events instead.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    # asyncua logs every request at INFO and the binary of whole endpoint lists; our driver
+    # reports sessions as events of its own.
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
 
 
 class EventThrottle:

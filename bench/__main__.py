@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import engine, planner, replay
+from bench import engine, opcua, planner, replay
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
     "engine": engine.main,
+    "opcua": opcua.main,
     "planner": planner.main,
     "replay": replay.main,
 }

@@ -153,6 +153,7 @@ class OpcUaDriver:
         )
         self._throttle = EventThrottle(FAULT_LOG_EVERY_S)
         self._warned_insecure = False
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def endpoint(self) -> str:
@@ -168,6 +169,7 @@ class OpcUaDriver:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._drop()
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
     # -- the cycle ------------------------------------------------------------------------------
 
@@ -182,10 +184,7 @@ class OpcUaDriver:
             return result
         polled = [t for t in self.tags if t.mode is NodeMode.POLL and t.node_id is not None]
         try:
-            async with asyncio.timeout(
-                self.connection.timeout_s * (1 + len(polled) // self.connection.max_nodes_per_read)
-            ):
-                await self._read_polled(polled, result)
+            await self._read_polled(polled, result)
             if not polled and time.monotonic() - self._last_contact >= self.connection.keepalive_s:
                 await self._probe(result)
         except (TimeoutError, OSError, ConnectionError, UaError, asyncio.IncompleteReadError) as error:
@@ -200,9 +199,10 @@ class OpcUaDriver:
         for start in range(0, len(polled), chunk):
             batch = polled[start : start + chunk]
             result.requests += 1
-            values = await self._client.uaclient.read_attributes(
-                [t.node_id for t in batch], ua.AttributeIds.Value
-            )
+            async with asyncio.timeout(self.connection.keepalive_s):  # silent this long: gone
+                values = await self._client.uaclient.read_attributes(
+                    [t.node_id for t in batch], ua.AttributeIds.Value
+                )
             self._last_contact = time.monotonic()
             for tag, data_value in zip(batch, values, strict=True):
                 self._latest[(tag.device, tag.tag)] = _latest(data_value, tag.spec)
@@ -404,20 +404,27 @@ class OpcUaDriver:
         )
 
     async def _drop(self) -> None:
+        """Forget the client now; say goodbye to the server in the background (a hung server would
+        hold a goodbye for DISCONNECT_TIMEOUT_S, and the values must turn bad at once)."""
         client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                await client.disconnect()
-        except Exception:  # noqa: BLE001 - a dead or hung server cannot be said goodbye to
-            with contextlib.suppress(Exception):
-                client.disconnect_socket()
+        if client is not None:
+            task = asyncio.create_task(_close(client), name=f"driver[{self.name}].close_session")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def _throttle_log(self, key: str, message: str, *args: object) -> None:
         held = self._throttle.allow(key)
         if held is not None:
             log.warning(message + " repeats=%d", *args, held)  # noqa: G003 - a format string, not a value
+
+
+async def _close(client: Any) -> None:
+    try:
+        async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+            await client.disconnect()
+    except Exception:  # noqa: BLE001 - a dead or hung server cannot be said goodbye to
+        with contextlib.suppress(Exception):
+            client.disconnect_socket()
 
 
 def _latest(data_value: Any, spec: NodeSpec) -> Latest:

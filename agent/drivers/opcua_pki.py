@@ -98,7 +98,12 @@ class ServerTrust:
 
     async def __call__(self, certificate: x509.Certificate, server: ua.ApplicationDescription) -> None:
         store = TrustStore([self.pki.trusted], [])
-        await store.load()
+        try:
+            await store.load()
+        except ValueError:  # nothing trusted yet: cryptography refuses an empty store
+            raise self._refused(
+                certificate, server, ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+            ) from None
         try:
             await CertificateValidator(SERVER_CHECKS, store).validate(certificate, server)
         except ServiceError as error:

@@ -31,6 +31,8 @@ def workshop_on_ports(tmp_path: Path, records: Path, name: str = "workshop.yaml"
     text = SAMPLE_WORKSHOP.read_text(encoding="utf-8")
     for port in sorted(set(re.findall(r"port: (\d+)", text))):
         text = text.replace(f"port: {port}", f"port: {free_port()}")
+    for port in sorted(set(re.findall(r"opc\.tcp://127\.0\.0\.1:(\d+)", text))):
+        text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
     text = text.replace("path: var/edge-agent/records.jsonl", f"path: {records}")
     text += f"profiles_dir: {CONFIGS / 'devices'}\nhealth:\n  port: {free_port()}\n"
     path = tmp_path / name
@@ -58,7 +60,7 @@ def simulator_for(workshop: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
         )
         try:
             assert process.stdout is not None
-            connections = workshop.read_text(encoding="utf-8").count("transport: modbus-tcp")
+            connections = workshop.read_text(encoding="utf-8").count("transport: ")
             for _ in range(connections):  # one line per served connection
                 assert "serving" in process.stdout.readline()
             yield process

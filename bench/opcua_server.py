@@ -1,7 +1,8 @@
-"""A bare asyncua server for the OPC UA benchmark: N Double variables (nsu=urn:bench;i=1000+k),
-each set to the server's wall-clock time once a second, so a client can tell a value's age.
+"""A bare asyncua server for the OPC UA benchmark: N Double variables (nsu=urn:bench;i=1000+k).
+Once a second CHANGING of them (taking turns) are set to the server's wall-clock time, so a
+client can tell a changed value's age.
 
-Run by bench/opcua.py in its own process: `python -m bench.opcua_server PORT N`.
+Run by bench/opcua.py in its own process: `python -m bench.opcua_server PORT N CHANGING`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ BENCH_URI = "urn:bench"
 FIRST_ID = 1000
 
 
-async def serve(port: int, count: int) -> None:
+async def serve(port: int, count: int, changing: int) -> None:
     server = Server()
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}")
@@ -32,14 +33,17 @@ async def serve(port: int, count: int) -> None:
     ]
     async with server:
         print("serving", flush=True)
+        turn = 0
         while True:
             now = time.time()
-            for variable in variables:
+            for k in range(changing):
+                variable = variables[(turn + k) % count]
                 await server.write_attribute_value(
                     variable.nodeid, ua.DataValue(ua.Variant(now, ua.VariantType.Double))
                 )
+            turn = (turn + changing) % count
             await asyncio.sleep(1.0 - (time.time() - now) % 1.0)
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))

@@ -311,7 +311,9 @@ def _check_node_paths(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
     aliases = spec.opcua.namespaces
     issues = []
     for name, node in spec.nodes.items():
-        for segment in (node.path or "").split("/"):
+        if node.path is None:
+            continue
+        for segment in node.path.split("/"):
             alias, _, browse_name = segment.rpartition(":")
             if not browse_name:
                 issues.append(loaded.issue(("nodes", name, "path"), f"empty segment in path '{node.path}'"))

@@ -43,6 +43,7 @@ def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> No
     oee = [r for r in records if r["kind"] == "oee"]
     produced = {r["machine"]: r["produced"] for r in oee}
     assert sum(1 for count in produced.values() if count > 0) >= 10
+    assert produced.get("grinder-07", 0) > 0  # the OPC UA grinder, over a signed and encrypted session
     for record in oee:
         for key in ("availability", "quality", "oee"):
             value = record[key]

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import engine, opcua, planner, replay
+from bench import compare, engine, opcua, planner, replay
 
-BENCHMARKS: dict[str, Callable[[], Any]] = {
-    "engine": engine.main,
-    "opcua": opcua.main,
-    "planner": planner.main,
-    "replay": replay.main,
+BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
+    "compare": compare.main,  # takes options: --quick, --window S
+    "engine": lambda _: engine.main(),
+    "opcua": lambda _: opcua.main(),
+    "planner": lambda _: planner.main(),
+    "replay": lambda _: replay.main(),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -22,11 +23,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("names", nargs="*", default=sorted(BENCHMARKS), choices=sorted(BENCHMARKS))
-    args = parser.parse_args()
+    args, options = parser.parse_known_args()
     RESULTS.mkdir(exist_ok=True)
     for name in args.names:
         print(f"== {name}")
-        result = BENCHMARKS[name]()
+        result = BENCHMARKS[name](options)
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,20 +73,6 @@ def driver_for(config: AgentConfig) -> OpcUaDriver:
     driver = build_driver(connection, config.devices_on(connection), time.time, config.workshop.agent)
     assert isinstance(driver, OpcUaDriver)
     return driver
-
-
-def simulate(workshop: Path) -> subprocess.Popen[str]:
-    """`edge-agent simulate` in its own process (so it can be frozen), trusted by the agent."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agent", "simulate", "-c", str(workshop)],
-        cwd=workshop.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert "serving" in process.stdout.readline()
-    return process
 
 
 def all_good(result: ReadResult) -> bool:

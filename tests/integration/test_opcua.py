@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +23,9 @@ from tests.integration.opcua_workshop import (
     opcua_workshop,
     read_until,
     server_for,
-    simulate,
     trust,
 )
+from tests.integration.workshop_run import simulator_for
 
 pytestmark = pytest.mark.integration
 POLICIES = ("Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss")
@@ -170,8 +169,7 @@ def test_probe_lists_endpoints_and_browses_a_trusted_server(tmp_path: Path) -> N
     config = opcua_workshop(tmp_path)
     url = config.workshop.connections[0].url  # type: ignore[union-attr]
     pki = str(tmp_path / "state" / "pki")
-    server = simulate(config.source)
-    try:
+    with simulator_for(config.source, tmp_path / "simulator.log"):
         listed = probe_cli(url)
         assert listed.returncode == 0, listed.stderr
         for policy in ("Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"):
@@ -187,9 +185,6 @@ def test_probe_lists_endpoints_and_browses_a_trusted_server(tmp_path: Path) -> N
         )
         assert stranger.returncode == 1
         assert "is not trusted" in stranger.stderr
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)
 
 
 def probe_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.opcua_workshop import all_good, driver_for, opcua_workshop, read_until, simulate
+from tests.integration.opcua_workshop import all_good, driver_for, opcua_workshop, read_until
 from tests.integration.tcp_proxy import CuttableProxy
+from tests.integration.workshop_run import simulator_for
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +20,7 @@ async def test_a_frozen_server_is_noticed_within_two_keepalives_and_recovered_af
     tmp_path: Path,
 ) -> None:
     config = opcua_workshop(tmp_path, keepalive_s=1.0, interval_s=0.5)
-    server = simulate(config.source)
-    try:
+    with simulator_for(config.source, tmp_path / "simulator.log") as server:
         async with driver_for(config) as driver:
             await read_until(driver, all_good, 20)
             os.kill(server.pid, signal.SIGSTOP)  # TCP stays open, nothing answers
@@ -31,9 +31,6 @@ async def test_a_frozen_server_is_noticed_within_two_keepalives_and_recovered_af
             finally:
                 os.kill(server.pid, signal.SIGCONT)
             await read_until(driver, all_good, 30)
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)
 
 
 def open_fds() -> int:
@@ -53,8 +50,7 @@ async def reconnect_cycles(tmp_path: Path, cycles: int) -> None:
     import asyncio
 
     upstream = opcua_workshop(tmp_path)
-    server = simulate(upstream.source)
-    try:
+    with simulator_for(upstream.source, tmp_path / "simulator.log"):
         upstream_port = int(upstream.workshop.connections[0].url.rsplit(":", 1)[1])  # type: ignore[union-attr]
         async with CuttableProxy(upstream_port) as proxy:
             config = opcua_workshop(tmp_path, port=proxy.port)  # the agent goes through the proxy
@@ -74,9 +70,6 @@ async def reconnect_cycles(tmp_path: Path, cycles: int) -> None:
                 assert tasks <= baseline[0], (baseline, tasks)
                 assert fds <= baseline[1], (baseline, fds)
                 assert rss - baseline[2] < 20_000, (baseline, rss)  # kB; a leak per cycle would show
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=15)
 
 
 async def test_reconnect_cycles_leak_no_tasks_sockets_or_memory(tmp_path: Path) -> None:

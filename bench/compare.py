@@ -45,6 +45,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.config.loader import load_config
+from agent.config.workshop import ModbusTcpConnection
 from tests.conftest import free_port
 from tests.integration.workshop_run import simulator_for
 
@@ -203,7 +205,7 @@ def run_agent(workshop: Path, warm_up_s: float, window_s: float) -> dict[str, An
 
 
 def health(workshop: Path) -> dict[str, Any]:
-    port = workshop.read_text(encoding="utf-8").split("health: {port: ")[1].split("}")[0]
+    port = load_config(workshop).workshop.health.port
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
         connections: dict[str, Any] = json.load(answer)["connections"]
     return connections
@@ -236,8 +238,7 @@ def run_bare(workshop: Path, warm_up_s: float, window_s: float) -> dict[str, Any
 
 
 def modbus4mqtt_configs(workshop: Path, workload: Workload) -> list[Path]:
-    text = workshop.read_text(encoding="utf-8")
-    ports = [int(p.split(",")[0]) for p in text.split("port: ")[1:-2]]
+    ports = [c.port for c in load_config(workshop).workshop.connections if isinstance(c, ModbusTcpConnection)]
     registers = []
     for name, address, kind in tag_layout(workload.tags):
         peer_type = {"float32": "uint32", "bit": "uint16"}.get(kind, kind)

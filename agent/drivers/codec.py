@@ -8,11 +8,16 @@ DCBA), bit fields, scale and offset.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Literal
 
 from pymodbus.client.mixin import ModbusClientMixin
 
 from agent.config.profile import DataType, TagSpec
+
+TagValue = bool | int | float | str
+Decoder = Callable[[Sequence[int]], TagValue]
 
 _PYMODBUS_TYPE = {
     DataType.INT16: ModbusClientMixin.DATATYPE.INT16,
@@ -75,29 +80,71 @@ def _text(tag: TagSpec, registers: Sequence[int]) -> str:
     return raw.decode("latin-1").strip("\x00 ")
 
 
-def decode(tag: TagSpec, registers: Sequence[int]) -> bool | int | float | str:
+def decode(tag: TagSpec, registers: Sequence[int]) -> TagValue:
     """Registers (or bits, for coil/discrete tables) as read from the wire -> engineering value."""
-    if len(registers) != tag.width:
-        raise DecodeError(f"expected {tag.width} register(s), got {len(registers)}")
+    return decoder(tag)(registers)
+
+
+def decoder(tag: TagSpec) -> Decoder:
+    """decode() for one tag, with everything about the tag looked up once: the planner compiles
+    one per planned tag, so the poll loop does no per-read property lookups."""
+    width = tag.width
+    convert = _converter(tag)
+
+    def decode_registers(registers: Sequence[int]) -> TagValue:
+        if len(registers) != width:
+            raise DecodeError(f"expected {width} register(s), got {len(registers)}")
+        return convert(registers)
+
+    return decode_registers
+
+
+_SHARED: dict[int, tuple[TagSpec, Decoder]] = {}
+SHARED_DECODERS_MAX = 8192
+
+
+def shared_decoder(tag: TagSpec) -> Decoder:
+    """decoder(tag), made once per tag spec: the devices of one profile share their specs, so 200
+    devices of one model need 50 decoders, not 10,000. Bounded, so reloads cannot grow it."""
+    entry = _SHARED.get(id(tag))
+    if entry is None or entry[0] is not tag:
+        if len(_SHARED) >= SHARED_DECODERS_MAX:
+            _SHARED.clear()
+        entry = _SHARED[id(tag)] = (tag, decoder(tag))
+    return entry[1]
+
+
+def _converter(tag: TagSpec) -> Decoder:
     if tag.table.is_bit_table:
-        return bool(registers[0])
-    if tag.bit is not None:
-        return bool((registers[0] >> tag.bit) & 1)
+        return lambda registers: bool(registers[0])
+    bit = tag.bit
+    if bit is not None:
+        return lambda registers: bool((registers[0] >> bit) & 1)
     if tag.type is DataType.STRING:
-        return _text(tag, registers)
+        return partial(_text, tag)
     if tag.type in (DataType.BCD16, DataType.BCD32):
-        number = _bcd(_words(tag, registers))
-        return _mapped(tag, number) if tag.values is not None else _scaled(tag, number)
-    words = _swap_bytes(registers) if tag.order.bytes_swapped else list(registers)
-    raw = ModbusClientMixin.convert_from_registers(
-        words, _PYMODBUS_TYPE[tag.type], word_order="little" if tag.order.words_swapped else "big"
-    )
-    assert isinstance(raw, int | float)
-    if isinstance(raw, float) and not math.isfinite(raw):
-        raise DecodeError(f"{tag.type.value} is {raw}")
-    if tag.values is not None and isinstance(raw, int):
-        return _mapped(tag, raw)
-    return _scaled(tag, raw)
+
+        def bcd(registers: Sequence[int]) -> TagValue:
+            number = _bcd(_words(tag, registers))
+            return _mapped(tag, number) if tag.values is not None else _scaled(tag, number)
+
+        return bcd
+    bytes_swapped = tag.order.bytes_swapped
+    word_order: Literal["big", "little"] = "little" if tag.order.words_swapped else "big"
+    data_type = _PYMODBUS_TYPE[tag.type]
+    mapped = tag.values is not None
+
+    def number(registers: Sequence[int]) -> TagValue:
+        words = _swap_bytes(registers) if bytes_swapped else list(registers)
+        raw = ModbusClientMixin.convert_from_registers(words, data_type, word_order=word_order)
+        assert isinstance(raw, int | float)
+        if isinstance(raw, float) and not math.isfinite(raw):
+            raise DecodeError(f"{tag.type.value} is {raw}")
+        if mapped and isinstance(raw, int):
+            return _mapped(tag, raw)
+        return _scaled(tag, raw)
+
+    return number
 
 
 def _mapped(tag: TagSpec, raw: int) -> str:

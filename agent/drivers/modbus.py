@@ -23,7 +23,7 @@ from agent.config.loader import Device
 from agent.config.profile import Table
 from agent.config.workshop import ModbusConnection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.drivers.base import Clock, ReadResult
-from agent.drivers.codec import DecodeError, decode
+from agent.drivers.codec import DecodeError
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
 from agent.logsetup import EventThrottle
 from agent.samples import DeviceStatus, Quality, Sample
@@ -268,9 +268,9 @@ class ModbusDriver:
         values = response.bits if request.table.is_bit_table else response.registers
         now = self._clock()
         for tag in request.tags:
-            raw = values[tag.offset : tag.offset + tag.spec.width]
+            raw = values[tag.offset : tag.offset + tag.width]
             try:
-                value: bool | int | float | str | None = decode(tag.spec, raw)
+                value: bool | int | float | str | None = tag.decode(raw)
                 quality = Quality.GOOD
             except DecodeError as error:
                 log.debug("device=%s tag=%s event=decode_error error=%s", plan.device, tag.name, error)

@@ -8,9 +8,10 @@ so no plan has fewer requests (tests check this against brute force).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from agent.config.profile import Table, TagSpec
+from agent.drivers.codec import Decoder, shared_decoder
 
 FUNCTION_CODE = {Table.COIL: 1, Table.DISCRETE_INPUT: 2, Table.HOLDING: 3, Table.INPUT: 4}
 
@@ -20,6 +21,12 @@ class PlannedTag:
     name: str
     spec: TagSpec
     offset: int  # position of the tag's first register (or bit) inside the request
+    width: int = field(init=False)
+    decode: Decoder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "width", self.spec.width)
+        object.__setattr__(self, "decode", shared_decoder(self.spec))
 
 
 @dataclass(frozen=True)

@@ -348,9 +348,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench compare")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--repetitions", type=int)
     args = parser.parse_args(argv)
     tag_counts = (50,) if args.quick else (20, 50, 120)
-    repetitions = 2 if args.quick else 3
+    repetitions = args.repetitions or (2 if args.quick else 3)
     peers = ensure_peers()
     results: dict[str, Any] = {"window_s": args.window, "repetitions": repetitions, "workloads": {}}
     for devices in (10, 50, 200):

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from agent.config.profile import NodeSpec
-from agent.config.workshop import SecurityMode, SecurityPolicy
+from agent.config.workshop import OpcUaConnection, SecurityMode, SecurityPolicy
 from agent.drivers.opcua import ConversionError, describe, to_tag_value
 from agent.drivers.opcua_pki import Pki, UntrustedServerError, thumbprint
 from agent.probe import ProbeError
@@ -84,8 +84,6 @@ async def probe_opcua(request: OpcUaProbe, console: Console) -> None:
 
 
 def _explain(error: BaseException, request: OpcUaProbe) -> str:
-    from agent.config.workshop import OpcUaConnection
-
     connection = OpcUaConnection.model_validate(
         {
             "id": "probe",

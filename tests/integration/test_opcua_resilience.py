@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
@@ -47,8 +48,6 @@ def rss_kb() -> int:
 async def reconnect_cycles(tmp_path: Path, cycles: int) -> None:
     """Cut the connection `cycles` times; after each the driver notices, reconnects and reads.
     Tasks, sockets and memory must not grow with the number of cycles."""
-    import asyncio
-
     upstream = opcua_workshop(tmp_path)
     with simulator_for(upstream.source, tmp_path / "simulator.log"):
         upstream_port = int(upstream.workshop.connections[0].url.rsplit(":", 1)[1])  # type: ignore[union-attr]

@@ -25,8 +25,8 @@ from rich.table import Table as RichTable
 
 from agent.config.profile import NodeSpec
 from agent.config.workshop import OpcUaConnection, SecurityMode, SecurityPolicy
-from agent.drivers.opcua import ConversionError, describe, to_tag_value
-from agent.drivers.opcua_pki import Pki, UntrustedServerError, thumbprint
+from agent.drivers.opcua import SESSION_ERRORS, ConversionError, describe, to_tag_value
+from agent.drivers.opcua_pki import Pki, thumbprint
 from agent.probe import ProbeError
 
 RAW = NodeSpec(node="i=0")  # no scale, offset or value map: values as the server sends them
@@ -72,7 +72,7 @@ async def probe_opcua(request: OpcUaProbe, console: Console) -> None:
                 client.set_user(request.username)
                 client.set_password(request.password or "")
             await client.connect()
-    except (TimeoutError, OSError, ua.UaError, UntrustedServerError) as error:
+    except SESSION_ERRORS as error:
         raise ProbeError(_explain(error, request)) from None
     try:
         if request.browse is not None:

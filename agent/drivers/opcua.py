@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 SERVER_STATE = "i=2259"  # Server/ServerStatus/State: the cheapest sign of life
 FAULT_LOG_EVERY_S = 600.0
 DISCONNECT_TIMEOUT_S = 2.0
+# What a session attempt or a request can fail with when the server, the network or the trust
+# is the problem (ConnectionError is an OSError); anything else is a bug and propagates.
+SESSION_ERRORS = (TimeoutError, OSError, UaError, UntrustedServerError, asyncio.IncompleteReadError)
 USER_ERRORS = {
     "BadUserAccessDenied": "the server refused the user (wrong username or password, or no such user)",
     "BadIdentityTokenInvalid": "the server refused the user identity as invalid",
@@ -187,7 +190,7 @@ class OpcUaDriver:
             await self._read_polled(polled, result)
             if not polled and time.monotonic() - self._last_contact >= self.connection.keepalive_s:
                 await self._probe(result)
-        except (TimeoutError, OSError, ConnectionError, UaError, asyncio.IncompleteReadError) as error:
+        except SESSION_ERRORS as error:
             await self._fail(describe(error, self.connection))
             self._all_bad(result, self._last_error)
             return result
@@ -260,14 +263,7 @@ class OpcUaDriver:
             async with asyncio.timeout(self.connection.timeout_s * 3):
                 await self._resolve()
                 await self._subscribe()
-        except (
-            TimeoutError,
-            OSError,
-            ConnectionError,
-            UaError,
-            UntrustedServerError,
-            asyncio.IncompleteReadError,
-        ) as error:
+        except SESSION_ERRORS as error:
             self._client = client  # so that _fail closes it
             await self._fail(describe(error, self.connection))
             return

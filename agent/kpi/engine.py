@@ -383,6 +383,21 @@ class KpiEngine:
 
     def advance(self, now: float) -> list[Record]:
         """Move the engine to `now`: offline detection, periodic and final publication."""
+        records = self._move_to(now)
+        if self.now >= self.next_publish:
+            records += self._publish_so_far()
+        return records
+
+    def publish_current(self, now: float) -> list[Record]:
+        """The current period so far (not final): what a stopping agent leaves as its last word.
+
+        Exactly one publication of the period so far, even when the periodic one falls due at
+        `now`: two records of one series at one millisecond are one point to a time-series store.
+        """
+        return self._move_to(now) + self._publish_so_far()
+
+    def _move_to(self, now: float) -> list[Record]:
+        """Account time up to `now`: machines gone silent turn offline, ended periods close."""
         records: list[Record] = []
         self.now = max(self.now, now)
         for machine in self.machines.values():
@@ -398,15 +413,11 @@ class KpiEngine:
             if self.period.day != closing.day:
                 records += self._publish_day(closing, ts=closing.end)
             self.next_publish = closing.end + self.setup.publish_interval_s
-        if now >= self.next_publish:
-            records += self._publish(self.period, final=False, ts=now)
-            self.next_publish = now + self.setup.publish_interval_s
         return records
 
-    def publish_current(self, now: float) -> list[Record]:
-        """The current period so far (not final): what a stopping agent leaves as its last word."""
-        records = self.advance(now)
-        return records + self._publish(self.period, final=False, ts=self.now)
+    def _publish_so_far(self) -> list[Record]:
+        self.next_publish = self.now + self.setup.publish_interval_s
+        return self._publish(self.period, final=False, ts=self.now)
 
     def reconfigure(self, setup: EngineSetup, now: float) -> list[Record]:
         """Apply a reloaded configuration without losing the period so far.

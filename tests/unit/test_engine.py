@@ -114,6 +114,21 @@ def test_periodic_publication_is_not_final(day_records: list[Record]) -> None:
     assert all(r.fields["shift"] == "day" for r in interim)
 
 
+@pytest.mark.parametrize(
+    ("polled_until", "stop_at"),
+    [(local(8, 59), local(9)), (local(9, 10), local(9, 30))],
+    ids=["periodic-due-at-the-stop", "between-publications"],
+)
+def test_a_stop_publishes_the_period_so_far_once(polled_until: float, stop_at: float) -> None:
+    """Two records of one series at one millisecond would be one point in the store: one of them lost."""
+    engine = KpiEngine(engine_setup(), local(8))
+    replay(engine, [ScriptedMachine("m1", day_script, local(8))], local(8), polled_until, 10.0)
+    last_word = engine.publish_current(stop_at)
+    oee = [r for r in last_word if r.kind is RecordKind.OEE]
+    assert [(r.ts, r.fields["final"]) for r in oee] == [(stop_at, False)]
+    assert engine.advance(stop_at + 1.0) == []  # the periodic clock restarts from the last word
+
+
 def test_line_and_workshop_roll_ups_of_one_machine_equal_the_machine(day_records: list[Record]) -> None:
     machine = final(day_records, RecordKind.OEE, machine="m1")
     for kind in (RecordKind.LINE_OEE, RecordKind.WORKSHOP_OEE):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import sqlite3
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from agent.exceptions import AgentError
-from agent.records import Envelope, Record, RecordKind
+from agent.records import Envelope, Record, RecordKind, from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -218,12 +217,7 @@ class Outbox:
         """Store records in one transaction; the returned envelopes carry their sequence numbers."""
         rows = []
         for record in records:
-            body = json.dumps(
-                {"kind": record.kind.value, "ts": record.ts, "fields": record.fields},
-                ensure_ascii=False,
-                allow_nan=False,
-                default=str,
-            )
+            body = to_json({"kind": record.kind.value, "ts": record.ts, "fields": record.fields}).decode()
             rows.append(
                 (record.kind.value, record.ts, 0 if record.kind in DROP_FIRST else 1, len(body), body)
             )
@@ -329,7 +323,7 @@ class Outbox:
             self._in_flight[sink] = (rows[0][0], rows[-1][0])
         envelopes = []
         for seq, body in rows:
-            data = json.loads(body)
+            data = from_json(body)
             envelopes.append(
                 Envelope(agent, seq, Record(RecordKind(data["kind"]), data["ts"], data["fields"]))
             )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 
 class RecordKind(StrEnum):
@@ -53,15 +54,14 @@ def rfc3339_ms(ts: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def json_safe(value: Any) -> Any:
-    """NaN and infinity are not JSON: they become null (the record's flags say why)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
+def to_json(value: Any) -> bytes:
+    """JSON as the outbox stores it and every output writes it: UTF-8, and NaN and infinity as
+    null (JSON has neither; the record's flags say why a figure is missing)."""
+    return orjson.dumps(value, default=str)
+
+
+def from_json(text: str | bytes) -> Any:
+    return orjson.loads(text)
 
 
 @dataclass(frozen=True)
@@ -80,4 +80,7 @@ class Envelope:
             "kind": self.record.kind.value,
         }
         body.update(self.record.fields)
-        return dict(json_safe(body))
+        return body
+
+    def payload_json(self) -> bytes:
+        return to_json(self.payload())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -47,7 +46,7 @@ class FileSink:
             return
         stream = self._stream
         assert stream is not None
-        text = "".join(json.dumps(e.payload(), ensure_ascii=False, allow_nan=False) + "\n" for e in batch)
+        text = b"".join(e.payload_json() + b"\n" for e in batch).decode()
         await asyncio.to_thread(self._write_durably, stream, text)
 
     @staticmethod

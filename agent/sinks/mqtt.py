@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import ssl
 import threading
@@ -262,7 +261,7 @@ class MqttSink:
         loop = asyncio.get_running_loop()
         mids = []
         for envelope in batch:
-            payload = json.dumps(envelope.payload(), ensure_ascii=False, allow_nan=False)
+            payload = envelope.payload_json()
             retain = envelope.record.kind in RETAINED
             info = client.publish(self.topics.topic(envelope), payload, qos=self.config.qos, retain=retain)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:

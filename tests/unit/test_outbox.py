@@ -198,3 +198,13 @@ def test_records_being_delivered_are_never_dropped_so_every_record_is_delivered_
     outbox.ack("mqtt", rest[-1].seq)
     delivered += len(rest)
     assert sum(outbox.stats().dropped.values()) == produced - delivered
+
+
+def test_a_nan_or_infinite_figure_is_stored_as_null_and_the_rest_of_the_record_kept(tmp_path: Path) -> None:
+    outbox = opened(tmp_path / "o.db")
+    outbox.register(["mqtt"])
+    figures = {"machine": "m1", "kwh": 14.2, "co2e_kg": float("nan"), "kwh_per_piece": float("inf")}
+    outbox.append(AGENT, [Record(RecordKind.ENERGY, 1000.0, figures)], now=1000)
+    [stored] = outbox.pending(AGENT, "mqtt", 10)
+    assert stored.record.fields == {"machine": "m1", "kwh": 14.2, "co2e_kg": None, "kwh_per_piece": None}
+    assert b'"co2e_kg":null' in stored.payload_json()

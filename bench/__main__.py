@@ -11,7 +11,7 @@ from typing import Any
 from bench import compare, engine, opcua, planner, replay
 
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
-    "compare": compare.main,  # takes options: --quick, --window S
+    "compare": compare.main,  # takes options: --quick, --window S, --repetitions N, --only NAME
     "engine": lambda _: engine.main(),
     "opcua": lambda _: opcua.main(),
     "planner": lambda _: planner.main(),

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 from agent.config.loader import AgentConfig
 from agent.sinks.base import Sink
-from agent.sinks.file import FileSink
-from agent.sinks.influx import InfluxSink
-from agent.sinks.mqtt import MqttSink
 from agent.sinks.topics import TopicRoot
 
 FILE_BATCH = 1000
@@ -29,15 +26,23 @@ def topic_root(config: AgentConfig) -> TopicRoot:
 
 
 def build_outputs(config: AgentConfig) -> list[Output]:
+    # Sinks are imported when configured: influxdb-client and its dependencies cost a gateway
+    # that only publishes MQTT about 15 MB of memory for nothing.
     outputs = config.workshop.outputs
     topics = topic_root(config)
     built: list[Output] = []
     if outputs.file is not None:
+        from agent.sinks.file import FileSink
+
         built.append(Output(FileSink(outputs.file.path), FILE_BATCH, FILE_REPLAY_PER_S))
     if outputs.mqtt is not None:
+        from agent.sinks.mqtt import MqttSink
+
         mqtt = MqttSink(outputs.mqtt, topics)
         built.append(Output(mqtt, mqtt.batch_size, mqtt.replay_per_s, outputs.mqtt.reconnect_max_s))
     if outputs.influxdb is not None:
+        from agent.sinks.influx import InfluxSink
+
         influx = InfluxSink(outputs.influxdb, topics)
         built.append(Output(influx, influx.batch_size, influx.replay_per_s, outputs.influxdb.reconnect_max_s))
     return built

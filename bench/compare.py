@@ -39,7 +39,15 @@ from typing import Any
 
 from agent.config.loader import load_config
 from bench import peers
-from bench.workload import BrokerProbe, Workload, cpu_seconds, measure_window, peak_rss_mb, write_workload
+from bench.workload import (
+    BrokerProbe,
+    Workload,
+    cpu_seconds,
+    measure_window,
+    peak_rss_mb,
+    simulator_workshop,
+    write_workload,
+)
 from tests.integration.workshop_run import simulator_for
 
 BENCH = Path(__file__).resolve().parent
@@ -172,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             with tempfile.TemporaryDirectory() as directory:
                 workshop = write_workload(Path(directory), workload)
                 entry: dict[str, Any] = {}
-                with simulator_for(workshop, Path(directory) / "simulator.log"):
+                served = simulator_workshop(workshop, workload, peers.MODBUS4MQTT_BLOCK)
+                with simulator_for(served, Path(directory) / "simulator.log"):
                     for name in (n for n in contenders_for(workload, installed) if n in wanted):
                         runs = [RUNNERS[name](workshop, workload, args.window) for _ in range(repetitions)]
                         entry[name] = summarise(runs, workload, args.window)

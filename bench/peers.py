@@ -47,6 +47,7 @@ from bench.workload import (
 )
 
 PEERS = Path(__file__).resolve().parent / ".peers"
+MODBUS4MQTT_BLOCK = 100  # its DEFAULT_SCAN_BATCHING: reads aligned blocks of this many registers
 PACKAGES = {
     "modbus4mqtt": ["modbus4mqtt==0.7.1"],
     "thingsboard-gateway": [
@@ -133,7 +134,7 @@ def modbus4mqtt_requests(workload: Workload) -> int:
     blocks = set()
     for _, address, kind in tag_layout(workload.tags):
         for register in range(address, address + WIDTH[kind]):
-            blocks.add(register - register % 100)
+            blocks.add(register - register % MODBUS4MQTT_BLOCK)
     return len(blocks) * workload.devices
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -60,6 +61,28 @@ def tag_layout(count: int) -> list[tuple[str, int, str]]:
         layout.append((f"t{index:03d}", address, kind))
         address += WIDTH[kind] + (3 if index % 10 == 9 else 0)
     return layout
+
+
+def register_span(tags: int) -> int:
+    """Registers from 0 to the end of the last tag: the map the profile describes."""
+    _, address, kind = tag_layout(tags)[-1]
+    return address + WIDTH[kind]
+
+
+def simulator_workshop(workshop: Path, workload: Workload, block: int) -> Path:
+    """The workshop as the simulator serves it: each device's register map padded to a whole
+    number of `block`-register blocks, as a real device with a larger map answers. Peers that
+    read fixed aligned blocks (modbus4mqtt: 100 registers) get an exception otherwise; the agent
+    and the bare loop read only what the profile lists, so the padding does not change their work."""
+    directory = workshop.parent / "simulator"
+    (directory / "devices").mkdir(parents=True, exist_ok=True)
+    profile = (workshop.parent / "devices" / "bench-device.yaml").read_text(encoding="utf-8")
+    end = -(-register_span(workload.tags) // block) * block
+    padded = profile + f"  pad: {{table: holding, address: {end - 1}, type: uint16}}\n"
+    (directory / "devices" / "bench-device.yaml").write_text(padded, encoding="utf-8")
+    served = directory / "workshop.yaml"
+    shutil.copyfile(workshop, served)
+    return served
 
 
 def device_address(workshop: Path, device: int) -> tuple[int, int]:

@@ -18,7 +18,8 @@ Contenders, configured for the same registers, interval and broker:
 
 `make bench ARGS=compare` runs the whole matrix (N = 10, 50, 200; M = 20, 50, 120; 3 repetitions);
 `make bench ARGS="compare --quick"` runs M = 50 only, 2 repetitions. Results: bench/results.json
-and bench/results.md.
+and bench/results.md. `--devices`, `--tags`, `--only` and `--output` run other matrices, such as
+the search for the largest workshop one core holds.
 """
 
 from __future__ import annotations
@@ -163,8 +164,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--window", type=float, default=30.0)
     parser.add_argument("--repetitions", type=int)
     parser.add_argument("--only", choices=CONTENDERS, action="append", help="run these contenders only")
+    parser.add_argument("--devices", type=int, nargs="+", default=[10, 50, 200])
+    parser.add_argument("--tags", type=int, nargs="+", help="default: 20 50 120 (--quick: 50)")
+    parser.add_argument("--output", default="results", help="bench/OUTPUT.md and .json (default: results)")
+    parser.add_argument("--render", action="store_true", help="only rewrite bench/OUTPUT.md from its .json")
     args = parser.parse_args(argv)
-    tag_counts = (50,) if args.quick else (20, 50, 120)
+    if args.render:
+        recorded: dict[str, Any] = json.loads((BENCH / f"{args.output}.json").read_text(encoding="utf-8"))
+        (BENCH / f"{args.output}.md").write_text(render(recorded), encoding="utf-8")
+        return recorded
+    tag_counts = args.tags or ((50,) if args.quick else (20, 50, 120))
     repetitions = args.repetitions or (2 if args.quick else 3)
     wanted = set(args.only or CONTENDERS)
     installed = {peer for peer in peers.PACKAGES if peer in wanted and peers.ensure(peer)}
@@ -174,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "peers_installed": sorted(installed),
         "workloads": {},
     }
-    for devices in (10, 50, 200):
+    for devices in args.devices:
         for tags in tag_counts:
             workload = Workload(devices, tags)
             with tempfile.TemporaryDirectory() as directory:
@@ -196,22 +205,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         entry["agent"]["cpu_ms_per_1000_values"] / entry["bare"]["cpu_ms_per_1000_values"], 2
                     )
                 results["workloads"][workload.name] = entry
-    (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (BENCH / "results.md").write_text(render(results), encoding="utf-8")
+    (BENCH / f"{args.output}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (BENCH / f"{args.output}.md").write_text(render(results), encoding="utf-8")
     return results
 
 
+def cpu_per_delivered(contender: dict[str, Any], window_s: float) -> float | None:
+    """ms of CPU per 1,000 values that reached the broker: a contender that cannot keep up
+    polls fewer values, and its CPU per polled value flatters it."""
+    per_1000 = [
+        1000 * 1000 * r["cpu_s"] / (r["values_per_s"] * window_s)
+        for r in contender["runs"]
+        if r["values_per_s"]
+    ]
+    return round(statistics.median(per_1000), 1) if per_1000 else None
+
+
 def render(results: dict[str, Any]) -> str:
+    window_s = results["window_s"]
     lines = [
         "# Comparison results",
         "",
         f"Written by `make bench ARGS=compare` ({results['repetitions']} repetitions of "
-        f"{results['window_s']:g} s; medians; bench/peers.py says how each peer is configured). "
-        "Delivered: tag values arriving at the broker per second, as a share of the values polled.",
+        f"{window_s:g} s; medians, CPU spread (max - min) in brackets; bench/peers.py says how each "
+        "peer is configured). Delivered: tag values arriving at the broker per second, as a share "
+        "of the values the workload offers per second.",
         "",
-        "| workload (devices x tags) | contender | ms CPU / 1000 values | share of one core | peak RSS MB "
-        "| requests / cycle | missed cycles | delivered | latency p50 / p99 ms | agent / bare CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| workload (devices x tags) | contender | ms CPU / 1000 values offered | ms CPU / 1000 values "
+        "delivered | share of one core | peak RSS MB | requests / cycle | missed cycles | delivered "
+        "| latency p50 / p99 ms | agent / bare CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, entry in results["workloads"].items():
         for contender in CONTENDERS:
@@ -222,8 +245,10 @@ def render(results: dict[str, Any]) -> str:
             ratio = entry.get("agent_to_bare_cpu", "") if contender == "agent" else ""
             missed = "-" if r["missed_cycles"] is None else r["missed_cycles"]
             delivered = "-" if r["delivered_share"] is None else f"{100 * r['delivered_share']:.0f} %"
+            per_delivered = cpu_per_delivered(r, window_s)
             lines.append(
                 f"| {name} | {contender} | {r['cpu_ms_per_1000_values']} (±{r['cpu_spread_ms']}) | "
+                f"{'-' if per_delivered is None else per_delivered} | "
                 f"{100 * r['core_share']:.1f} % | {r['rss_mb']} | {r['requests_per_cycle']} | {missed} | "
                 f"{delivered} | {latency} | {ratio} |"
             )

@@ -43,9 +43,7 @@ from bench import peers
 from bench.workload import (
     BrokerProbe,
     Workload,
-    cpu_seconds,
     measure_window,
-    peak_rss_mb,
     simulator_workshop,
     write_workload,
 )
@@ -99,21 +97,14 @@ def run_bare(workshop: Path, warm_up_s: float, window_s: float) -> dict[str, Any
     assert process.stdout is not None
     assert "polling" in process.stdout.readline()
     time.sleep(warm_up_s)
-    start = cpu_seconds([process.pid])
-    time.sleep(window_s)
-    used = cpu_seconds([process.pid]) - start
-    rss = peak_rss_mb([process.pid])
+    figures = measure_window([process.pid], None, window_s)  # it publishes nothing: the floor
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     counts = json.loads(out.read_text(encoding="utf-8"))
     return {
-        "cpu_s": used,
-        "rss_mb": rss,
+        **figures,
         "requests_per_cycle": round(counts["requests"] / max(counts["cycles"], 1) * counts["connections"], 1),
         "missed_cycles": counts["missed"],
-        "values_per_s": None,  # it publishes nothing: the floor under any gateway
-        "latency_p50_ms": None,
-        "latency_p99_ms": None,
     }
 
 
@@ -200,7 +191,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             {k: v for k, v in entry[name].items() if k != "runs"},
                             flush=True,
                         )
-                if "agent" in entry and "bare" in entry:
+                # a window too short for the bare loop to use one /proc clock tick gives no ratio
+                if "agent" in entry and entry.get("bare", {}).get("cpu_ms_per_1000_values"):
                     entry["agent_to_bare_cpu"] = round(
                         entry["agent"]["cpu_ms_per_1000_values"] / entry["bare"]["cpu_ms_per_1000_values"], 2
                     )

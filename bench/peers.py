@@ -41,7 +41,7 @@ from bench.workload import (
     WIDTH,
     BrokerProbe,
     Workload,
-    device_address,
+    device_addresses,
     measure_window,
     tag_layout,
 )
@@ -117,8 +117,7 @@ def modbus4mqtt_configs(workshop: Path, workload: Workload) -> list[Path]:
             "pub_only_on_change: false}"
         )
     configs = []
-    for n in range(workload.devices):
-        port, unit = device_address(workshop, n)
+    for n, (port, unit) in enumerate(device_addresses(workshop)):
         path = workshop.parent / f"modbus4mqtt-d{n:03d}.yaml"
         path.write_text(
             f"ip: 127.0.0.1\nport: {port}\nupdate_rate: 1\naddress_offset: 0\n"
@@ -188,8 +187,7 @@ def thingsboard_config(workshop: Path, workload: Workload) -> Path:
             entry |= {"bit": 0, "bitTargetType": "bool"}
         timeseries.append(entry)
     slaves = []
-    for n in range(workload.devices):
-        port, unit = device_address(workshop, n)
+    for n, (port, unit) in enumerate(device_addresses(workshop)):
         slaves.append(
             {
                 "host": "127.0.0.1",

@@ -85,10 +85,12 @@ def simulator_workshop(workshop: Path, workload: Workload, block: int) -> Path:
     return served
 
 
-def device_address(workshop: Path, device: int) -> tuple[int, int]:
-    """(TCP port, unit id) of device number `device` in the workload's simulator."""
-    ports = [c.port for c in load_config(workshop).workshop.connections if isinstance(c, ModbusTcpConnection)]
-    return ports[device // DEVICES_PER_GATEWAY], device % DEVICES_PER_GATEWAY + 1
+def device_addresses(workshop: Path) -> list[tuple[int, int]]:
+    """(TCP port, unit id) of every device of the workload, in device order."""
+    config = load_config(workshop)
+    ports = [c.port for c in config.workshop.connections if isinstance(c, ModbusTcpConnection)]
+    devices = len(config.workshop.machines)
+    return [(ports[n // DEVICES_PER_GATEWAY], n % DEVICES_PER_GATEWAY + 1) for n in range(devices)]
 
 
 def write_workload(directory: Path, workload: Workload) -> Path:
@@ -156,6 +158,9 @@ def peak_rss_mb(pids: list[int]) -> float:
     return round(total / 1024, 1)
 
 
+ARRIVAL_FIGURES = ("values_per_s", "latency_p50_ms", "latency_p99_ms")
+
+
 class BrokerProbe:
     """Subscribes to a contender's output on the local Mosquitto while `recording`: how many tag
     values arrive, and each payload timestamp's age on arrival."""
@@ -193,11 +198,15 @@ class BrokerProbe:
         self.client.disconnect()
 
 
-def measure_window(pids: list[int], probe: BrokerProbe, window_s: float) -> dict[str, Any]:
-    """CPU seconds and peak RSS of `pids` over the window, and what the probe saw arrive."""
+def measure_window(pids: list[int], probe: BrokerProbe | None, window_s: float) -> dict[str, Any]:
+    """CPU seconds and peak RSS of `pids` over the window, and what the probe saw arrive (no
+    probe: the contender publishes nothing)."""
     start = cpu_seconds(pids)
-    probe.recording = True
+    if probe is not None:
+        probe.recording = True
     time.sleep(window_s)
-    probe.recording = False
+    if probe is not None:
+        probe.recording = False
     used = cpu_seconds(pids) - start
-    return {"cpu_s": used, "rss_mb": peak_rss_mb(pids), **probe.figures(window_s)}
+    arrived = probe.figures(window_s) if probe is not None else dict.fromkeys(ARRIVAL_FIGURES)
+    return {"cpu_s": used, "rss_mb": peak_rss_mb(pids), **arrived}

@@ -16,6 +16,7 @@ from rich.table import Table
 from agent import __version__
 from agent.config.issues import ConfigError
 from agent.config.loader import AgentConfig, load_config
+from agent.config.shipped import shipped_profiles_dir
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -39,11 +40,18 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     if config is None:
         return EXIT_CONFIG
     w = config.workshop
-    console.print(
+    print(
         f"{args.config}: OK — {len(w.machines)} machines on {len(w.lines)} lines, "
         f"{len(w.meters)} meters, {len(w.connections)} connections, "
         f"{len(config.profiles)} device profiles"
     )
+    by_folder: dict[Path, list[str]] = {}
+    for name, profile in sorted(config.profiles.items()):
+        by_folder.setdefault(profile.file.parent, []).append(name)
+    shipped = shipped_profiles_dir()
+    for folder, names in by_folder.items():
+        where = "shipped with edge-agent" if folder == shipped else f"from {folder}"
+        print(f"  profiles {where}: {', '.join(names)}")
     return EXIT_OK
 
 
@@ -102,17 +110,54 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from agent.daemon import Daemon
-
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
+    if args.once:
+        return _run_once(config)
+    from agent.daemon import Daemon
 
     async def main() -> None:
         await Daemon(config, args.config).run()
 
     asyncio.run(main())
     log.info("event=stopped")
+    return EXIT_OK
+
+
+def _run_once(config: AgentConfig) -> int:
+    from agent.run_once import poll_once, report
+
+    readings = asyncio.run(poll_once(config))
+    return EXIT_OK if report(readings, _wide_console()) else EXIT_FAILURE
+
+
+def _wide_console(width: int = 160) -> Console:
+    """Tables of many columns stay whole when piped (rich would fold them to 80 characters)."""
+    return Console(width=max(Console().width, width))
+
+
+def cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from agent.init import InitError, init_workshop
+
+    try:
+        written = init_workshop(args.directory, args.example, force=args.force)
+    except InitError as error:
+        print(f"init: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    workshop = written.workshop
+    for path in (workshop, *written.profiles):
+        print(f"wrote {path}")
+    print(
+        "\nNext:\n"
+        f"  1. edit {workshop}: agent id, site, your PLCs and gateways (connections),\n"
+        "     machines, meters and shifts; the profiles in "
+        f"{workshop.parent / 'devices'} are found before the shipped ones\n"
+        f"  2. edge-agent validate -c {workshop}\n"
+        f"  3. edge-agent plan -c {workshop}        (the Modbus requests of each cycle)\n"
+        f"  4. edge-agent run --once -c {workshop}  (one poll: every tag's value and each machine's state)\n"
+        f"  5. edge-agent run -c {workshop}         (or as the service: deploy/install.sh)"
+    )
     return EXIT_OK
 
 
@@ -162,20 +207,29 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from agent.demo import DEMO_CONFIG, DemoOptions, reset_demo_state, run_demo
+    from agent.demo import DemoOptions, default_state_dir, demo_config, reset_demo_state, run_demo
 
-    config = _load(args.config or DEMO_CONFIG, console)
+    config = _load(args.config or demo_config(), console)
     if config is None:
         return EXIT_CONFIG
     options = DemoOptions(
+        state_dir=args.state_dir or default_state_dir(),
         speed=args.speed,
         duration_s=args.duration,
         start=args.start,
-        records=None if args.records == "" else args.records,
+        records=Path(args.records) if args.records else None,
+        write_records=args.records != "",
         seed=args.seed,
     )
-
-    reset_demo_state(options)
+    try:
+        reset_demo_state(options)
+    except OSError as error:
+        print(
+            f"demo: cannot use {options.state_dir} for the demo's outbox and records "
+            f"({error.strerror or error}); give another folder with --state-dir",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -246,7 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     with_config("validate", "check a workshop file; exit 0, or 2 with every error")
     with_config("plan", "print the compiled Modbus read plan")
-    with_config("run", "run the agent (SIGTERM/SIGINT stop it cleanly)")
+    run = with_config("run", "run the agent (SIGTERM/SIGINT stop it cleanly)")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="poll every device once, print each tag's value and quality and each machine's state, "
+        "and exit: 0 if every device answered, 1 if not. Records nothing.",
+    )
+    init = commands.add_parser(
+        "init", help="write a starting workshop and its device profiles into a folder, for a plant to edit"
+    )
+    init.add_argument("directory", type=Path, help="folder for workshop.yaml and devices/")
+    init.add_argument("--example", default="grinding", help="which shipped example (default: grinding)")
+    init.add_argument("--force", action="store_true", help="replace files that exist")
     simulate = with_config("simulate", "serve simulated devices for every machine of the workshop")
     simulate.add_argument("--speed", type=float, default=1.0, help="shop-floor time per real second")
     simulate.add_argument("--seed", type=int, default=1)
@@ -259,9 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--start", default="07:20", help="local shop-floor time to start at (HH:MM)")
     demo.add_argument(
+        "--state-dir",
+        type=Path,
+        help="folder for the demo's outbox, records and certificates "
+        "(default $XDG_STATE_HOME/edge-agent/demo, i.e. ~/.local/state/edge-agent/demo)",
+    )
+    demo.add_argument(
         "--records",
-        default="var/demo/records.jsonl",
-        help="JSON Lines file for records ('' for none)",
+        help="JSON Lines file for records (default <state-dir>/records.jsonl; '' for none)",
     )
     demo.add_argument("--seed", type=int, default=7)
     status = commands.add_parser(
@@ -311,6 +382,7 @@ HANDLERS = {
     "validate": cmd_validate,
     "plan": cmd_plan,
     "run": cmd_run,
+    "init": cmd_init,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
     "probe": cmd_probe,

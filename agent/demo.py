@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import socket
 import urllib.parse
 import zoneinfo
@@ -17,6 +18,7 @@ from rich.live import Live
 
 from agent.clock import ScaledClock
 from agent.config.loader import AgentConfig
+from agent.config.shipped import example
 from agent.config.workshop import Connection, ModbusRtuConnection, OpcUaConnection
 from agent.engine_setup import build_engine_setup
 from agent.outbox import Outbox
@@ -27,8 +29,19 @@ from agent.sinks.file import FileSink
 from agent.sinks.registry import Output
 from agent.view import live_view, shift_summary
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "grinding-workshop.yaml"
 REFRESH_S = 0.5
+
+
+def demo_config() -> Path:
+    """The sample workshop shipped in the package: the demo runs from any install and folder."""
+    return example("grinding")
+
+
+def default_state_dir() -> Path:
+    """Where the demo keeps its outbox, records and certificates: the user's state folder (XDG),
+    never the working directory, which may be anything (/, a read-only checkout)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "edge-agent" / "demo"
 
 
 def free_port() -> int:
@@ -75,20 +88,39 @@ class RecordTap:
 
 @dataclass(frozen=True)
 class DemoOptions:
+    state_dir: Path = field(default_factory=default_state_dir)
     speed: float = 120.0
     duration_s: float = 0.0  # 0: until Ctrl-C
     start: str = "07:20"  # local shop-floor time the simulation starts at
     poll_s: float = 0.25
-    records: str | None = "var/demo/records.jsonl"
-    outbox: str = "var/demo/outbox.db"
+    records: Path | None = None  # default <state_dir>/records.jsonl
+    write_records: bool = True
     seed: int = 7
+
+    @property
+    def outbox(self) -> Path:
+        return self.state_dir / "outbox.db"
+
+    @property
+    def records_file(self) -> Path | None:
+        if not self.write_records:
+            return None
+        return self.records or self.state_dir / "records.jsonl"
 
 
 def reset_demo_state(options: DemoOptions) -> None:
-    """Each demo run starts with an empty outbox: the demo is a story from its first record."""
-    outbox = Path(options.outbox)
-    for leftover in outbox.parent.glob(f"{outbox.name}*"):
+    """Each demo run starts with an empty outbox: the demo is a story from its first record.
+    Raises OSError when the state folder cannot be made."""
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in options.state_dir.glob(f"{options.outbox.name}*"):
         leftover.unlink()
+
+
+def in_state_dir(config: AgentConfig, state_dir: Path) -> AgentConfig:
+    """The workshop with its state (certificates, trust store) kept in the demo's folder."""
+    agent = config.workshop.agent.model_copy(update={"state_dir": str(state_dir)})
+    workshop = config.workshop.model_copy(update={"agent": agent})
+    return AgentConfig(workshop, config.profiles, config.source)
 
 
 def demo_start(config: AgentConfig, hhmm: str) -> float:
@@ -99,7 +131,7 @@ def demo_start(config: AgentConfig, hhmm: str) -> float:
 
 
 async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, stop: asyncio.Event) -> Agent:
-    config = on_free_ports(config)
+    config = in_state_dir(on_free_ports(config), options.state_dir)
     clock = ScaledClock(demo_start(config, options.start), options.speed)
     # Shop-floor time runs `speed` times faster: a device is offline after four missed polls.
     setup = build_engine_setup(
@@ -109,9 +141,10 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
     )
     tap = RecordTap()
     outputs = [Output(tap, 1000, 10_000.0)]
-    if options.records:
-        outputs.append(Output(FileSink(options.records, truncate=True), 1000, 10_000.0))
-    outbox = Outbox(Path(options.outbox), max_bytes=64 * 2**20, synchronous="normal")
+    records = options.records_file
+    if records is not None:
+        outputs.append(Output(FileSink(str(records), truncate=True), 1000, 10_000.0))
+    outbox = Outbox(options.outbox, max_bytes=64 * 2**20, synchronous="normal")
     agent = Agent(
         config,
         clock=clock,
@@ -145,7 +178,6 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
                 await asyncio.wait({agent_task}, timeout=REFRESH_S)
         await agent_task
     console.print(
-        f"demo: {agent.storage.stored} records produced"
-        + (f", written to {options.records}" if options.records else "")
+        f"demo: {agent.storage.stored} records produced" + (f", written to {records}" if records else "")
     )
     return agent

@@ -13,7 +13,7 @@ from agent.config.loader import AgentConfig, load_config
 from agent.demo import on_free_ports
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / "configs"
+CONFIGS = REPO / "agent" / "configs"
 SAMPLE_WORKSHOP = CONFIGS / "grinding-workshop.yaml"
 CASES = Path(__file__).resolve().parent / "cases"
 

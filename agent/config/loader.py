@@ -22,7 +22,9 @@ from pydantic import BaseModel, ValidationError
 from agent.config.issues import ConfigError, ConfigIssue, format_path
 from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.profile import Profile, TagSpec
+from agent.config.salvage import WorkshopParts, salvage_profile
 from agent.config.secrets import resolve_secret_files
+from agent.config.shipped import SHIPPED_PROFILES_LABEL, shipped_profiles_dir
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
 from agent.config.workshop import (
     HHMM_PATTERN,
@@ -32,12 +34,14 @@ from agent.config.workshop import (
     ConnectionBase,
     MachineSpec,
     MeterSpec,
+    ShiftSpec,
     Workshop,
 )
 from agent.config.yamlsource import LoadedYaml, load_yaml
 from agent.kpi.rules import CompiledRule, RuleError, StateRules, compile_rule
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+LOCAL_PROFILES = "devices"  # the folder next to the workshop file searched first for profiles
 PATTERN_MEANING = {
     IDENTIFIER_PATTERN: "use lower-case letters, digits, '-', '_' or '.' (ids become MQTT topic levels "
     "and InfluxDB tags)",
@@ -173,7 +177,10 @@ def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> Confi
 
 
 def load_config(path: Path, environ: dict[str, str] | None = None) -> AgentConfig:
-    """Load and check everything; raise ConfigError with all problems found."""
+    """Load and check everything; raise ConfigError with all problems found.
+
+    Schema errors do not stop the other checks: the parts of the file that are valid on their
+    own (salvage.py) are still cross-checked, so every problem is reported in one pass."""
     loaded = load_yaml(path, environ)
     issues = list(loaded.issues)
     if loaded.data is None:
@@ -183,44 +190,72 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> AgentConfi
     issues += resolve_secret_files(loaded, path.parent)
     workshop, schema_issues = validate_model(Workshop, loaded)
     issues += schema_issues
-    if workshop is None:
-        raise ConfigError(issues)
-    profiles_dir = path.parent / workshop.profiles_dir
-    profiles, profile_issues = _load_profiles(workshop, loaded, profiles_dir, environ)
+    parts = WorkshopParts.of(workshop) if workshop is not None else WorkshopParts.salvage(loaded.data)
+    folders = profile_folders(path, parts.profiles_dir)
+    profiles, profile_issues = _load_profiles(parts, loaded, folders, environ)
     issues += profile_issues
-    issues += _cross_check(workshop, loaded, profiles)
-    if issues:
+    issues += _cross_check(parts, loaded, profiles)
+    if issues or workshop is None:
         raise ConfigError(issues)
     return AgentConfig(workshop, MappingProxyType(profiles), path)
 
 
-def available_profiles(profiles_dir: Path) -> list[str]:
-    return sorted(p.stem for p in profiles_dir.glob("*.yaml")) if profiles_dir.is_dir() else []
+@dataclass(frozen=True)
+class ProfileFolder:
+    """One place device profiles are looked up, and what it holds."""
+
+    path: Path
+    label: str  # as the person wrote it or knows it
+    shipped: bool = False
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.path.glob("*.yaml")) if self.path.is_dir() else []
+
+    def describe(self) -> str:
+        if self.shipped:
+            return f"the {len(self.names())} {self.label}"
+        if not self.path.is_dir():
+            return f"{self.label} (no such folder)"
+        count = len(self.names())
+        return f"{self.label} ({count} profile{'' if count == 1 else 's'})"
+
+
+def profile_folders(workshop_file: Path, profiles_dir: str | None) -> list[ProfileFolder]:
+    """Where profiles are looked up, first match wins: the workshop's own devices/ folder, then
+    `profiles_dir` (relative to the workshop file), then the profiles shipped with the agent."""
+    base = workshop_file.parent
+    folders = [ProfileFolder(base / LOCAL_PROFILES, str(base / LOCAL_PROFILES))]
+    if profiles_dir is not None:
+        extra = base / profiles_dir
+        if extra.resolve() != folders[0].path.resolve():
+            folders.append(ProfileFolder(extra, str(extra)))
+    folders.append(ProfileFolder(shipped_profiles_dir(), SHIPPED_PROFILES_LABEL, shipped=True))
+    return folders
 
 
 def _load_profiles(
-    workshop: Workshop, loaded: LoadedYaml, profiles_dir: Path, environ: dict[str, str] | None
+    parts: WorkshopParts, loaded: LoadedYaml, folders: list[ProfileFolder], environ: dict[str, str] | None
 ) -> tuple[dict[str, DeviceProfile], list[ConfigIssue]]:
     issues: list[ConfigIssue] = []
-    known = available_profiles(profiles_dir)
-    references = [("machines", i, m.profile) for i, m in enumerate(workshop.machines)]
-    references += [("meters", i, m.profile) for i, m in enumerate(workshop.meters)]
+    found: dict[str, Path] = {}
+    for folder in reversed(folders):  # earlier folders override later ones
+        found.update({name: folder.path / f"{name}.yaml" for name in folder.names()})
     profiles: dict[str, DeviceProfile] = {}
     failed: set[str] = set()
-    for section, index, name in references:
+    for section, index, name in parts.profile_references:
         if name in profiles or name in failed:
             continue
-        if name not in known:
-            where = f" in {profiles_dir}" if known else f"; {profiles_dir} has no profiles"
+        if name not in found:
+            searched = ", ".join(f.describe() for f in folders[:-1]) + f" and {folders[-1].describe()}"
             issues.append(
                 loaded.issue(
                     (section, index, "profile"),
-                    f"unknown profile '{name}'{where}{did_you_mean(name, known)}",
+                    f"unknown profile '{name}'; searched {searched}{did_you_mean(name, found)}",
                 )
             )
             failed.add(name)
             continue
-        profile, problems = load_profile(profiles_dir / f"{name}.yaml", environ)
+        profile, problems = load_profile(found[name], environ)
         issues += problems
         if profile is None:
             failed.add(name)
@@ -235,36 +270,51 @@ def load_profile(
     loaded = load_yaml(path, environ)
     if loaded.data is None:
         return None, list(loaded.issues)
+    if not isinstance(loaded.data, dict):
+        return None, [*loaded.issues, loaded.issue((), "expected a mapping (name, kind, tags or nodes...)")]
     spec, issues = validate_model(Profile, loaded)
     issues = [*loaded.issues, *issues]
-    if spec is None:
-        return None, issues
-    if spec.name != path.stem:
+    # with schema errors, the layout and reference checks still run on the valid parts
+    checked, indexed_rules = (spec, tuple(enumerate(spec.state))) if spec else salvage_profile(loaded.data)
+    name = loaded.data.get("name")
+    if isinstance(name, str) and name != path.stem:
         issues.append(
-            loaded.issue(("name",), f"profile name '{spec.name}' must match its file name '{path.stem}'")
+            loaded.issue(("name",), f"profile name '{name}' must match its file name '{path.stem}'")
         )
-    issues += _check_tag_layout(spec, loaded)
-    issues += _check_node_paths(spec, loaded)
-    issues += _check_roles(spec, loaded)
+    tag_names = _written_tag_names(loaded.data)
+    issues += _check_tag_layout(checked, loaded)
+    issues += _check_node_paths(checked, loaded)
+    issues += _check_roles(checked, tag_names, loaded)
     rules: list[CompiledRule] = []
-    known_tags = frozenset(spec.tag_names)
-    for index, rule in enumerate(spec.state):
+    known_tags = frozenset(tag_names)
+    for index, rule in indexed_rules:
         try:
             rules.append(compile_rule(rule.state, rule.when, rule.reason, known_tags))
         except RuleError as error:
-            hint = did_you_mean(error.unknown[0], spec.tag_names) if len(error.unknown) == 1 else ""
+            hint = did_you_mean(error.unknown[0], tag_names) if len(error.unknown) == 1 else ""
             issues.append(loaded.issue(("state", index, error.field), f"{error}{hint}"))
-    for index, rule in enumerate(spec.state[:-1]):
-        if rule.when is None:
+    written_rules = loaded.data.get("state")
+    rule_count = len(written_rules) if isinstance(written_rules, list) else 0
+    for index, rule in indexed_rules:
+        if rule.when is None and index < rule_count - 1:
             issues.append(
                 loaded.issue(
                     ("state", index),
                     "a rule without 'when' matches always: only the last rule may omit it",
                 )
             )
-    if issues:
+    if issues or spec is None:
         return None, issues
     return DeviceProfile(spec, path, StateRules(tuple(rules))), []
+
+
+def _written_tag_names(data: dict[str, Any]) -> list[str]:
+    """Every tag (or node) name the profile writes, valid or not: rules and roles may name a tag
+    whose definition has an error without being told the tag is unknown."""
+    for section in ("tags", "nodes"):
+        if isinstance(data.get(section), dict) and data[section]:
+            return [str(name) for name in data[section]]
+    return []
 
 
 def _check_tag_layout(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
@@ -327,7 +377,7 @@ def _check_node_paths(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
     return issues
 
 
-def _check_roles(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
+def _check_roles(spec: Profile, tag_names: list[str], loaded: LoadedYaml) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     roles: list[tuple[str, str, str | None]] = []
     if spec.counters:
@@ -336,9 +386,9 @@ def _check_roles(spec: Profile, loaded: LoadedYaml) -> list[ConfigIssue]:
         roles += [("energy", f, getattr(spec.energy, f)) for f in ("kwh", "power_kw")]
     roles.append(("variant", "", spec.variant))
     for section, field, tag in roles:
-        if tag is not None and tag not in spec.tag_names:
+        if tag is not None and tag not in tag_names:
             path = (section, field) if field else (section,)
-            issues.append(loaded.issue(path, f"unknown tag '{tag}'{did_you_mean(tag, spec.tag_names)}"))
+            issues.append(loaded.issue(path, f"unknown tag '{tag}'{did_you_mean(tag, tag_names)}"))
     return issues
 
 
@@ -357,29 +407,26 @@ def _duplicates(
 
 
 def _cross_check(
-    workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]
+    parts: WorkshopParts, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]
 ) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
-    issues += _duplicates(
-        loaded,
-        [(("connections", i, "id"), c.id) for i, c in enumerate(workshop.connections)],
-        "connection id",
-    )
-    issues += _duplicates(
-        loaded, [(("lines", i, "id"), x.id) for i, x in enumerate(workshop.lines)], "line id"
-    )
-    devices = [(("machines", i, "id"), m.id) for i, m in enumerate(workshop.machines)]
-    devices += [(("meters", i, "id"), m.id) for i, m in enumerate(workshop.meters)]
-    issues += _duplicates(loaded, devices, "machine/meter id")
+    ids = parts.ids
 
-    line_ids = [x.id for x in workshop.lines]
-    connection_ids = [c.id for c in workshop.connections]
-    transports = {c.id: c.transport for c in workshop.connections}
-    machine_ids = [m.id for m in workshop.machines]
+    def written(section: str, key: str = "id") -> list[tuple[tuple[str | int, ...], str]]:
+        return [((section, i, key), ident) for i, ident in ids[section] or ()]
+
+    issues += _duplicates(loaded, written("connections"), "connection id")
+    issues += _duplicates(loaded, written("lines"), "line id")
+    issues += _duplicates(loaded, [*written("machines"), *written("meters")], "machine/meter id")
+
+    line_ids = _ids_or_none(ids["lines"])
+    connection_ids = _ids_or_none(ids["connections"])
+    machine_ids = _ids_or_none(ids["machines"])
+    transports = {c.id: c.transport for _, c in parts.connections}
     endpoints: dict[tuple[str, int], tuple[str | int, ...]] = {}
 
-    def reference(path: tuple[str | int, ...], value: str, choices: list[str], what: str) -> None:
-        if value not in choices:
+    def reference(path: tuple[str | int, ...], value: str, choices: list[str] | None, what: str) -> None:
+        if choices is not None and value not in choices:
             issues.append(loaded.issue(path, f"unknown {what} '{value}'{did_you_mean(value, choices)}"))
 
     def endpoint(path: tuple[str | int, ...], connection: str, unit: int) -> None:
@@ -396,7 +443,7 @@ def _cross_check(
             )
         endpoints[key] = path
 
-    for i, machine in enumerate(workshop.machines):
+    for i, machine in parts.machines:
         reference(("machines", i, "line"), machine.line, line_ids, "line")
         reference(("machines", i, "connection"), machine.connection, connection_ids, "connection")
         endpoint(("machines", i, "unit"), machine.connection, machine.unit)
@@ -417,10 +464,11 @@ def _cross_check(
             )
         if machine.quality_from is not None:
             reference(("machines", i, "quality_from"), machine.quality_from, machine_ids, "machine")
-    for i, meter in enumerate(workshop.meters):
+    for i, meter in parts.meters:
         reference(("meters", i, "connection"), meter.connection, connection_ids, "connection")
         endpoint(("meters", i, "unit"), meter.connection, meter.unit)
-        reference(("meters", i, "measures"), meter.measures, [*machine_ids, WORKSHOP_SCOPE], "machine")
+        if machine_ids is not None:
+            reference(("meters", i, "measures"), meter.measures, [*machine_ids, WORKSHOP_SCOPE], "machine")
         profile = profiles.get(meter.profile)
         if profile is not None and profile.spec.energy is None:
             issues.append(
@@ -428,22 +476,20 @@ def _cross_check(
             )
     issues += _duplicates(
         loaded,
-        [
-            (("meters", i, "measures"), m.measures)
-            for i, m in enumerate(workshop.meters)
-            if m.measures != WORKSHOP_SCOPE
-        ],
+        [(("meters", i, "measures"), m.measures) for i, m in parts.meters if m.measures != WORKSHOP_SCOPE],
         "meter for machine",
     )
-    for i, line in enumerate(workshop.lines):
+    # machines with schema errors: which line they are on is not known, so not judged
+    unjudged = set(machine_ids or ()) - {m.id for _, m in parts.machines}
+    for i, line in parts.lines:
         if line.constraint is None:
             continue
-        on_line = [m.id for m in workshop.machines if m.line == line.id]
+        on_line = [m.id for _, m in parts.machines if m.line == line.id]
         if line.kind != "serial":
             issues.append(
                 loaded.issue(("lines", i, "constraint"), "only a serial line has a constraint machine")
             )
-        elif line.constraint not in on_line:
+        elif line.constraint not in on_line and line.constraint not in unjudged:
             issues.append(
                 loaded.issue(
                     ("lines", i, "constraint"),
@@ -451,21 +497,25 @@ def _cross_check(
                     f"line '{line.id}'{did_you_mean(line.constraint, on_line)}",
                 )
             )
-    issues += _check_protocols(workshop, loaded, profiles)
-    issues += _check_calendar(workshop, loaded)
+    issues += _check_protocols(parts, loaded, profiles)
+    issues += _check_calendar(parts.shifts, loaded)
     return issues
 
 
+def _ids_or_none(written: tuple[tuple[int, str], ...] | None) -> list[str] | None:
+    return None if written is None else [ident for _, ident in written]
+
+
 def _check_protocols(
-    workshop: Workshop, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]
+    parts: WorkshopParts, loaded: LoadedYaml, profiles: Mapping[str, DeviceProfile]
 ) -> list[ConfigIssue]:
     """A device's profile speaks its connection's protocol; an OPC UA device whose profile uses
     browse paths names the object they start from."""
-    transports = {c.id: c.transport for c in workshop.connections}
+    transports = {c.id: c.transport for _, c in parts.connections}
     issues = []
     devices: list[tuple[str, int, MachineSpec | MeterSpec]] = [
-        *(("machines", i, m) for i, m in enumerate(workshop.machines)),
-        *(("meters", i, m) for i, m in enumerate(workshop.meters)),
+        *(("machines", i, m) for i, m in parts.machines),
+        *(("meters", i, m) for i, m in parts.meters),
     ]
     for section, i, device in devices:
         profile, transport = profiles.get(device.profile), transports.get(device.connection)
@@ -495,17 +545,14 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def _check_calendar(workshop: Workshop, loaded: LoadedYaml) -> list[ConfigIssue]:
+def _check_calendar(shifts: tuple[tuple[int, ShiftSpec], ...], loaded: LoadedYaml) -> list[ConfigIssue]:
     """Breaks lie inside their shift; shifts do not overlap one another."""
     day = 24 * 60
     issues: list[ConfigIssue] = []
-    issues += _duplicates(
-        loaded,
-        [(("calendar", "shifts", i, "name"), s.name) for i, s in enumerate(workshop.calendar.shifts)],
-        "shift",
-    )
+    issues += _duplicates(loaded, [(("calendar", "shifts", i, "name"), s.name) for i, s in shifts], "shift")
+    names = dict(shifts)
     occupied: list[tuple[int, int, int]] = []
-    for i, shift in enumerate(workshop.calendar.shifts):
+    for i, shift in shifts:
         start = _minutes(shift.start)
         length = (_minutes(shift.end) - start) % day or day
         for j, brk in enumerate(shift.breaks):
@@ -520,7 +567,7 @@ def _check_calendar(workshop: Workshop, loaded: LoadedYaml) -> list[ConfigIssue]
                 )
         for other_start, other_length, other in occupied:
             if (other_start - start) % day < length or (start - other_start) % day < other_length:
-                name = workshop.calendar.shifts[other].name
+                name = names[other].name
                 issues.append(loaded.issue(("calendar", "shifts", i), f"overlaps shift '{name}'"))
         occupied.append((start, length, i))
     return issues

@@ -337,4 +337,8 @@ class Workshop(StrictModel):
     outbox: OutboxSection = OutboxSection()
     health: HealthSection = HealthSection()
     outputs: OutputsSection = OutputsSection()
-    profiles_dir: str = Field("devices", description="device profiles, relative to this file")
+    profiles_dir: str | None = Field(
+        None,
+        description="a folder of device profiles, relative to this file, searched after the workshop's "
+        "devices/ folder and before the profiles shipped with the agent",
+    )

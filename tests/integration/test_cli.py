@@ -26,8 +26,9 @@ pytestmark = pytest.mark.integration
 def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> None:
     records_file = tmp_path / "records.jsonl"
     done = subprocess.run(
-        [*EDGE_AGENT, "demo", "--duration", "8", "--speed", "600", "--records", str(records_file)],
-        cwd=REPO,
+        [*EDGE_AGENT, "demo", "--duration", "8", "--speed", "600", "--state-dir", str(tmp_path / "demo")]
+        + ["--records", str(records_file)],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,

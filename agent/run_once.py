@@ -1,0 +1,162 @@
+"""`edge-agent run --once -c WORKSHOP`: poll every device once and show what the agent would see.
+
+For commissioning, like Telegraf's `--test`: every tag's decoded value and quality, and each
+machine's state as its profile's rules derive it. The drivers are the agent's own, so what this
+shows is what the service will read. Nothing is recorded: no outbox, no records, no outputs.
+An OPC UA connection with security uses the agent's certificate and trust store
+(<state_dir>/pki) exactly as the service does, so a trust problem shows here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from agent.config.loader import AgentConfig, Device
+from agent.config.workshop import Connection, OpcUaConnection
+from agent.drivers.base import Clock, ReadResult
+from agent.drivers.registry import build_driver
+from agent.kpi.states import MachineState
+from agent.samples import DeviceStatus, Quality, Sample
+
+SETTLE_POLL_S = 0.1
+# Subscribed OPC UA values arrive with the subscription's first publish, not with the connect:
+# wait this many publishing intervals (plus the connection's timeout) for them.
+PUBLISHES_TO_WAIT = 2
+
+
+@dataclass
+class DeviceReading:
+    device: Device
+    endpoint: str
+    status: DeviceStatus | None = None
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None and self.status.connected and self.status.error is None
+
+    @property
+    def state(self) -> tuple[str, str | None]:
+        """The machine state its profile's rules give for these values; meters have none."""
+        if self.device.machine is None:
+            return "", None
+        if self.status is None or not self.status.connected:
+            return MachineState.OFFLINE.value, "no answer"
+        values = {s.tag: s.value for s in self.samples if s.quality is Quality.GOOD}
+        verdict = self.device.profile.rules.evaluate(values)
+        if verdict is None:
+            return "unknown", "no state rule matched these values"
+        return verdict.state.value, verdict.reason
+
+
+async def poll_once(config: AgentConfig, clock: Clock = time.time) -> list[DeviceReading]:
+    """One read of every connection, all connections at once, as the service's poll tasks do."""
+    per_connection = await asyncio.gather(
+        *(_read_connection(config, connection, clock) for connection in config.workshop.connections)
+    )
+    return [reading for readings in per_connection for reading in readings]
+
+
+async def _read_connection(config: AgentConfig, connection: Connection, clock: Clock) -> list[DeviceReading]:
+    devices = config.devices_on(connection)
+    if not devices:
+        return []
+    driver = build_driver(connection, devices, clock, config.workshop.agent)
+    async with driver:
+        result = await driver.read()
+        if isinstance(connection, OpcUaConnection):
+            result = await _settle(driver.read, result, _settle_s(connection, devices))
+    readings = {d.id: DeviceReading(d, driver.endpoint) for d in devices}
+    for sample in result.samples:
+        readings[sample.device].samples.append(sample)
+    for status in result.statuses:
+        readings[status.device].status = status
+    return list(readings.values())
+
+
+def _settle_s(connection: OpcUaConnection, devices: list[Device]) -> float:
+    publishing = max(d.profile.spec.opcua.publishing_interval_s for d in devices)
+    return connection.timeout_s + PUBLISHES_TO_WAIT * publishing
+
+
+async def _settle(
+    read: Callable[[], Awaitable[ReadResult]], result: ReadResult, settle_s: float
+) -> ReadResult:
+    """Read again until every value is good, the session is down, or settle_s has passed."""
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        if all(s.quality is Quality.GOOD for s in result.samples):
+            break
+        if any(not s.connected for s in result.statuses):
+            break  # no session: waiting brings no values
+        await asyncio.sleep(SETTLE_POLL_S)
+        result = await read()
+    return result
+
+
+def _value_text(sample: Sample) -> str:
+    if sample.quality is not Quality.GOOD:
+        return ""
+    value = sample.value
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _unit(device: Device, tag: str) -> str:
+    spec = device.profile.spec
+    found = spec.tags.get(tag) or spec.nodes.get(tag)
+    return (found.unit or "") if found is not None else ""
+
+
+def readings_table(readings: list[DeviceReading]) -> Table:
+    """One row per tag, the device and its state on every row: greppable when piped."""
+    table = Table(title="one poll of every device")
+    for column in ("device", "connection", "state", "reason", "tag", "value", "unit", "quality"):
+        table.add_column(column, overflow="fold")
+    for reading in readings:
+        state, reason = reading.state
+        style = "bold red" if state in ("fault", "offline", "unknown") else ""
+        device = reading.device.id if reading.device.machine else f"{reading.device.id} (meter)"
+        for index, sample in enumerate(reading.samples):
+            table.add_row(
+                device,
+                reading.device.connection,
+                Text(state, style=style),
+                reason or "",
+                sample.tag,
+                _value_text(sample),
+                _unit(reading.device, sample.tag),
+                Text(sample.quality.value, style="" if sample.quality is Quality.GOOD else "red"),
+                end_section=index == len(reading.samples) - 1,
+            )
+    return table
+
+
+def _problem(reading: DeviceReading) -> str:
+    if reading.status is None:
+        return "no status from the driver"
+    return reading.status.error or ("no answer" if not reading.status.connected else "")
+
+
+def report(readings: list[DeviceReading], console: Console) -> bool:
+    """Print the table and a summary; True when every device answered every read."""
+    console.print(readings_table(readings))
+    failed = [r for r in readings if not r.answered]
+    console.print(f"{len(readings) - len(failed)} of {len(readings)} devices answered every read")
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for reading in failed:
+        key = (reading.device.connection, reading.endpoint, _problem(reading))
+        grouped.setdefault(key, []).append(reading.device.id)
+    for (connection, endpoint, problem), devices in grouped.items():
+        console.print(
+            f"  {connection} ({endpoint}) {', '.join(devices)}: {problem}", style="red", highlight=False
+        )
+    return not failed

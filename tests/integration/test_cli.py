@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE_WORKSHOP
+from tests.conftest import SAMPLE_WORKSHOP
 from tests.integration.workshop_run import (
     EDGE_AGENT,
     read_records,
@@ -26,8 +26,11 @@ pytestmark = pytest.mark.integration
 def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> None:
     records_file = tmp_path / "records.jsonl"
     done = subprocess.run(
-        [*EDGE_AGENT, "demo", "--duration", "8", "--speed", "600", "--state-dir", str(tmp_path / "demo")]
-        + ["--records", str(records_file)],
+        [
+            *EDGE_AGENT,
+            *("demo", "--duration", "8", "--speed", "600"),
+            *("--state-dir", str(tmp_path / "demo"), "--records", str(records_file)),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

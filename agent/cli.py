@@ -253,7 +253,7 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
     table, address = chosen[0]
     request = ProbeRequest(table, address, args.count, args.unit)
     try:
-        asyncio.run(probe(args.url, request, args.timeout, Console(width=max(Console().width, 240))))
+        asyncio.run(probe(args.url, request, args.timeout, _wide_console()))
     except ProbeError as error:
         print(f"probe: {error}", file=sys.stderr)
         return EXIT_FAILURE
@@ -263,7 +263,7 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
 def _probe_opcua(args: argparse.Namespace) -> int:
     from agent.config.workshop import SecurityMode
     from agent.probe import ProbeError
-    from agent.probe_opcua import OpcUaProbe, probe_opcua
+    from agent.probe_opcua import OpcUaProbe, default_pki_dir, probe_opcua
 
     password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else None
     mode: SecurityMode = args.mode or ("None" if args.policy == "None" else "SignAndEncrypt")
@@ -276,15 +276,15 @@ def _probe_opcua(args: argparse.Namespace) -> int:
         browse=args.browse,
         depth=args.depth,
         nodes=tuple(args.node or ()),
-        pki_dir=args.pki,
+        pki_dir=args.pki or default_pki_dir(),
         timeout_s=args.timeout,
     )
     try:
-        asyncio.run(probe_opcua(request, Console(width=max(Console().width, 200))))
+        ok = asyncio.run(probe_opcua(request, _wide_console(200)))
     except ProbeError as error:
         print(f"probe: {error}", file=sys.stderr)
         return EXIT_FAILURE
-    return EXIT_OK
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -363,7 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
     opcua.add_argument("--browse", metavar="NODE", help="browse from this node, e.g. i=85 (Objects)")
     opcua.add_argument("--depth", type=int, default=2)
     opcua.add_argument("--node", action="append", metavar="NODE", help="read this node (repeatable)")
-    opcua.add_argument("--pki", type=Path, default=Path("var/edge-agent/pki"), help="certificates and trust")
+    opcua.add_argument(
+        "--pki",
+        type=Path,
+        help="certificates and trust store (own/, trusted/, rejected/); default probe's own, "
+        "~/.local/state/edge-agent/probe-pki. Give the agent's (<state_dir>/pki) to open sessions "
+        "as the agent: its certificate is used as it is, never replaced",
+    )
     where = probe.add_mutually_exclusive_group()
     for table in ("holding", "input", "coil", "discrete_input"):
         where.add_argument(

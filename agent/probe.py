@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
+from pymodbus.exceptions import ModbusException
 from rich.console import Console
 from rich.table import Table as RichTable
 
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
-from agent.config.workshop import ModbusConnection
+from agent.config.workshop import ModbusConnection, ModbusRtuConnection
 from agent.drivers.codec import DecodeError, decode
+from agent.drivers.connect_errors import describe_connect_error, serial_open_error, tcp_connect_error
 from agent.drivers.modbus import new_client, read_table
+from agent.drivers.modbus_exceptions import explain_exception
 from agent.drivers.planner import FUNCTION_CODE
 
 SCHEMES = ("modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu")
@@ -29,6 +32,16 @@ CONNECTION: TypeAdapter[ModbusConnection] = TypeAdapter(
     Annotated[ModbusConnection, Field(discriminator="transport")]
 )
 WIDE_TYPES = (DataType.INT32, DataType.UINT32, DataType.FLOAT32)
+LONG_TYPES = (DataType.INT64, DataType.UINT64, DataType.FLOAT64)
+# The profile's four orders for 64-bit values, by the names vendor manuals give them (A: the most
+# significant byte): ABCD keeps registers and bytes in order, CDAB reverses the registers, BADC
+# swaps the bytes inside each register, DCBA does both (fully little-endian).
+ORDER_64_BIT = {
+    ByteOrder.ABCD: "ABCDEFGH",
+    ByteOrder.CDAB: "GHEFCDAB",
+    ByteOrder.BADC: "BADCFEHG",
+    ByteOrder.DCBA: "HGFEDCBA",
+}
 
 
 class ProbeError(Exception):
@@ -75,33 +88,57 @@ class ProbeRequest:
 
 async def read_once(connection: ModbusConnection, request: ProbeRequest) -> list[int]:
     client = new_client(connection)
+    where = f"{connection.endpoint} unit {request.unit}"
     try:
-        async with asyncio.timeout(connection.timeout_s * 2):
-            connected = await client.connect()
+        try:
+            async with asyncio.timeout(connection.timeout_s * 2):
+                connected = await client.connect()
+        except (TimeoutError, OSError) as error:
+            raise ProbeError(
+                f"cannot connect to {where}: {describe_connect_error(error, connection.timeout_s * 2)}"
+            ) from None
         if not connected:
-            raise ProbeError(f"cannot connect to {connection.endpoint}")
+            raise ProbeError(f"cannot connect to {where}: {await _why_not_connected(connection)}")
         async with asyncio.timeout(connection.timeout_s + 1):
             response = await read_table(client, request.table, request.address, request.count, request.unit)
     except TimeoutError:
-        raise ProbeError(
-            f"{connection.endpoint} unit {request.unit}: no answer within {connection.timeout_s}s"
-        ) from None
+        raise ProbeError(_no_answer(where, connection)) from None
+    except ModbusException as error:
+        if "No response" in str(error):  # pymodbus's own timeout, at timeout_s
+            raise ProbeError(_no_answer(where, connection)) from None
+        raise ProbeError(f"{where}: {error}") from None
     except OSError as error:
-        raise ProbeError(f"{connection.endpoint}: {error.strerror or error}") from None
+        raise ProbeError(f"{where}: {describe_connect_error(error, connection.timeout_s)}") from None
     finally:
         client.close()
     if response.isError():
-        code = getattr(response, "exception_code", "?")
+        code = int(getattr(response, "exception_code", -1))
         raise ProbeError(
-            f"{connection.endpoint} unit {request.unit}: exception {code} for function "
-            f"{FUNCTION_CODE[request.table]} at {request.address}+{request.count}"
-            + (" (illegal data address: the device has no such registers)" if code == 2 else "")
+            f"{where}: {explain_exception(code)} "
+            f"[function {FUNCTION_CODE[request.table]:02d} at {request.address}, count {request.count}]"
         )
     values = response.bits if request.table.is_bit_table else response.registers
     return [int(v) for v in values[: request.count]]
 
 
+def _no_answer(where: str, connection: ModbusConnection) -> str:
+    return (
+        f"{where}: no answer within {connection.timeout_s:g} s (a wrong unit id, the device is off, "
+        "or on a serial bus the wiring, baud rate or parity is wrong)"
+    )
+
+
+async def _why_not_connected(connection: ModbusConnection) -> str:
+    """pymodbus only says that it could not connect; a plain connect says why."""
+    if isinstance(connection, ModbusRtuConnection):
+        reason = serial_open_error(connection.serial_port)
+    else:
+        reason = await tcp_connect_error(connection.host, connection.port, connection.timeout_s * 2)
+    return reason or "the connection failed, and a second try succeeded: an intermittent fault"
+
+
 def _decoded(data_type: DataType, order: ByteOrder, words: Sequence[int]) -> str:
+    """The agent's own decoder (codec.py), so a column reads exactly as the profile tag would."""
     try:
         value = decode(TagSpec(table=Table.HOLDING, address=0, type=data_type, order=order), list(words))
     except DecodeError as error:
@@ -123,26 +160,54 @@ def report(request: ProbeRequest, values: list[int], console: Console) -> None:
             table.add_row(str(request.address + offset), "1" if bit else "0")
         console.print(table)
         return
+    console.print(_registers_table(request, values))
+    for width, types in ((2, WIDE_TYPES), (4, LONG_TYPES)):
+        if len(values) >= width:
+            console.print(_wide_table(request, values, width, types))
+
+
+def _registers_table(request: ProbeRequest, values: list[int]) -> RichTable:
+    last = request.address + len(values) - 1
     table = RichTable(
-        title=f"unit {request.unit} {request.table.value} registers {request.address}.. "
-        f"(ASCII: {_ascii(values)!r})"
+        title=f"unit {request.unit} {request.table.value} registers {request.address}..{last}",
+        caption=f"ASCII: {_ascii(values)!r}; BA: the register's two bytes swapped (profile order BADC)",
     )
-    for column in ("address", "hex", "int16", "uint16"):
+    for column in ("address", "hex", "int16", "uint16", "int16 BA", "uint16 BA"):
         table.add_column(column, justify="right")
-    for data_type in WIDE_TYPES:
-        for order in ByteOrder:
-            table.add_column(f"{data_type.value} {order.value}", justify="right")
     for offset, word in enumerate(values):
-        row = [
+        table.add_row(
             str(request.address + offset),
             f"0x{word:04X}",
             _decoded(DataType.INT16, ByteOrder.ABCD, [word]),
             str(word),
-        ]
-        pair = values[offset : offset + 2]
-        row += [_decoded(t, o, pair) if len(pair) == 2 else "" for t in WIDE_TYPES for o in ByteOrder]
-        table.add_row(*row)
-    console.print(table)
+            _decoded(DataType.INT16, ByteOrder.BADC, [word]),
+            _decoded(DataType.UINT16, ByteOrder.BADC, [word]),
+        )
+    return table
+
+
+def _wide_table(request: ProbeRequest, values: list[int], width: int, types: Sequence[DataType]) -> RichTable:
+    """One row per start address and byte order; `order` is what a profile tag's `order:` takes."""
+    bits = 16 * width
+    table = RichTable(
+        title=f"{bits}-bit values from registers n..n+{width - 1}",
+        caption="order: what a profile tag's `order:` takes; A is the most significant byte",
+    )
+    table.add_column("address", justify="right")
+    table.add_column("order", justify="left")
+    if width == 4:
+        table.add_column("vendor name", justify="left")
+    for data_type in types:
+        table.add_column(data_type.value, justify="right")
+    for offset in range(len(values) - width + 1):
+        words = values[offset : offset + width]
+        for index, order in enumerate(ByteOrder):
+            row = [str(request.address + offset) if index == 0 else "", order.value]
+            if width == 4:
+                row.append(ORDER_64_BIT[order])
+            row += [_decoded(t, order, words) for t in types]
+            table.add_row(*row, end_section=index == len(ByteOrder) - 1)
+    return table
 
 
 async def probe(url: str, request: ProbeRequest, timeout_s: float, console: Console) -> None:

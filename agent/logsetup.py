@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,13 @@ SYSLOG_PRIORITY = {
     logging.INFO: 6,
     logging.DEBUG: 7,
 }
+
+
+# asyncua's certificate checks log as "asyncuagds.validate", outside its own "asyncua" tree
+LIBRARY_LOGGERS = ("asyncua", "asyncuagds", "pymodbus")
+LIBRARY_REPEAT_EVERY_S = 600.0  # as the drivers' own fault lines (FAULT_LOG_EVERY_S)
+LIBRARY_KEYS_MAX = 1000  # distinct library messages remembered; beyond, the memory starts over
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
 
 class JournalFormatter(logging.Formatter):
@@ -49,15 +57,17 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         handler.setFormatter(JournalFormatter("%(levelname)s %(name)s %(message)s"))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # Libraries log a failure on every retry, some with a traceback: their errors go through the
+    # same throttle as the agent's own fault lines, as one line and then a count.
+    handler.addFilter(LibraryThrottle(keep_tracebacks=level == "DEBUG"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # pymodbus logs every transaction failure with a traceback; our drivers report them as
-    # device status and rate-limited events instead.
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    # asyncua logs every request at INFO and the binary of whole endpoint lists; our driver
-    # reports sessions as events of its own.
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    # pymodbus and asyncua log every request at INFO/DEBUG (asyncua the binary of whole endpoint
+    # lists), even with the agent at DEBUG that drowns its own lines; our drivers report
+    # connections and devices as events of their own. The libraries' errors still show, throttled.
+    for library in LIBRARY_LOGGERS:
+        logging.getLogger(library).setLevel(logging.ERROR)
 
 
 class EventThrottle:
@@ -83,3 +93,51 @@ class EventThrottle:
         """The fault is over: the next occurrence is news and is logged at once."""
         self._last.pop(key, None)
         self._held.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def clear(self) -> None:
+        self._last.clear()
+        self._held.clear()
+
+
+def _is_library(name: str) -> bool:
+    return any(name == library or name.startswith(library + ".") for library in LIBRARY_LOGGERS)
+
+
+class LibraryThrottle(logging.Filter):
+    """A handler filter for the libraries' loggers: a message that repeats (the same text up to
+    numbers and addresses) is let through once every `every_s`, with how many were held back,
+    and its traceback is folded into the line (one event per line; tracebacks stay at DEBUG)."""
+
+    def __init__(
+        self,
+        every_s: float = LIBRARY_REPEAT_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        keep_tracebacks: bool = False,
+    ) -> None:
+        super().__init__()
+        self._throttle = EventThrottle(every_s, clock)
+        self.keep_tracebacks = keep_tracebacks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _is_library(record.name) or record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if len(self._throttle) >= LIBRARY_KEYS_MAX:
+            self._throttle.clear()
+        held = self._throttle.allow(f"{record.name} {_VARYING.sub('#', message.splitlines()[0])[:200]}")
+        if held is None:
+            return False
+        if record.exc_info and not self.keep_tracebacks:
+            error = record.exc_info[1]
+            if error is not None:
+                message += f" error={type(error).__name__}" + (f": {error}" if str(error) else "")
+            record.exc_info = None
+            record.exc_text = None
+            record.stack_info = None
+        record.msg = f"{message} repeats={held}" if held else message
+        record.args = None
+        return True

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from agent.config.loader import AgentConfig
-from agent.logsetup import EventThrottle, configure_logging
+from agent.logsetup import EventThrottle, LibraryThrottle, configure_logging
 from agent.runtime import Agent, ConnectionHealth
 from agent.samples import DeviceStatus
 
@@ -90,3 +90,47 @@ def test_lines_carry_a_timestamp_on_a_terminal() -> None:
     finally:
         logging.getLogger().handlers.clear()
     assert buffer.getvalue().split(" ", 2)[2].strip() == "ERROR agent.test event=example"
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def test_library_errors_appear_once_then_as_a_count_without_tracebacks() -> None:
+    clock = FakeClock()
+    buffer = io.StringIO()
+    configure_logging("INFO", buffer)
+    handler = logging.getLogger().handlers[0]
+    handler.filters[:] = [LibraryThrottle(600.0, clock)]
+    library = logging.getLogger("asyncuagds.validate")  # where asyncua logs it
+    try:
+        for attempt in range(3 * 60):  # a retry every 10 s for half an hour
+            clock.now += 10.0
+            try:
+                fail(f"verification failed at try {attempt}")
+            except ValueError:
+                library.exception("Not trusted certificate used: [CN=%s]", f"server-{attempt % 2}")
+        logging.getLogger("agent.test").warning("event=own_line")  # the agent's own lines pass as they are
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = buffer.getvalue().splitlines()
+    shown = [line for line in lines if "Not trusted certificate used" in line]
+    assert len(shown) == 3  # at 0, 10 and 20 minutes: numbers in the text do not make it news
+    assert shown[0].endswith("error=ValueError: verification failed at try 0")
+    assert "repeats=59" in shown[1]
+    assert not any("Traceback" in line for line in lines)
+    assert len(lines) == 4
+    assert lines[-1].endswith("WARNING agent.test event=own_line")
+
+
+def test_library_tracebacks_stay_at_debug() -> None:
+    buffer = io.StringIO()
+    configure_logging("DEBUG", buffer)
+    try:
+        try:
+            fail("why")
+        except ValueError:
+            logging.getLogger("pymodbus.logging").exception("failed")
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "Traceback" in buffer.getvalue()

@@ -39,6 +39,18 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
+    if args.for_service:
+        from agent.config.samples import still_sample
+
+        problems = still_sample(config)
+        for problem in problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        if problems:
+            print(
+                f"{args.config} is valid, but not yet this plant's: the service stays stopped",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
     w = config.workshop
     print(
         f"{args.config}: OK — {len(w.machines)} machines on {len(w.lines)} lines, "
@@ -298,7 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("-c", "--config", type=Path, required=required, help="workshop YAML")
         return sub
 
-    with_config("validate", "check a workshop file; exit 0, or 2 with every error")
+    validate = with_config("validate", "check a workshop file; exit 0, or 2 with every error")
+    validate.add_argument(
+        "--for-service",
+        action="store_true",
+        help="also fail (exit 2) while a connection still points at a shipped sample's simulator "
+        "endpoint: what install.sh checks before it starts the service",
+    )
     with_config("plan", "print the compiled Modbus read plan")
     run = with_config("run", "run the agent (SIGTERM/SIGINT stop it cleanly)")
     run.add_argument(

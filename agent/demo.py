@@ -178,6 +178,8 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
                 await asyncio.wait({agent_task}, timeout=REFRESH_S)
         await agent_task
     console.print(
-        f"demo: {agent.storage.stored} records produced" + (f", written to {records}" if records else "")
+        f"demo: {agent.storage.stored} records produced" + (f", written to {records}" if records else ""),
+        soft_wrap=True,  # a path to copy stays on one line
+        highlight=False,
     )
     return agent

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent.config.issues import ConfigError, ConfigIssue, format_path
 from agent.config.models import IDENTIFIER_PATTERN
+from agent.config.paths import anchored
 from agent.config.profile import Profile, TagSpec
 from agent.config.salvage import WorkshopParts, salvage_profile
 from agent.config.secrets import resolve_secret_files
@@ -197,7 +198,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> AgentConfi
     issues += _cross_check(parts, loaded, profiles)
     if issues or workshop is None:
         raise ConfigError(issues)
-    return AgentConfig(workshop, MappingProxyType(profiles), path)
+    return AgentConfig(anchored(workshop, path.absolute().parent), MappingProxyType(profiles), path)
 
 
 @dataclass(frozen=True)

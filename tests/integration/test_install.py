@@ -3,6 +3,7 @@ uninstall; and the unit file as systemd itself judges it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import subprocess
@@ -38,9 +39,31 @@ def staged_unit(root: Path, tmp_path: Path) -> Path:
     return unit
 
 
+def test_help_lists_every_option_the_script_takes() -> None:
+    done = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True, check=True)
+    script = INSTALL.read_text(encoding="utf-8")
+    options = set(re.findall(r"^\s+(--[a-z-]+)\)", script, flags=re.MULTILINE))
+    assert options >= {
+        "--bundle",
+        "--wheelhouse",
+        "--start",
+        "--no-start",
+        "--uninstall",
+        "--purge",
+        "--destdir",
+    }
+    for option in options:
+        assert re.search(rf"^\s+{option}\b", done.stdout, flags=re.MULTILINE), option
+    assert "set -euo" not in done.stdout
+    assert "PIP_INDEX_URL" in done.stdout
+
+
 def test_install_upgrade_and_uninstall_keep_the_plants_config_and_data(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    install(root)
+    fresh = install(root)
+    # the sample still points at its simulators: not started, and told what to do next
+    assert "not started" in fresh.stdout
+    assert "edge-agent validate -c /etc/edge-agent/workshop.yaml" in fresh.stdout
     venv = root / "opt/edge-agent/venv"
     first = venv.resolve()
     config = root / "etc/edge-agent/workshop.yaml"
@@ -82,11 +105,17 @@ def test_install_upgrade_and_uninstall_keep_the_plants_config_and_data(tmp_path:
     outbox = root / "var/lib/edge-agent/outbox.db"
     outbox.write_bytes(b"records not yet delivered")
 
+    # the plant's own addresses: the workshop is ready for the service
+    text = config.read_text(encoding="utf-8").replace(
+        "host: 127.0.0.1, port: 150", "host: 10.0.1.20, port: 150"
+    )
+    config.write_text(text.replace("opc.tcp://127.0.0.1:", "opc.tcp://10.0.1.50:"), encoding="utf-8")
     upgraded = install(root)
+    assert "workshop.yaml is ready" in upgraded.stdout
     second = venv.resolve()
     assert second != first
     assert first.exists()  # the previous release stays for a rollback
-    assert config.read_text(encoding="utf-8").endswith("# tuned for line 3\n")
+    assert "# tuned for line 3\n" in config.read_text(encoding="utf-8")
     assert profile.read_text(encoding="utf-8").endswith("# local register fix\n")
     assert (profile.parent / "sim-grinder.yaml.dist").exists()
     assert "kept your" in upgraded.stdout

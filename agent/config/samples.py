@@ -1,0 +1,34 @@
+"""Which connections of a workshop still point where a shipped sample's simulators listen.
+
+A workshop started from a sample (`edge-agent init`, or the file install.sh writes) validates as
+it is, but its connections point at loopback ports where only `edge-agent simulate` answers.
+The service must not start on it by accident: install.sh asks `validate --for-service`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from agent.config.loader import AgentConfig, load_config
+from agent.config.shipped import examples
+
+
+@functools.cache
+def sample_endpoints() -> dict[str, str]:
+    """endpoint -> the sample that uses it, over every shipped example."""
+    found: dict[str, str] = {}
+    for name, path in examples().items():
+        for connection in load_config(path).workshop.connections:
+            found[connection.endpoint] = name
+    return found
+
+
+def still_sample(config: AgentConfig) -> list[str]:
+    """One line per connection that is still a sample's simulator endpoint."""
+    samples = sample_endpoints()
+    return [
+        f"connections[{index}] ({connection.id}): {connection.endpoint} is where the "
+        f"'{samples[connection.endpoint]}' sample's simulator listens; give your PLC's or gateway's address"
+        for index, connection in enumerate(config.workshop.connections)
+        if connection.endpoint in samples
+    ]

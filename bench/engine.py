@@ -10,15 +10,15 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from agent.config.loader import load_config
+from agent.config.shipped import example
 from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import KpiEngine
 from agent.samples import Sample
 from agent.sim.machines import MachineModel
 
-SAMPLE_WORKSHOP = Path(__file__).resolve().parent.parent / "configs" / "grinding-workshop.yaml"
+SAMPLE_WORKSHOP = example("grinding")
 MACHINES = 50
 POLL_S = 1.0
 

@@ -4,14 +4,13 @@ agent.drivers.timing). Run: `make bench ARGS=planner`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from agent.config.loader import DeviceProfile, load_profile
+from agent.config.shipped import shipped_profiles_dir
 from agent.config.workshop import ModbusRtuConnection
 from agent.drivers.planner import ReadRequest, plan_reads
 from agent.drivers.timing import RTU_PAUSE_DEFAULT, cycle_seconds
 
-PROFILES = Path(__file__).resolve().parent.parent / "configs" / "devices"
+PROFILES = shipped_profiles_dir()
 LINE = ModbusRtuConnection(id="bus", transport="modbus-rtu", serial_port="/dev/null", baudrate=9600)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Self
 
 from agent.config.loader import load_config
+from agent.config.shipped import example
 from agent.config.workshop import InfluxOutput, MqttOutput
 from agent.delivery import SinkDelivery
 from agent.outbox import AsyncOutbox, Outbox
@@ -27,7 +28,7 @@ from agent.sinks.mqtt import MqttSink
 from agent.sinks.registry import topic_root
 from tests.integration.servers import VictoriaMetrics
 
-SAMPLE_WORKSHOP = Path(__file__).resolve().parent.parent / "configs" / "grinding-workshop.yaml"
+SAMPLE_WORKSHOP = example("grinding")
 DAY_S = 86_400.0
 POLL_S = 5.0  # a day of shop-floor time, read every 5 s: state changes are seen as in production
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 from agent.config.loader import AgentConfig, load_config
-from agent.demo import on_free_ports
+from agent.demo import in_state_dir, on_free_ports
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "agent" / "configs"
@@ -30,6 +30,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def sample_config() -> AgentConfig:
-    """The bundled sample workshop, every connection on a free loopback port."""
-    return on_free_ports(load_config(SAMPLE_WORKSHOP))
+def sample_config(tmp_path: Path) -> AgentConfig:
+    """The bundled sample workshop, every connection on a free loopback port, its state (outbox,
+    certificates) in the test's own folder: never next to the sample inside the package."""
+    return in_state_dir(on_free_ports(load_config(SAMPLE_WORKSHOP)), tmp_path / "state")

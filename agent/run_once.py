@@ -26,6 +26,11 @@ from agent.kpi.states import MachineState
 from agent.samples import DeviceStatus, Quality, Sample
 
 SETTLE_POLL_S = 0.1
+# A connection that fails at the first try gets two more, as the service would retry it: a
+# gateway that is slow to accept (or a loop busy with OPC UA's cryptography at start) is not a
+# dead device. The pauses outlast the drivers' first two reconnect backoffs (agent/backoff.py:
+# at most 1 s, then at most 2 s).
+RETRY_PAUSES_S = (1.05, 2.05)
 # Subscribed OPC UA values arrive with the subscription's first publish, not with the connect:
 # wait this many publishing intervals (plus the connection's timeout) for them.
 PUBLISHES_TO_WAIT = 2
@@ -71,6 +76,11 @@ async def _read_connection(config: AgentConfig, connection: Connection, clock: C
     driver = build_driver(connection, devices, clock, config.workshop.agent)
     async with driver:
         result = await driver.read()
+        for pause in RETRY_PAUSES_S:
+            if all(status.connected for status in result.statuses):
+                break
+            await asyncio.sleep(pause)
+            result = await driver.read()
         if isinstance(connection, OpcUaConnection):
             result = await _settle(driver.read, result, _settle_s(connection, devices))
     readings = {d.id: DeviceReading(d, driver.endpoint) for d in devices}

@@ -12,7 +12,7 @@ from agent.config.loader import AgentConfig
 from agent.engine_setup import build_engine_setup
 from agent.kpi.states import MachineState
 from agent.runtime import Agent
-from agent.sim.server import WorkshopSimulator
+from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,10 @@ async def test_dead_gateway_costs_the_others_nothing_and_recovers(sample_config:
     agent = Agent(sample_config, clock=time.time, engine_setup=setup, poll_interval_s=POLL_S)
     stop = asyncio.Event()
     dead_machines = [d.id for d in sample_config.devices() if d.connection == DEAD]
-    async with WorkshopSimulator(sample_config, time.time) as simulator:
+    # the agent trusts the simulated OPC UA server (its state folder is the test's own, and new)
+    async with WorkshopSimulator(
+        sample_config, time.time, opcua=OpcUaSimulation(trust_into_agent=True)
+    ) as simulator:
         task = asyncio.create_task(agent.run(stop), name="test.agent")
         connections = {c.id for c in sample_config.workshop.connections}
         await wait_for(

@@ -217,9 +217,11 @@ class InfluxDB1:
             raise InfluxQueryError(body.get("error") or errors[0])
         return results
 
-    def query(self, statement: str, database: str) -> list[dict[str, Any]]:
+    def query(
+        self, statement: str, database: str, auth: tuple[str, str] | Literal["admin"] = "admin"
+    ) -> list[dict[str, Any]]:
         """The series of one query's answer (an empty list when nothing matched)."""
-        [result] = self.execute(statement, database=database)
+        [result] = self.execute(statement, database=database, auth=auth)
         series: list[dict[str, Any]] = result.get("series", [])
         return series
 

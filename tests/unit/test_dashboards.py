@@ -5,6 +5,7 @@ the records' values: tests/integration/test_dashboard_queries.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import zoneinfo
@@ -166,3 +167,15 @@ def test_schema_is_exactly_what_the_agent_writes_over_a_shift_change() -> None:
         assert unwritten <= {"reason"}, (measurement, unwritten)  # reason: only when a rule gives one
     for measurement in ("oee", "energy", "machine_state"):
         assert {"enterprise", "site", "area", "agent"} <= seen[measurement]["tags"]
+
+
+def test_a_new_field_on_a_panel_is_one_more_name_in_the_panel_list() -> None:
+    """The energy tables show ENERGY_TABLE_FIELDS; a field added there (kgce, say) is queried, and
+    the integration test's truth reads it from the records by the same description."""
+    generator = load_generator()
+    tables = [p for p in generator.PANELS if p.dashboard == generator.ENERGY and p.table]
+    assert {p.title for p in tables} == {"By shift (closed shifts)", "By day"}
+    for panel in tables:
+        assert panel.show.columns[1:] == generator.columns(*generator.ENERGY_TABLE_FIELDS)
+        wider = dataclasses.replace(panel.show, columns=(*panel.show.columns, generator.Column("kgce")))
+        assert '"kgce" FROM "energy"' in generator.influxql(wider)

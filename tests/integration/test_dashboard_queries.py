@@ -1,17 +1,18 @@
 """Every query of every shipped dashboard, run as Grafana runs it, against what real agents wrote
 into a real InfluxDB.
 
-Two gateways poll the same simulated workshop with one shop-floor clock, run 240 times faster than
+Two gateways poll the same simulated workshop with one shop-floor clock, run 120 times faster than
 life, and write through the `api: v1` output into one InfluxDB 1.x database and into their record
 files. Both carry the same machine ids: gateway A is the sample workshop, B the same without its
 OPC UA grinder. Their shifts cross a shift change at 23:50 (the same production day) and a day
 change when the shift that started the day before ends:
 - A runs three shifts and works on into its night shift (00:10) until the end, 00:18;
-- B has no night shift: after its late shift (ends 00:05) comes time without a shift, and B falls
+- B has no night shift: after its late shift (ends 00:04) comes time without a shift, and B falls
   silent at 00:08, so at 00:18 its "this shift" panels show the late shift, and its "now" panels
   show nothing rather than states ten minutes old.
 
-Then each dashboard is opened as a manager would open it at 00:18: its variables are resolved by
+Then each dashboard is opened as a manager would open it right after A's last publication (00:18):
+its variables are resolved by
 their own queries, its macros expanded (tests/integration/grafana.py), and every panel's query
 runs, as Grafana's read-only user, for each gateway and, on the machine dashboard, each machine.
 Each answer must equal what the records say (tests/integration/dashboard_truth.py), and hold rows
@@ -38,7 +39,6 @@ from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, InfluxOutput,
 from agent.demo import on_free_ports
 from agent.engine_setup import build_engine_setup
 from agent.outbox import Outbox
-from agent.records import epoch_ms
 from agent.runtime import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 from agent.sinks.file import FileSink
@@ -54,13 +54,21 @@ from tests.integration.dashboard_truth import (
     expected,
     stored_points,
 )
-from tests.integration.grafana import TimeRange, Variable, panel_interval_ms, panel_query, resolve_variables
+from tests.integration.dashboard_truth import epoch_ms as epoch_ms_of
+from tests.integration.grafana import (
+    TimeRange,
+    Variable,
+    interval_ms,
+    panel_interval_ms,
+    panel_query,
+    resolve_variables,
+)
 from tests.integration.servers import InfluxDB1
 from tests.integration.workshop_run import read_records
 
 pytestmark = pytest.mark.integration
 
-SPEED = 240.0  # shop-floor seconds per second
+SPEED = 120.0  # shop-floor seconds per second: the 40 minutes take 20 s
 POLL_S = 0.25
 PUBLISH_S = 120.0  # shop-floor seconds between publications
 START, VIEWED = "23:38", "00:18"  # local shop-floor times; the second on the next day
@@ -82,7 +90,7 @@ THREE_SHIFTS = {
         {"name": "night", "start": "00:10", "end": "08:00"},
     ]
 }
-NO_NIGHT_SHIFT = {"shifts": [DAY, {"name": "late", "start": "23:50", "end": "00:05"}]}
+NO_NIGHT_SHIFT = {"shifts": [DAY, {"name": "late", "start": "23:50", "end": "00:04"}]}
 DATABASE = "shopfloor"
 WRITER = ("gateway", "writer-secret")
 READER = ("grafana", "reader-secret")
@@ -170,8 +178,8 @@ def agent_for(gateway: Gateway, server: InfluxDB1, clock: ScaledClock) -> Agent:
     )
 
 
-async def run_gateways(server: InfluxDB1, pair: tuple[Gateway, ...]) -> int:
-    """The gateways against one simulated workshop, each until its silent_at; the time then."""
+async def run_gateways(server: InfluxDB1, pair: tuple[Gateway, ...]) -> None:
+    """The gateways against one simulated workshop, each until its silent_at."""
     first = pair[0].config
     yesterday = dt.datetime.now(zoneinfo.ZoneInfo(first.workshop.site.timezone)).date() - dt.timedelta(days=1)
     clock = ScaledClock(local_instant(first, yesterday, START), SPEED)
@@ -192,7 +200,6 @@ async def run_gateways(server: InfluxDB1, pair: tuple[Gateway, ...]) -> int:
         influx = next(d for d in agent.deliveries if d.sink.name == "influxdb")
         assert influx.stats.backlog_records == 0, influx.stats.last_error  # everything reached InfluxDB
         assert influx.stats.failures == 0, influx.stats.last_error
-    return epoch_ms(clock())
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +214,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             server.execute(f"CREATE USER \"{user}\" WITH PASSWORD '{password}'")
             server.execute(f'GRANT {grant} ON "{DATABASE}" TO "{user}"')
         pair = gateways(tmp_path)
-        now_ms = asyncio.run(run_gateways(server, pair))
+        asyncio.run(run_gateways(server, pair))
         records = {g.id: read_records(g.records_path) for g in pair}
+        # right after the last publication: shop-floor time runs 120 times faster than the test,
+        # so "the end of the run" would be minutes of shop-floor time after it
+        now_ms = max(epoch_ms_of(r["ts"]) for rs in records.values() for r in rs if r["kind"] == "state")
         yield Run(server, pair, now_ms, records)
     finally:
         server.stop()
@@ -318,6 +328,9 @@ def test_every_panel_answers_with_what_the_records_say(run: Run, name: str) -> N
 def test_a_silent_gateway_shows_no_state_now_but_keeps_its_timeline(run: Run) -> None:
     """B stopped at 00:08; at 00:18 its machines' states are unknown, not as they were at 00:08."""
     silent = next(g for g in run.gateways if g.silent_at != VIEWED)
+    newest = max(epoch_ms_of(r["ts"]) for r in run.records[silent.id] if r["kind"] == "state")
+    age_limit = interval_ms(load_generator().STATE_MAX_AGE)
+    assert run.now_ms - newest > age_limit, "the machine was too slow: B's last states are still recent"
     for board in dashboards().values():
         time_range = TimeRange.of(board, run.now_ms)
         variables = resolve_variables(board, run.query, time_range, {"agent": silent.id})

@@ -217,6 +217,17 @@ class InfluxDB1:
             raise InfluxQueryError(body.get("error") or errors[0])
         return results
 
+    def write(self, lines: str, database: str) -> None:
+        """Line protocol (from influxdb-client's Point) written as the admin, precision ms."""
+        query = urllib.parse.urlencode({"db": database, "precision": "ms"})
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}/write?{query}", data=lines.encode(), method="POST"
+        )
+        basic = base64.b64encode(":".join(self.admin).encode()).decode()
+        request.add_header("Authorization", f"Basic {basic}")
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+            assert answer.status == 204
+
     def query(
         self, statement: str, database: str, auth: tuple[str, str] | Literal["admin"] = "admin"
     ) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from influxdb_client.client.write.point import Point
 
 from agent.config.workshop import InfluxOutput
 from agent.delivery import SinkDelivery
@@ -146,6 +147,25 @@ async def test_a_refusal_names_the_output_and_writes_nothing(
     assert meaning in message
     assert sink.rejected_points == 0  # a refusal is not bad data: nothing is skipped
     assert influx.query(f'SELECT * FROM "oee" WHERE "agent" = \'{agent}\'', "shopfloor") == []
+
+
+async def test_a_point_the_store_refuses_is_skipped_and_the_rest_written(influx: InfluxDB1) -> None:
+    """Bad data (here: a field that already holds text in this shard) is a 400, as on 2.x: the batch
+    is halved until the refused point is alone, which is logged and skipped."""
+    agent, database = "gw-conflict", "conflicts"
+    influx.execute(f'CREATE DATABASE "{database}"')
+    influx.execute(f'GRANT WRITE ON "{database}" TO "{WRITER[0]}"')
+    conflict = Point("oee").tag("agent", agent)  # type: ignore[no-untyped-call]  # untyped library
+    conflict.field("apt_s", "not a number").time(epoch_ms(TS) - 1000, "ms")
+    influx.write(conflict.to_line_protocol(), database)
+    async with InfluxSink(v1(influx, database=database), topics(agent)) as sink:
+        await sink.write(envelopes(agent))
+    assert sink.rejected_points == 1
+    where = f"WHERE \"agent\" = '{agent}' AND time = {epoch_ms(TS)}ms"
+    [state] = influx.query(f'SELECT "state" FROM "machine_state" {where}', database)
+    assert state["values"] == [[epoch_ms(TS), "fault"]]
+    [oee] = influx.query(f'SELECT "oee", "scope" FROM "oee" {where}', database)
+    assert oee["values"] == [[epoch_ms(TS), 0.6182, "workshop"]]  # the machine's point was the bad one
 
 
 async def test_records_wait_in_the_outbox_until_the_database_exists(

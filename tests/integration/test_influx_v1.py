@@ -168,19 +168,39 @@ async def test_a_point_the_store_refuses_is_skipped_and_the_rest_written(influx:
     assert oee["values"] == [[epoch_ms(TS), 0.6182, "workshop"]]  # the machine's point was the bad one
 
 
-async def test_records_wait_in_the_outbox_until_the_database_exists(
-    influx: InfluxDB1, tmp_path: Path
+@pytest.mark.parametrize(
+    ("status", "before", "fix"),
+    [
+        (404, [], ['CREATE DATABASE "{db}"', 'GRANT WRITE ON "{db}" TO "{user}"']),
+        (
+            401,
+            ['CREATE DATABASE "{db}"', 'GRANT WRITE ON "{db}" TO "{user}"'],
+            ["SET PASSWORD FOR \"{user}\" = 'right'"],
+        ),
+        (
+            403,
+            ['CREATE DATABASE "{db}"', 'GRANT READ ON "{db}" TO "{user}"'],
+            ['GRANT WRITE ON "{db}" TO "{user}"'],
+        ),
+    ],
+    ids=["missing-database", "wrong-password", "refused-write"],
+)
+async def test_records_wait_in_the_outbox_until_the_store_takes_them(
+    influx: InfluxDB1, tmp_path: Path, status: int, before: list[str], fix: list[str]
 ) -> None:
-    """The delivery loop keeps its cursor while the store refuses, and delivers all once it accepts."""
-    database = "created_late"
-    agent = "gw-late"
+    """The delivery loop keeps its cursor while the store refuses, and delivers all once an
+    administrator has put the store right: nothing is dropped, nothing written twice."""
+    database, user, agent = f"late_{status}", f"late-{status}", f"gw-late-{status}"
+    influx.execute(f"CREATE USER \"{user}\" WITH PASSWORD '{'wrong' if status == 401 else 'right'}'")
+    for statement in before:
+        influx.execute(statement.format(db=database, user=user))
     outbox = Outbox(tmp_path / "outbox.db")
     async with AsyncOutbox(outbox) as store:
         await store.call(outbox.open)
         await store.call(outbox.register, ["influxdb"])
         minutes = [replace(r, ts=TS + 60 * i) for i in range(4) for r in records()]
         await store.call(outbox.append, agent, minutes, TS)
-        sink = InfluxSink(v1(influx, database=database), topics(agent))
+        sink = InfluxSink(v1(influx, database=database, username=user, password="right"), topics(agent))
         delivery = SinkDelivery(sink, store, agent, batch_size=5, replay_per_s=1000.0, retry_max_s=0.2)
         async with sink:
             task = asyncio.create_task(delivery.run(), name="test.delivery")
@@ -189,17 +209,18 @@ async def test_records_wait_in_the_outbox_until_the_database_exists(
                     while delivery.stats.failures < 2:  # noqa: ASYNC110 - observing the loop from outside
                         await asyncio.sleep(0.05)
                 assert delivery.stats.last_error is not None
-                assert f"output=influxdb {influx.url} api=v1 database={database}: HTTP 404" in (
+                assert f"output=influxdb {influx.url} api=v1 database={database}: HTTP {status}" in (
                     delivery.stats.last_error
                 )
                 waiting = await store.call(outbox.pending, agent, "influxdb", 100)
                 assert len(waiting) == 12  # nothing dropped, nothing acknowledged
-                influx.execute(f'CREATE DATABASE "{database}"')
-                influx.execute(f'GRANT WRITE ON "{database}" TO "{WRITER[0]}"')
+                for statement in fix:
+                    influx.execute(statement.format(db=database, user=user))
                 delivery.wake.set()
                 async with asyncio.timeout(10):
                     while delivery.stats.delivered < 12:  # noqa: ASYNC110
                         await asyncio.sleep(0.05)
+                assert await store.call(outbox.pending, agent, "influxdb", 100) == []
             finally:
                 task.cancel()
     [count] = influx.query('SELECT count("state") FROM "machine_state"', database)

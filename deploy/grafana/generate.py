@@ -36,7 +36,7 @@ DATASOURCE = {"type": "influxdb", "uid": "edge-influx"}
 OUT = Path(__file__).resolve().parent / "dashboards"
 SCHEMA_VERSION = 39
 GRID_COLUMNS = 24  # Grafana's grid width
-# Points per trend panel: enough for a minute's resolution over a 8-hour view; Grafana rounds the
+# Points per trend panel: a minute's resolution over an 8-hour view; Grafana rounds the
 # range / this into its nice intervals, never below the datasource's timeInterval (1m).
 TREND_MAX_DATA_POINTS = 500
 # A machine's state counts as "now" if published within this of the range's end. The agent
@@ -79,12 +79,6 @@ class Column:
     name: str
     numerator: str | None = None
     denominator: str | None = None
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        if self.numerator is None or self.denominator is None:
-            return (self.name,)
-        return (self.numerator, self.denominator)
 
 
 def columns(*names: str) -> tuple[Column, ...]:
@@ -302,6 +296,7 @@ PANELS: tuple[Panel, ...] = (
         this_shift("oee", "workshop", *LOSS_FIELDS),
         12,
         9,
+        table=True,  # one bar per column, named by the field
         defaults={"unit": "s"},
         options={"orientation": "horizontal", "displayMode": "basic"},
     ),

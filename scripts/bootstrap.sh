@@ -21,12 +21,14 @@ if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepi
     apt_install python3-venv
 fi
 # Servers the integration tests start on free ports: mosquitto (private brokers for outages, TLS
-# and passwords), openssl (test certificates), VictoriaMetrics (an InfluxDB v2 write API); socat
-# for serial links.
+# and passwords), openssl (test certificates), VictoriaMetrics (an InfluxDB v2 write API), InfluxDB
+# 1.x (the v1 /write API and InfluxQL, which every dashboard query runs against); socat for
+# serial links.
 missing=()
 command -v mosquitto >/dev/null || missing+=(mosquitto)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+command -v influxd >/dev/null || missing+=(influxdb)
 command -v socat >/dev/null || missing+=(socat)  # pty pairs: RS-485 links for the RTU tests
 command -v systemd-analyze >/dev/null || missing+=(systemd)  # checks the unit file (verify, security)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi

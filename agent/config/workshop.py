@@ -308,15 +308,49 @@ class MqttOutput(StrictModel):
 
 
 class InfluxOutput(StrictModel):
+    """`api: v2` writes to /api/v2/write (org, bucket, token): InfluxDB 2.x, 3.x, VictoriaMetrics.
+    `api: v1` writes to /write (database, retention policy, username/password or token): InfluxDB
+    1.x, and the v1 compatibility API of 2.x (through a DBRP mapping) and 3.x."""
+
     url: str = Field(pattern=URL_PATTERN)
-    org: str = Field(min_length=1)
-    bucket: str = Field(min_length=1)
+    api: Literal["v2", "v1"] = "v2"
+    org: str | None = Field(None, min_length=1, description="api: v2")
+    bucket: str | None = Field(None, min_length=1, description="api: v2")
+    database: str | None = Field(None, min_length=1, description="api: v1")
+    retention_policy: str | None = Field(None, min_length=1, description="api: v1; default: the database's")
+    username: str | None = Field(None, min_length=1, description="api: v1, with password")
+    password: SecretStr | None = None
     token: SecretStr | None = None
     timeout_s: PositiveSeconds = 10.0
     gzip: bool = True
     batch_size: Annotated[int, Field(ge=1, le=50_000)] = 5000
     replay_per_s: Annotated[float, Field(gt=0)] = 5000.0
     reconnect_max_s: PositiveSeconds = 30.0
+
+    @model_validator(mode="after")
+    def _settings_of_the_api(self) -> Self:
+        v1_only = ("database", "retention_policy", "username", "password")
+        given = [key for key in ("org", "bucket", *v1_only) if getattr(self, key) is not None]
+        if self.api == "v2":
+            missing = [key for key in ("org", "bucket") if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"api: v2 needs {' and '.join(missing)} (api: v1 writes to a database)")
+            wrong = [key for key in given if key in v1_only]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)}: for api: v1 only; api: v2 takes org, bucket and token")
+            return self
+        if self.database is None:
+            raise ValueError("api: v1 needs a database (on InfluxDB 2.x: the database of a DBRP mapping)")
+        wrong = [key for key in given if key in ("org", "bucket")]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(wrong)}: for api: v2 only; api: v1 takes database and retention_policy"
+            )
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.username is not None and self.token is not None:
+            raise ValueError("one credential: username/password or token, not both")
+        return self
 
 
 class OutputsSection(StrictModel):

@@ -11,6 +11,7 @@ readings is split over the buckets the machine spent that time in.
 
 Publication. Each period is published every `publish_interval_s` (final: false) and once more,
 final, when it closes; when the production day changes, the day's totals follow (period: day).
+Every machine's state is published when it changes and again with each periodic publication.
 """
 
 from __future__ import annotations
@@ -165,6 +166,17 @@ class MachineView:
     energy: EnergyTotals
 
 
+def _state_record(machine: MachineTracker, ts: float) -> Record:
+    fields = {
+        "machine": machine.setup.id,
+        "line": machine.setup.line,
+        "state": machine.state.value,
+        "since": rfc3339_ms(machine.since),
+        "reason": machine.reason,
+    }
+    return Record(RecordKind.STATE, ts, fields)
+
+
 def _bucket(piece: CalendarPiece, state: MachineState) -> TimeBucket:
     if piece.kind is PeriodKind.NO_SHIFT:
         return TimeBucket.NO_SHIFT
@@ -241,14 +253,7 @@ class KpiEngine:
             return []
         self._track_stop(machine, state, ts)
         machine.state, machine.reason, machine.since = state, reason, ts
-        fields = {
-            "machine": machine.setup.id,
-            "line": machine.setup.line,
-            "state": state.value,
-            "since": rfc3339_ms(ts),
-            "reason": reason,
-        }
-        return [Record(RecordKind.STATE, ts, fields)]
+        return [_state_record(machine, ts)]
 
     def _track_stop(self, machine: MachineTracker, new_state: MachineState, ts: float) -> None:
         """A stop from production back to production within micro_stop_s is a micro-stop."""
@@ -417,7 +422,13 @@ class KpiEngine:
 
     def _publish_so_far(self) -> list[Record]:
         self.next_publish = self.now + self.setup.publish_interval_s
-        return self._publish(self.period, final=False, ts=self.now)
+        return self._publish(self.period, final=False, ts=self.now) + self._states_now(self.now)
+
+    def _states_now(self, ts: float) -> list[Record]:
+        """Every machine's current state again, with the `since` of its last change: a store that
+        is asked for the latest state within a time window then sees every machine, however long
+        ago it changed. A consumer that wants changes only keeps the first record of each since."""
+        return [_state_record(machine, ts) for machine in self.machines.values()]
 
     def reconfigure(self, setup: EngineSetup, now: float) -> list[Record]:
         """Apply a reloaded configuration without losing the period so far.

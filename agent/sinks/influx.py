@@ -1,15 +1,24 @@
-"""InfluxDB output through influxdb-client's v2 write API (InfluxDB 2.x/3.x, VictoriaMetrics...).
+"""InfluxDB output through influxdb-client: the v2 write API (`api: v2`: InfluxDB 2.x/3.x,
+VictoriaMetrics...) or the v1 `/write` endpoint (`api: v1`: InfluxDB 1.x, and the v1 compatibility
+API of 2.x and 3.x).
+
+Both build the same points (agent/sinks/points.py, influxdb-client's `Point`) and differ only in
+the endpoint, its parameters and its credentials. The client's v2 write API has no /write, so the
+v1 mode sends the points' line protocol through the client's own HTTP layer (same TLS, timeout
+and error types), gzipped like the v2 mode's.
 
 Writes are synchronous batches drained from the outbox, never the client's own background
 batching (which loses what it holds on exit). HTTP 204 is the acknowledgement. A 4xx other than
 auth/not-found/rate-limit means bad data: the batch is halved until the bad points are isolated,
-which are logged and skipped so one bad point never blocks the rest; 5xx, 429, auth and
-connection errors raise, and the delivery loop retries from the same cursor with backoff.
+which are logged and skipped so one bad point never blocks the rest; 5xx, 429, auth, a missing
+database or bucket, and connection errors raise, and the delivery loop retries from the same
+cursor with backoff, so those records stay in the outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 from collections.abc import Sequence
 from typing import Self
@@ -30,6 +39,12 @@ from agent.sinks.topics import TopicRoot
 log = logging.getLogger(__name__)
 
 RETRYABLE_4XX = frozenset({401, 403, 404, 408, 429})  # credentials, bucket, or load: not the data's fault
+V1_WRITE_PATH = "/write"
+STATUS_MEANING = {
+    401: "the credentials were refused",
+    403: "the user may not write there",
+    404: "no such database or bucket",
+}
 
 
 class InfluxSink:
@@ -43,16 +58,32 @@ class InfluxSink:
         self._client: InfluxDBClient | None = None
         self._write_api: WriteApi | None = None
 
+    @property
+    def target(self) -> str:
+        """Where the points go, as the error messages name it."""
+        config = self.config
+        if config.api == "v1":
+            rp = f" rp={config.retention_policy}" if config.retention_policy else ""
+            return f"{config.url} api=v1 database={config.database}{rp}"
+        return f"{config.url} api=v2 org={config.org} bucket={config.bucket}"
+
     async def __aenter__(self) -> Self:
-        token = self.config.token.get_secret_value() if self.config.token else ""
+        config = self.config
+        token = config.token.get_secret_value() if config.token else ""
+        basic = config.api == "v1" and config.username is not None and config.password is not None
+        if basic:
+            # HTTP basic authentication, which every InfluxDB 1.x accepts; the client sends it as is
+            assert config.password is not None  # checked together with username above
+            token = f"{config.username}:{config.password.get_secret_value()}"
         self._client = InfluxDBClient(
-            url=self.config.url,
+            url=config.url,
             token=token,
-            org=self.config.org,
-            timeout=int(self.config.timeout_s * 1000),
-            enable_gzip=self.config.gzip,
+            org=config.org or "-",
+            timeout=int(config.timeout_s * 1000),
+            enable_gzip=config.gzip,
+            auth_basic=basic,
         )
-        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS) if config.api == "v2" else None
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -66,8 +97,13 @@ class InfluxSink:
             await asyncio.to_thread(self._write_isolating_bad_points, points)
 
     def _post(self, points: Sequence[Point]) -> None:
-        assert self._write_api is not None
         try:
+            if self.config.api == "v1":
+                self._post_v1(points)
+                return
+            assert self._write_api is not None
+            assert self.config.bucket is not None  # api: v2 has both (InfluxOutput checks)
+            assert self.config.org is not None
             self._write_api.write(
                 bucket=self.config.bucket,
                 org=self.config.org,
@@ -75,7 +111,29 @@ class InfluxSink:
                 write_precision=WritePrecision.MS,  # type: ignore[arg-type]  # a str constant in the library
             )
         except HTTPError as error:
-            raise OutputError("influxdb", f"{self.config.url}: {error}") from error
+            raise OutputError("influxdb", f"{self.target}: {error}") from error
+
+    def _post_v1(self, points: Sequence[Point]) -> None:
+        assert self._client is not None
+        config = self.config
+        query = [("db", config.database), ("precision", WritePrecision.MS)]
+        if config.retention_policy:
+            query.append(("rp", config.retention_policy))
+        body = "\n".join(point.to_line_protocol() for point in points).encode("utf-8")
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if config.gzip:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        self._client.api_client.call_api(
+            V1_WRITE_PATH,
+            "POST",
+            query_params=query,
+            header_params=headers,
+            body=body,
+            auth_settings=[],
+            response_type=None,
+            _return_http_data_only=True,
+        )
 
     def _write_isolating_bad_points(self, points: Sequence[Point]) -> None:
         try:
@@ -83,8 +141,9 @@ class InfluxSink:
         except ApiException as error:
             status = int(error.status or 0)
             if status < 400 or status >= 500 or status in RETRYABLE_4XX:
+                meaning = f" ({STATUS_MEANING[status]})" if status in STATUS_MEANING else ""
                 raise OutputError(
-                    "influxdb", f"{self.config.url}: HTTP {status} {error.reason}: {_body(error)}"
+                    "influxdb", f"{self.target}: HTTP {status} {error.reason}{meaning}: {_body(error)}"
                 ) from error
             if len(points) == 1:
                 self.rejected_points += 1

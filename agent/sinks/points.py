@@ -1,4 +1,9 @@
-"""Records as InfluxDB points: measurement, tags (site, area, line, machine, shift), numeric fields.
+"""Records as InfluxDB points: measurement, tags, fields.
+
+Every point carries the gateway's place and name as tags (enterprise, site, area, agent), so
+gateways that share one database never write into each other's series, even with the same machine
+ids. Fields are numbers with units in their names, plus the few strings a dashboard selects by
+(a machine's state, the start of a record's shift, its production day).
 
 This is the schema Grafana dashboards query; SCHEMA below lists it so tests can hold the two
 together.
@@ -32,15 +37,23 @@ SCOPE = {
     RecordKind.WORKSHOP_ENERGY: "workshop",
 }
 TAG_FIELDS = ("line", "machine", "shift", "period", "sink")
+ORIGIN_TAGS = ("enterprise", "site", "area", "agent")
+# Text fields, by the measurement they belong to; every other text in a record stays out.
+TEXT_FIELDS = {
+    RecordKind.STATE: frozenset({"state", "reason"}),
+    **{kind: frozenset({"shift_start", "day"}) for kind in SCOPE},
+}
 STATE_CODE = {state: index for index, state in enumerate(MachineState)}  # for panels that need numbers
 SCHEMA = {
     "machine_state": {
-        "tags": ("site", "area", "line", "machine"),
+        "tags": (*ORIGIN_TAGS, "line", "machine"),
         "fields": ("state", "state_code", "reason"),
     },
     "oee": {
-        "tags": ("site", "area", "line", "machine", "shift", "period", "scope"),
+        "tags": (*ORIGIN_TAGS, "line", "machine", "shift", "period", "scope"),
         "fields": (
+            "shift_start",
+            "day",
             "pbt_s",
             "apt_s",
             "setup_s",
@@ -65,8 +78,10 @@ SCHEMA = {
         ),
     },
     "energy": {
-        "tags": ("site", "area", "line", "machine", "shift", "period", "scope"),
+        "tags": (*ORIGIN_TAGS, "line", "machine", "shift", "period", "scope"),
         "fields": (
+            "shift_start",
+            "day",
             "kwh",
             "kwh_producing",
             "kwh_idle",
@@ -107,7 +122,7 @@ def to_points(envelope: Envelope, topics: TopicRoot) -> list[Point]:
         ({"part": "connection", "connection": name}, c) for name, c in fields.get("connections", {}).items()
     ]
     for tags, values in parts:
-        point = Point("agent").tag("site", topics.site).tag("area", topics.area).tag("agent", envelope.agent)
+        point = origin(Point("agent"), envelope, topics)
         point.time(epoch_ms(record.ts), WritePrecision.MS)
         for tag_key, tag_value in tags.items():
             point.tag(tag_key, tag_value)
@@ -125,7 +140,7 @@ def to_point(envelope: Envelope, topics: TopicRoot) -> Point | None:
     measurement = MEASUREMENT.get(record.kind)
     if measurement is None:
         return None
-    point = Point(measurement).tag("site", topics.site).tag("area", topics.area)
+    point = origin(Point(measurement), envelope, topics)
     point.time(epoch_ms(record.ts), WritePrecision.MS)
     for tag in TAG_FIELDS:
         tag_value = record.fields.get(tag)
@@ -134,6 +149,7 @@ def to_point(envelope: Envelope, topics: TopicRoot) -> Point | None:
     if record.kind in SCOPE:
         point.tag("scope", SCOPE[record.kind])
     fields = record.fields.get("values") if record.kind is RecordKind.TAGS else record.fields
+    text_fields = TEXT_FIELDS.get(record.kind, frozenset())
     has_field = False
     for key, value in (fields or {}).items():
         if key in TAG_FIELDS or value is None:
@@ -144,7 +160,7 @@ def to_point(envelope: Envelope, topics: TopicRoot) -> Point | None:
             point.field(
                 key, float(value)
             )  # one type per field for ever: an int now and a float later is a 400
-        elif record.kind is RecordKind.STATE and key in ("state", "reason"):
+        elif key in text_fields and isinstance(value, str):
             point.field(key, value)
         else:
             continue
@@ -153,3 +169,12 @@ def to_point(envelope: Envelope, topics: TopicRoot) -> Point | None:
         point.field("state_code", STATE_CODE[MachineState(record.fields["state"])])
         has_field = True
     return point if has_field else None
+
+
+def origin(point: Point, envelope: Envelope, topics: TopicRoot) -> Point:
+    """The tags that say which gateway wrote a point, and for which part of which plant."""
+    for key, value in zip(
+        ORIGIN_TAGS, (topics.enterprise, topics.site, topics.area, envelope.agent), strict=True
+    ):
+        point.tag(key, value)
+    return point

@@ -1,24 +1,50 @@
 """Writes the Grafana dashboards in deploy/grafana/dashboards/ (run `make dashboards`).
 
-The queries are written here by hand, in Flux; tests/unit/test_dashboards.py checks every
-measurement, field and tag they name against the schema the agent writes
-(agent/sinks/points.py SCHEMA), so a rename on either side fails the tests.
+Every panel is one entry of PANELS: where it sits and what it shows, said in terms of the agent's
+records (a `Show`: measurement, selection, columns, grouping). `influxql()` turns a Show into the
+panel's query. InfluxQL is the one dialect every InfluxDB serves (1.x natively, 2.x through a DBRP
+mapping, 3.x natively), so it is the only one generated: every shipped query is executed in the
+tests, and no Flux or SQL server runs there.
 
-"This shift" panels take each series' latest point of the last 13 hours: the agent publishes the
-current shift every minute, so the latest point is the shift so far (shifts are at most 12 h).
+tests/unit/test_dashboards.py checks every measurement, field and tag the queries name against
+what the agent writes (agent/sinks/points.py SCHEMA). tests/integration/test_dashboard_queries.py
+runs every query of every dashboard against a real InfluxDB after a real agent run, with Grafana's
+macros and variables expanded, and compares the answers with the agent's records, using each
+panel's Show as the recipe for the truth. A new field on a panel is one more name in a tuple here.
+
+Selections:
+- this shift: the latest record of the current shift, which the hidden variable `shift_start`
+  names (the start of the newest shift published in the time range, so day and night never
+  mix and a past time range shows that shift as it stood at the range's end);
+- trend: the shift-so-far records, the last one in each $__interval;
+- closed shifts and days: the final record of each closed shift, the totals of each day;
+- states: a machine's latest state within STATE_MAX_AGE of the range's end (the agent repeats
+  every machine's state with each periodic publication), or every state point for a timeline.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 DATASOURCE = {"type": "influxdb", "uid": "edge-influx"}
 OUT = Path(__file__).resolve().parent / "dashboards"
 SCHEMA_VERSION = 39
-SCOPE_FILTER = 'r.site == "${site}" and r.area == "${area}"'
+GRID_COLUMNS = 24  # Grafana's grid width
+# Points per trend panel: a minute's resolution over an 8-hour view; Grafana rounds the
+# range / this into its nice intervals, never below the datasource's timeInterval (1m).
+TREND_MAX_DATA_POINTS = 500
+# A machine's state counts as "now" if published within this of the range's end. The agent
+# repeats every state with each publication (kpi.publish_interval_s, 60 s by default), so this
+# must be longer than that interval; a gateway silent this long shows no states, not stale ones.
+STATE_MAX_AGE = "5m"
+ORIGIN = '"site" =~ /^$site$/ AND "area" =~ /^$area$/ AND "agent" =~ /^$agent$/'
+ONE_MACHINE = '"machine" =~ /^$machine$/'
 STATE_COLOURS = {
     "producing": "green",
     "setup": "blue",
@@ -28,52 +54,120 @@ STATE_COLOURS = {
     "no_shift": "#8e8e8e",
     "offline": "#4b4b4b",
 }
+RATIOS = ("availability", "performance", "quality", "oee")
 LOSS_FIELDS = ("setup_s", "idle_s", "fault_s", "micro_stop_s", "offline_s")
+ENERGY_TABLE_FIELDS = ("kwh", "kwh_per_unit", "kwh_per_good", "idle_energy_share", "co2e_kg_per_unit")
 
 
-def flux(measurement: str, condition: str, *steps: str, start: str = "v.timeRangeStart") -> str:
-    lines = [
-        "from(bucket: v.defaultBucket)",
-        f"  |> range(start: {start}, stop: v.timeRangeStop)",
-        f'  |> filter(fn: (r) => r._measurement == "{measurement}" and {SCOPE_FILTER} and {condition})',
-    ]
-    return "\n".join(lines + [f"  |> {step}" for step in steps])
+class Select(StrEnum):
+    THIS_SHIFT = "this shift"
+    TREND = "trend"
+    CLOSED_SHIFTS = "closed shifts"
+    DAYS = "days"
+    STATE_NOW = "state now"
+    STATES = "states"
+    COUNT_IN_STATE = "count in state"
 
 
-def this_shift(measurement: str, condition: str, *steps: str) -> str:
-    return flux(measurement, f'r.period == "shift" and {condition}', *steps, start="-13h")
+AGGREGATED = frozenset({Select.THIS_SHIFT, Select.TREND, Select.STATE_NOW})
 
 
-def fields(*names: str) -> str:
-    return "contains(value: r._field, set: [" + ", ".join(f'"{n}"' for n in names) + "])"
+@dataclass(frozen=True)
+class Column:
+    """A field, or the ratio of two fields of the same point (shown only where the divisor > 0)."""
+
+    name: str
+    numerator: str | None = None
+    denominator: str | None = None
 
 
-class Layout:
-    """Panels placed left to right, wrapping at Grafana's 24 columns; ids in order."""
+def columns(*names: str) -> tuple[Column, ...]:
+    return tuple(Column(name) for name in names)
 
-    def __init__(self) -> None:
-        self.panels: list[dict[str, Any]] = []
-        self.x = 0
-        self.y = 0
-        self.row_height = 0
 
-    def add(self, panel_type: str, title: str, query: str, width: int, height: int, **extra: Any) -> None:
-        if self.x + width > 24:
-            self.x, self.y, self.row_height = 0, self.y + self.row_height, 0
-        panel: dict[str, Any] = {
-            "id": len(self.panels) + 1,
-            "type": panel_type,
-            "title": title,
-            "datasource": DATASOURCE,
-            "gridPos": {"x": self.x, "y": self.y, "w": width, "h": height},
-            "targets": [{"refId": "A", "datasource": DATASOURCE, "query": query}],
-            "fieldConfig": {"defaults": extra.pop("defaults", {}), "overrides": []},
-            "options": extra.pop("options", {}),
-        }
-        panel.update(extra)
-        self.panels.append(panel)
-        self.x += width
-        self.row_height = max(self.row_height, height)
+@dataclass(frozen=True)
+class Show:
+    """What a panel shows, in terms of the agent's records."""
+
+    measurement: str
+    select: Select
+    columns: tuple[Column, ...]
+    scope: str | None = None  # machine, line or workshop records (oee and energy)
+    by: tuple[str, ...] = ()  # tags: one series or row group per value
+    one_machine: bool = False  # the machine the dashboard's $machine names
+    state: str | None = None  # COUNT_IN_STATE: which state
+
+
+@dataclass(frozen=True)
+class Panel:
+    dashboard: str
+    type: str
+    title: str
+    show: Show
+    width: int
+    height: int
+    table: bool = False  # Grafana's "table" result format: one row per point, tags as columns
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def selector(show: Show, column: Column) -> str:
+    aggregated = show.select in AGGREGATED
+    if column.numerator is not None and column.denominator is not None:
+        parts = (column.numerator, column.denominator)
+        num, den = (f"last({quoted(p)})" if aggregated else quoted(p) for p in parts)
+        return f"{num} / {den} AS {quoted(column.name)}"
+    if aggregated:
+        return f"last({quoted(column.name)}) AS {quoted(column.name)}"
+    return quoted(column.name)
+
+
+def influxql(show: Show) -> str:
+    """The panel's query, with Grafana's macros and this project's dashboard variables."""
+    where = [ORIGIN]
+    if show.scope is not None:
+        where.append(f"\"scope\" = '{show.scope}'")
+    if show.one_machine:
+        where.append(ONE_MACHINE)
+    select = show.select
+    if select is Select.THIS_SHIFT:
+        where += ["\"period\" = 'shift'", "\"shift_start\" = '${shift_start:raw}'"]
+    elif select is Select.TREND:
+        where.append("\"period\" = 'shift'")
+    elif select is Select.CLOSED_SHIFTS:
+        where += ["\"period\" = 'shift'", "\"shift\" != 'no_shift'", '"final" = 1']
+    elif select is Select.DAYS:
+        where.append("\"period\" = 'day'")
+    elif select in (Select.STATE_NOW, Select.COUNT_IN_STATE):
+        where.append(f"time > ${{__to}}ms - {STATE_MAX_AGE}")
+    divisors = dict.fromkeys(c.denominator for c in show.columns if c.denominator is not None)
+    where += [f"{quoted(divisor)} > 0" for divisor in divisors]
+    where.append("$timeFilter")
+    group = [quoted(tag) for tag in show.by]
+    if select is Select.TREND:
+        group.insert(0, "time($__interval)")
+    if select is Select.COUNT_IN_STATE:
+        [count] = show.columns
+        inner = (
+            f'SELECT last("state") AS "state" FROM {quoted(show.measurement)} '
+            f'WHERE {" AND ".join(where)} GROUP BY "machine"'
+        )
+        return (
+            f'SELECT count("state") AS {quoted(count.name)} FROM ({inner}) WHERE "state" = \'{show.state}\''
+        )
+    query = (
+        f"SELECT {', '.join(selector(show, c) for c in show.columns)} FROM {quoted(show.measurement)} "
+        f"WHERE {' AND '.join(where)}"
+    )
+    if group:
+        query += " GROUP BY " + ", ".join(group)
+    if select is Select.TREND:
+        query += " fill(none)"
+    return query
 
 
 def ratio(**more: Any) -> dict[str, Any]:
@@ -102,9 +196,272 @@ def state_mappings() -> list[dict[str, Any]]:
     return [{"type": "value", "options": options}]
 
 
-def variable(name: str, label: str, tag: str, predicate: str | None = None) -> dict[str, Any]:
-    query = f'import "influxdata/influxdb/schema"\nschema.tagValues(bucket: v.defaultBucket, tag: "{tag}"'
-    query += f", predicate: (r) => {predicate})" if predicate else ")"
+PARTS = {"unit": "none", "decimals": 0}
+PER_UNIT = {"unit": "kwatth", "decimals": 3}
+HORIZONTAL = {"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True}
+
+
+def this_shift(measurement: str, scope: str, *names: str, by: tuple[str, ...] = ()) -> Show:
+    return Show(measurement, Select.THIS_SHIFT, columns(*names), scope=scope, by=by)
+
+
+def trend(measurement: str, *cols: Column) -> Show:
+    return Show(measurement, Select.TREND, cols, scope="machine", one_machine=True)
+
+
+OVERVIEW, MACHINE, ENERGY = "edge-overview", "edge-machine", "edge-energy"
+PANELS: tuple[Panel, ...] = (
+    # -- workshop overview --
+    Panel(
+        OVERVIEW,
+        "stat",
+        "Workshop OEE (this shift)",
+        this_shift("oee", "workshop", "oee"),
+        6,
+        4,
+        defaults=ratio(),
+    ),
+    Panel(
+        OVERVIEW,
+        "stat",
+        "Parts made (this shift)",
+        this_shift("oee", "workshop", "produced"),
+        6,
+        4,
+        defaults=PARTS,
+    ),
+    Panel(
+        OVERVIEW,
+        "stat",
+        "Good parts (this shift)",
+        this_shift("oee", "workshop", "good"),
+        6,
+        4,
+        defaults=PARTS,
+    ),
+    Panel(
+        OVERVIEW,
+        "stat",
+        "Machines producing now",
+        Show("machine_state", Select.COUNT_IN_STATE, columns("machines"), state="producing"),
+        6,
+        4,
+        defaults={"unit": "none", "noValue": "0"},
+    ),
+    Panel(
+        OVERVIEW,
+        "bargauge",
+        "OEE per machine (this shift)",
+        this_shift("oee", "machine", "oee", by=("machine",)),
+        12,
+        9,
+        defaults=ratio(displayName="${__field.labels.machine}"),
+        options=HORIZONTAL,
+    ),
+    Panel(
+        OVERVIEW,
+        "table",
+        "Lines (this shift): availability, performance, quality, OEE",
+        this_shift("oee", "line", *RATIOS, by=("line",)),
+        12,
+        9,
+        table=True,
+        defaults=ratio(custom={"cellOptions": {"type": "color-background"}}),
+    ),
+    Panel(
+        OVERVIEW,
+        "state-timeline",
+        "Machine states",
+        Show("machine_state", Select.STATES, columns("state"), by=("machine",)),
+        24,
+        10,
+        defaults={"mappings": state_mappings(), "displayName": "${__field.labels.machine}"},
+        options={"mergeValues": True, "showValue": "never", "rowHeight": 0.8},
+    ),
+    Panel(
+        OVERVIEW,
+        "barchart",
+        "Parts per machine (this shift)",
+        this_shift("oee", "machine", "produced", "good", by=("machine",)),
+        12,
+        9,
+        table=True,
+        defaults={"unit": "none"},
+        options={"xField": "machine", "orientation": "auto"},
+    ),
+    Panel(
+        OVERVIEW,
+        "bargauge",
+        "Losses (this shift, all machines)",
+        this_shift("oee", "workshop", *LOSS_FIELDS),
+        12,
+        9,
+        table=True,  # one bar per column, named by the field
+        defaults={"unit": "s"},
+        options={"orientation": "horizontal", "displayMode": "basic"},
+    ),
+    # -- machine detail --
+    Panel(
+        MACHINE,
+        "timeseries",
+        "Availability, performance, quality, OEE (shift so far)",
+        trend("oee", *columns(*RATIOS)),
+        16,
+        9,
+        defaults=ratio(),
+    ),
+    Panel(
+        MACHINE,
+        "stat",
+        "State now",
+        Show("machine_state", Select.STATE_NOW, columns("state"), one_machine=True),
+        8,
+        9,
+        defaults={"mappings": state_mappings()},
+        options={"colorMode": "background", "reduceOptions": {"fields": "/.*/", "calcs": ["lastNotNull"]}},
+    ),
+    Panel(
+        MACHINE,
+        "state-timeline",
+        "States",
+        Show("machine_state", Select.STATES, columns("state"), one_machine=True),
+        24,
+        4,
+        defaults={"mappings": state_mappings()},
+        options={"mergeValues": True, "showValue": "auto"},
+    ),
+    Panel(
+        MACHINE,
+        "timeseries",
+        "Cycle time: actual against ideal (shift so far)",
+        trend(
+            "oee",
+            Column("actual_cycle_s", "apt_s", "produced"),
+            Column("ideal_cycle_s", "ideal_s", "produced"),
+        ),
+        12,
+        8,
+        defaults={"unit": "s"},
+    ),
+    Panel(
+        MACHINE,
+        "table",
+        "Losses (this shift)",
+        Show(
+            "oee",
+            Select.THIS_SHIFT,
+            columns(*LOSS_FIELDS, "planned_stop_s", "micro_stops"),
+            scope="machine",
+            one_machine=True,
+        ),
+        12,
+        8,
+        table=True,
+        defaults={"unit": "s"},
+    ),
+    Panel(
+        MACHINE,
+        "timeseries",
+        "Energy per piece and idle share (shift so far)",
+        trend("energy", *columns("kwh_per_unit", "idle_energy_share")),
+        24,
+        8,
+    ),
+    # -- energy and carbon --
+    Panel(
+        ENERGY,
+        "bargauge",
+        "kWh per piece per machine (this shift)",
+        this_shift("energy", "machine", "kwh_per_unit", by=("machine",)),
+        12,
+        9,
+        defaults={**PER_UNIT, "displayName": "${__field.labels.machine}"},
+        options=HORIZONTAL,
+    ),
+    Panel(
+        ENERGY,
+        "bargauge",
+        "kWh per piece per line (this shift)",
+        this_shift("energy", "line", "kwh_per_unit", by=("line",)),
+        12,
+        9,
+        defaults={**PER_UNIT, "displayName": "${__field.labels.line}"},
+        options=HORIZONTAL,
+    ),
+    Panel(
+        ENERGY,
+        "bargauge",
+        "Idle energy share per machine (this shift)",
+        this_shift("energy", "machine", "idle_energy_share", by=("machine",)),
+        12,
+        9,
+        defaults={"unit": "percentunit", "min": 0, "max": 1, "displayName": "${__field.labels.machine}"},
+        options=HORIZONTAL,
+    ),
+    Panel(
+        ENERGY,
+        "stat",
+        "CO2e per piece, workshop (this shift)",
+        this_shift("energy", "workshop", "co2e_kg_per_unit"),
+        6,
+        9,
+        defaults={"unit": "masskg", "decimals": 4},
+    ),
+    Panel(
+        ENERGY,
+        "stat",
+        "Main meter kWh (this shift)",
+        this_shift("energy", "workshop", "kwh_main_meter"),
+        6,
+        9,
+        defaults={"unit": "kwatth", "decimals": 1},
+    ),
+    Panel(
+        ENERGY,
+        "table",
+        "By shift (closed shifts)",
+        Show(
+            "energy",
+            Select.CLOSED_SHIFTS,
+            columns("shift_start", *ENERGY_TABLE_FIELDS),
+            scope="machine",
+            by=("machine", "shift"),
+        ),
+        24,
+        10,
+        table=True,
+        defaults={"decimals": 3},
+    ),
+    Panel(
+        ENERGY,
+        "table",
+        "By day",
+        Show("energy", Select.DAYS, columns("day", *ENERGY_TABLE_FIELDS), scope="machine", by=("machine",)),
+        24,
+        10,
+        table=True,
+        defaults={"decimals": 3},
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    file: str
+    title: str
+    machine_variable: bool = False
+
+
+DASHBOARDS = (
+    Dashboard(OVERVIEW, "workshop-overview.json", "Workshop overview"),
+    Dashboard(MACHINE, "machine-detail.json", "Machine detail", machine_variable=True),
+    Dashboard(ENERGY, "energy-carbon.json", "Energy and carbon"),
+)
+
+
+def variable(name: str, label: str, query: str, *, hide: int = 0, refresh: int = 1) -> dict[str, Any]:
+    """A query variable; Grafana selects the first value (sorted) until a user picks another."""
     return {
         "name": name,
         "label": label,
@@ -112,19 +469,83 @@ def variable(name: str, label: str, tag: str, predicate: str | None = None) -> d
         "datasource": DATASOURCE,
         "query": query,
         "definition": query,
-        "refresh": 2,
+        "refresh": refresh,  # 1: when the dashboard loads; 2: whenever the time range changes
         "sort": 1,
+        "hide": hide,  # 2: not shown
         "includeAll": False,
         "multi": False,
+        "current": {},
     }
 
 
-def dashboard(
-    uid: str, title: str, layout: Layout, variables: list[dict[str, Any]], links: bool = True
-) -> dict[str, Any]:
+def tag_values(name: str, label: str, condition: str | None = None) -> dict[str, Any]:
+    query = f'SHOW TAG VALUES FROM "oee" WITH KEY = "{name}"'
+    return variable(name, label, f"{query} WHERE {condition}" if condition else query)
+
+
+def variables(board: Dashboard) -> list[dict[str, Any]]:
+    found = [
+        tag_values("site", "Site"),
+        tag_values("area", "Workshop", '"site" =~ /^$site$/'),
+        tag_values("agent", "Gateway", '"site" =~ /^$site$/ AND "area" =~ /^$area$/'),
+        variable(
+            "shift_start",
+            "Shift",
+            f'SELECT last("shift_start") FROM "oee" WHERE {ORIGIN} AND "scope" = \'workshop\' AND '
+            "\"period\" = 'shift' AND \"shift\" != 'no_shift' AND $timeFilter",
+            hide=2,
+            refresh=2,
+        ),
+    ]
+    if board.machine_variable:
+        found.append(tag_values("machine", "Machine", ORIGIN))
+    return found
+
+
+class Layout:
+    """Panels placed left to right, wrapping at Grafana's 24 columns; ids in order."""
+
+    def __init__(self) -> None:
+        self.panels: list[dict[str, Any]] = []
+        self.x = 0
+        self.y = 0
+        self.row_height = 0
+
+    def add(self, panel: Panel) -> None:
+        if self.x + panel.width > GRID_COLUMNS:
+            self.x, self.y, self.row_height = 0, self.y + self.row_height, 0
+        target = {
+            "refId": "A",
+            "datasource": DATASOURCE,
+            "rawQuery": True,
+            "query": influxql(panel.show),
+            "resultFormat": "table" if panel.table else "time_series",
+        }
+        rendered: dict[str, Any] = {
+            "id": len(self.panels) + 1,
+            "type": panel.type,
+            "title": panel.title,
+            "datasource": DATASOURCE,
+            "gridPos": {"x": self.x, "y": self.y, "w": panel.width, "h": panel.height},
+            "targets": [target],
+            "fieldConfig": {"defaults": dict(panel.defaults), "overrides": []},
+            "options": dict(panel.options),
+        }
+        if panel.show.select is Select.TREND:
+            rendered["maxDataPoints"] = TREND_MAX_DATA_POINTS
+        self.panels.append(rendered)
+        self.x += panel.width
+        self.row_height = max(self.row_height, panel.height)
+
+
+def dashboard(board: Dashboard) -> dict[str, Any]:
+    layout = Layout()
+    for panel in PANELS:
+        if panel.dashboard == board.uid:
+            layout.add(panel)
     return {
-        "uid": uid,
-        "title": title,
+        "uid": board.uid,
+        "title": board.title,
         "tags": ["shopfloor", "edge-agent"],
         "timezone": "browser",
         "schemaVersion": SCHEMA_VERSION,
@@ -132,315 +553,16 @@ def dashboard(
         "editable": False,
         "refresh": "1m",
         "time": {"from": "now-12h", "to": "now"},
-        "templating": {"list": variables},
+        "templating": {"list": variables(board)},
         "annotations": {"list": []},
-        "links": [{"type": "dashboards", "tags": ["edge-agent"], "asDropdown": False}] if links else [],
+        "links": [{"type": "dashboards", "tags": ["edge-agent"], "asDropdown": False}],
         "panels": layout.panels,
     }
 
 
-def site_variables() -> list[dict[str, Any]]:
-    return [
-        variable("site", "Site", "site"),
-        variable("area", "Workshop", "area", 'r.site == "${site}"'),
-    ]
-
-
-def overview() -> dict[str, Any]:
-    layout = Layout()
-    workshop = 'r.scope == "workshop"'
-    layout.add(
-        "stat",
-        "Workshop OEE (this shift)",
-        this_shift("oee", f'{workshop} and r._field == "oee"', "last()"),
-        6,
-        4,
-        defaults=ratio(),
-    )
-    layout.add(
-        "stat",
-        "Parts made (this shift)",
-        this_shift("oee", f'{workshop} and r._field == "produced"', "last()"),
-        6,
-        4,
-        defaults={"unit": "none", "decimals": 0},
-    )
-    layout.add(
-        "stat",
-        "Good parts (this shift)",
-        this_shift("oee", f'{workshop} and r._field == "good"', "last()"),
-        6,
-        4,
-        defaults={"unit": "none", "decimals": 0},
-    )
-    layout.add(
-        "stat",
-        "Machines producing now",
-        flux(
-            "machine_state",
-            'r._field == "state"',
-            'group(columns: ["machine"])',
-            "last()",
-            "group()",
-            'filter(fn: (r) => r._value == "producing")',
-            "count()",
-            start="-1d",
-        ),
-        6,
-        4,
-        defaults={"unit": "none"},
-    )
-    layout.add(
-        "bargauge",
-        "OEE per machine (this shift)",
-        this_shift(
-            "oee", 'r.scope == "machine" and r._field == "oee"', 'group(columns: ["machine"])', "last()"
-        ),
-        12,
-        9,
-        defaults=ratio(displayName="${__field.labels.machine}"),
-        options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True},
-    )
-    layout.add(
-        "table",
-        "Lines (this shift): availability, performance, quality, OEE",
-        this_shift(
-            "oee",
-            'r.scope == "line" and ' + fields("availability", "performance", "quality", "oee"),
-            'group(columns: ["line", "_field"])',
-            "last()",
-            "group()",
-            'pivot(rowKey: ["line"], columnKey: ["_field"], valueColumn: "_value")',
-            'keep(columns: ["line", "availability", "performance", "quality", "oee"])',
-        ),
-        12,
-        9,
-        defaults=ratio(custom={"cellOptions": {"type": "color-background"}}),
-    )
-    layout.add(
-        "state-timeline",
-        "Machine states",
-        flux(
-            "machine_state",
-            'r._field == "state"',
-            'group(columns: ["machine"])',
-            'keep(columns: ["_time", "_value", "machine"])',
-        ),
-        24,
-        10,
-        defaults={"mappings": state_mappings(), "displayName": "${__field.labels.machine}"},
-        options={"mergeValues": True, "showValue": "never", "rowHeight": 0.8},
-    )
-    layout.add(
-        "barchart",
-        "Parts per machine (this shift)",
-        this_shift(
-            "oee",
-            'r.scope == "machine" and ' + fields("produced", "good"),
-            'group(columns: ["machine", "_field"])',
-            "last()",
-            "group()",
-            'pivot(rowKey: ["machine"], columnKey: ["_field"], valueColumn: "_value")',
-            'keep(columns: ["machine", "produced", "good"])',
-        ),
-        12,
-        9,
-        defaults={"unit": "none"},
-        options={"xField": "machine", "orientation": "auto"},
-    )
-    layout.add(
-        "bargauge",
-        "Top losses (this shift, all machines)",
-        this_shift(
-            "oee",
-            'r.scope == "machine" and ' + fields(*LOSS_FIELDS),
-            'group(columns: ["machine", "_field"])',
-            "last()",
-            'group(columns: ["_field"])',
-            "sum()",
-            "group()",
-            'sort(columns: ["_value"], desc: true)',
-        ),
-        12,
-        9,
-        defaults={"unit": "s", "displayName": "${__field.labels._field}"},
-        options={
-            "orientation": "horizontal",
-            "displayMode": "basic",
-            "reduceOptions": {"values": True, "calcs": ["lastNotNull"]},
-        },
-    )
-    return dashboard("edge-overview", "Workshop overview", layout, site_variables())
-
-
-def machine_detail() -> dict[str, Any]:
-    layout = Layout()
-    machine = 'r.machine == "${machine}"'
-    layout.add(
-        "timeseries",
-        "Availability, performance, quality, OEE (shift so far)",
-        flux(
-            "oee",
-            f'{machine} and r.scope == "machine" and r.period == "shift" and '
-            + fields("availability", "performance", "quality", "oee"),
-            'keep(columns: ["_time", "_value", "_field"])',
-        ),
-        16,
-        9,
-        defaults=ratio(displayName="${__field.labels._field}"),
-    )
-    layout.add(
-        "stat",
-        "State now",
-        flux("machine_state", f'{machine} and r._field == "state"', "last()", start="-1d"),
-        8,
-        9,
-        defaults={"mappings": state_mappings()},
-        options={"colorMode": "background", "reduceOptions": {"fields": "/.*/", "calcs": ["lastNotNull"]}},
-    )
-    layout.add(
-        "state-timeline",
-        "States",
-        flux("machine_state", f'{machine} and r._field == "state"', 'keep(columns: ["_time", "_value"])'),
-        24,
-        4,
-        defaults={"mappings": state_mappings()},
-        options={"mergeValues": True, "showValue": "auto"},
-    )
-    layout.add(
-        "timeseries",
-        "Cycle time: actual against ideal (shift so far)",
-        flux(
-            "oee",
-            f'{machine} and r.scope == "machine" and r.period == "shift" and '
-            + fields("apt_s", "ideal_s", "produced"),
-            'pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
-            "filter(fn: (r) => r.produced > 0.0)",
-            "map(fn: (r) => ({_time: r._time, actual_cycle_s: r.apt_s / r.produced, "
-            "ideal_cycle_s: r.ideal_s / r.produced}))",
-        ),
-        12,
-        8,
-        defaults={"unit": "s"},
-    )
-    layout.add(
-        "table",
-        "Losses (this shift)",
-        this_shift(
-            "oee",
-            f'{machine} and r.scope == "machine" and '
-            + fields(*LOSS_FIELDS, "planned_stop_s", "micro_stops"),
-            'group(columns: ["_field"])',
-            "last()",
-            "group()",
-            'keep(columns: ["_field", "_value"])',
-        ),
-        12,
-        8,
-        defaults={"unit": "s"},
-    )
-    layout.add(
-        "timeseries",
-        "Energy per piece and idle share (shift so far)",
-        flux(
-            "energy",
-            f'{machine} and r.scope == "machine" and r.period == "shift" and '
-            + fields("kwh_per_unit", "idle_energy_share"),
-            'keep(columns: ["_time", "_value", "_field"])',
-        ),
-        24,
-        8,
-        defaults={"displayName": "${__field.labels._field}"},
-    )
-    variables = [
-        *site_variables(),
-        variable("machine", "Machine", "machine", 'r._measurement == "oee" and r.area == "${area}"'),
-    ]
-    return dashboard("edge-machine", "Machine detail", layout, variables)
-
-
-def energy() -> dict[str, Any]:
-    layout = Layout()
-    per_unit = {"unit": "kwatth", "decimals": 3}
-    for scope, group, width in (("machine", "machine", 12), ("line", "line", 12)):
-        layout.add(
-            "bargauge",
-            f"kWh per piece per {scope} (this shift)",
-            this_shift(
-                "energy",
-                f'r.scope == "{scope}" and r._field == "kwh_per_unit"',
-                f'group(columns: ["{group}"])',
-                "last()",
-            ),
-            width,
-            9,
-            defaults={**per_unit, "displayName": "${__field.labels." + group + "}"},
-            options={"orientation": "horizontal", "displayMode": "gradient"},
-        )
-    layout.add(
-        "bargauge",
-        "Idle energy share per machine (this shift)",
-        this_shift(
-            "energy",
-            'r.scope == "machine" and r._field == "idle_energy_share"',
-            'group(columns: ["machine"])',
-            "last()",
-        ),
-        12,
-        9,
-        defaults={"unit": "percentunit", "min": 0, "max": 1, "displayName": "${__field.labels.machine}"},
-        options={"orientation": "horizontal", "displayMode": "gradient"},
-    )
-    layout.add(
-        "stat",
-        "CO2e per piece, workshop (this shift)",
-        this_shift("energy", 'r.scope == "workshop" and r._field == "co2e_kg_per_unit"', "last()"),
-        6,
-        9,
-        defaults={"unit": "masskg", "decimals": 4},
-    )
-    layout.add(
-        "stat",
-        "Main meter kWh (this shift)",
-        this_shift("energy", 'r.scope == "workshop" and r._field == "kwh_main_meter"', "last()"),
-        6,
-        9,
-        defaults={"unit": "kwatth", "decimals": 1},
-    )
-    for period, title in (("shift", "By shift (closed shifts)"), ("day", "By day")):
-        layout.add(
-            "table",
-            title,
-            flux(
-                "energy",
-                f'r.scope == "machine" and r.period == "{period}" and '
-                + fields(
-                    "kwh", "kwh_per_unit", "kwh_per_good", "idle_energy_share", "co2e_kg_per_unit", "final"
-                ),
-                'pivot(rowKey: ["_time", "machine", "shift"], columnKey: ["_field"], valueColumn: "_value")',
-                "filter(fn: (r) => r.final == 1)",
-                "group()",
-                'keep(columns: ["_time", "machine", "shift", "kwh", "kwh_per_unit", "kwh_per_good", '
-                '"idle_energy_share", "co2e_kg_per_unit"])',
-                'sort(columns: ["_time"], desc: true)',
-            ),
-            24,
-            10,
-            defaults={"decimals": 3},
-        )
-    return dashboard("edge-energy", "Energy and carbon", layout, site_variables())
-
-
-DASHBOARDS = {
-    "workshop-overview.json": overview,
-    "machine-detail.json": machine_detail,
-    "energy-carbon.json": energy,
-}
-
-
 def render() -> dict[str, str]:
     return {
-        name: json.dumps(build(), indent=2, ensure_ascii=False) + "\n" for name, build in DASHBOARDS.items()
+        board.file: json.dumps(dashboard(board), indent=2, ensure_ascii=False) + "\n" for board in DASHBOARDS
     }
 
 

@@ -1,8 +1,10 @@
 """Real servers for integration tests, each on a free loopback port in a temporary directory:
-a private Mosquitto (for outages, TLS, passwords) and VictoriaMetrics (InfluxDB v2 write API)."""
+a private Mosquitto (for outages, TLS, passwords), VictoriaMetrics (InfluxDB v2 write API) and
+InfluxDB 1.x (Debian's influxd: the v1 /write API and InfluxQL, with users and privileges)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
@@ -11,11 +13,12 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -125,6 +128,113 @@ class VictoriaMetrics:
         query = urllib.parse.urlencode({"match[]": match, "start": "0"})
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10) as answer:  # noqa: S310
             return [json.loads(line) for line in answer.read().decode().splitlines() if line]
+
+
+class InfluxQueryError(Exception):
+    """InfluxDB answered a query with an error (the text is InfluxDB's own)."""
+
+
+@dataclass
+class InfluxDB1:
+    """`influxd run` with its meta, data and WAL directories in `directory` and authentication
+    on: the first user (`admin`) is created without credentials, as InfluxDB allows."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    rpc_port: int = field(default_factory=free_port)  # backup/restore service; influxd always binds it
+    admin: tuple[str, str] = ("admin", "admin-secret")
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> Path:
+        path = self.directory / "influxdb.conf"
+        path.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{self.directory}/meta"\n'
+            f'[data]\n  dir = "{self.directory}/data"\n  wal-dir = "{self.directory}/wal"\n'
+            "  query-log-enabled = false\n"
+            "[monitor]\n  store-enabled = false\n"
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  auth-enabled = true\n'
+            "  log-enabled = false\n  pprof-enabled = false\n"
+            "[continuous_queries]\n  enabled = false\n"
+            '[logging]\n  level = "warn"\n  suppress-logo = true\n',
+            encoding="utf-8",
+        )
+        return path
+
+    def start(self) -> None:
+        binary = shutil.which("influxd")
+        if binary is None:
+            raise RuntimeError("influxd is not installed: `make test` installs it (Debian package influxdb)")
+        first_start = not (self.directory / "meta").exists()
+        with (self.directory / "influxd.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, "run", "-config", str(self.config())], stdout=log, stderr=log
+            )
+        wait_for_port(self.port, timeout_s=30.0)
+        if first_start:
+            name, password = self.admin
+            self.execute(f"CREATE USER \"{name}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES", auth=None)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=15)
+        self.process = None
+
+    def execute(
+        self,
+        statement: str,
+        *,
+        database: str | None = None,
+        auth: tuple[str, str] | Literal["admin"] | None = "admin",
+    ) -> list[dict[str, Any]]:
+        """One InfluxQL statement through /query (POST, as statements that change things need);
+        its results, or InfluxQueryError with InfluxDB's message. `auth`: a (user, password) pair,
+        the admin's, or None for no credentials."""
+        params = {"q": statement, "epoch": "ms"}
+        if database is not None:
+            params["db"] = database
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}/query", data=urllib.parse.urlencode(params).encode(), method="POST"
+        )
+        credentials = self.admin if auth == "admin" else auth
+        if credentials is not None:
+            basic = base64.b64encode(":".join(credentials).encode()).decode()
+            request.add_header("Authorization", f"Basic {basic}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            raise InfluxQueryError(f"HTTP {error.code}: {error.read().decode(errors='replace')}") from error
+        results: list[dict[str, Any]] = body.get("results", [])
+        errors = [r["error"] for r in results if "error" in r]
+        if "error" in body or errors:
+            raise InfluxQueryError(body.get("error") or errors[0])
+        return results
+
+    def write(self, lines: str, database: str) -> None:
+        """Line protocol (from influxdb-client's Point) written as the admin, precision ms."""
+        query = urllib.parse.urlencode({"db": database, "precision": "ms"})
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}/write?{query}", data=lines.encode(), method="POST"
+        )
+        basic = base64.b64encode(":".join(self.admin).encode()).decode()
+        request.add_header("Authorization", f"Basic {basic}")
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+            assert answer.status == 204
+
+    def query(
+        self, statement: str, database: str, auth: tuple[str, str] | Literal["admin"] = "admin"
+    ) -> list[dict[str, Any]]:
+        """The series of one query's answer (an empty list when nothing matched)."""
+        [result] = self.execute(statement, database=database, auth=auth)
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
 
 
 @dataclass(frozen=True)

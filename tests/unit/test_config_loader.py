@@ -157,3 +157,63 @@ def test_every_shipped_device_profile_loads(profile: Path) -> None:
     assert issues == []
     assert loaded is not None
     assert loaded.spec.source, "a shipped profile says where its register map comes from"
+
+
+@pytest.mark.parametrize(
+    ("influxdb", "message"),
+    [
+        ('{url: "http://db:8086", org: plant}', "api: v2 needs bucket (api: v1 writes to a database)"),
+        (
+            '{url: "http://db:8086", org: plant, bucket: edge, database: shopfloor}',
+            "database: for api: v1 only; api: v2 takes org, bucket and token",
+        ),
+        ('{url: "http://db:8086", api: v1}', "api: v1 needs a database"),
+        (
+            '{url: "http://db:8086", api: v1, database: shopfloor, bucket: edge}',
+            "bucket: for api: v2 only; api: v1 takes database and retention_policy",
+        ),
+        (
+            '{url: "http://db:8086", api: v1, database: shopfloor, username: gw}',
+            "username and password go together",
+        ),
+        (
+            '{url: "http://db:8086", api: v1, database: shopfloor, username: gw, password: p, token: t}',
+            "one credential: username/password or token, not both",
+        ),
+        ('{url: "http://db:8086", api: v3, database: shopfloor}', "'v2' or 'v1'"),
+    ],
+    ids=[
+        "v2-no-bucket",
+        "v2-database",
+        "v1-no-database",
+        "v1-bucket",
+        "v1-user-alone",
+        "v1-two-credentials",
+        "api",
+    ],
+)
+def test_influxdb_settings_belong_to_their_api(tmp_path: Path, influxdb: str, message: str) -> None:
+    path = write_workshop(tmp_path, f"\noutputs:\n  influxdb: {influxdb}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [issue] = caught.value.issues
+    assert issue.path.startswith("outputs.influxdb")
+    assert message in issue.message
+    assert issue.mark.line == len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_influxdb_v1_with_a_password_file(tmp_path: Path) -> None:
+    (tmp_path / "influx.secret").write_text("s3cr3t\n", encoding="utf-8")
+    path = write_workshop(
+        tmp_path,
+        """
+        outputs:
+          influxdb: {url: "http://db:8086", api: v1, database: shopfloor, retention_policy: year,
+                     username: gw-grinding-1, password_file: influx.secret}
+    """,
+    )
+    influx = load_config(path, environ={}).workshop.outputs.influxdb
+    assert influx is not None
+    assert (influx.api, influx.database, influx.retention_policy) == ("v1", "shopfloor", "year")
+    assert influx.password is not None
+    assert influx.password.get_secret_value() == "s3cr3t"

@@ -1,16 +1,15 @@
-"""The Grafana dashboards against what the agent writes: every measurement, field and tag a panel
-queries exists in agent/sinks/points.py SCHEMA, SCHEMA is what to_point really produces, and the
-committed JSON is what deploy/grafana/generate.py writes."""
+"""The Grafana dashboards against what the agent writes: every measurement, field and tag a query
+names exists in agent/sinks/points.py SCHEMA, SCHEMA is what to_points really produces, and the
+committed JSON is what deploy/grafana/generate.py writes. (That each query runs and answers with
+the records' values: tests/integration/test_dashboard_queries.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import importlib.util
-import json
 import re
 import zoneinfo
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,27 +20,11 @@ from agent.records import Envelope
 from agent.sim.history import simulated_records
 from agent.sinks.points import SCHEMA, to_points
 from agent.sinks.registry import topic_root
-from tests.conftest import REPO, SAMPLE_WORKSHOP
+from tests.conftest import SAMPLE_WORKSHOP
+from tests.dashboard_files import GRAFANA, dashboards, load_generator
 
-GRAFANA = REPO / "deploy" / "grafana"
-FLUX_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop"}
+GLOBAL_VARIABLES = {"timeFilter", "__interval", "__interval_ms", "__to", "__from"}
 Schema = Mapping[str, Mapping[str, tuple[str, ...]]]
-
-
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("grafana_generate", GRAFANA / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def dashboards() -> dict[str, dict[str, Any]]:
-    return {
-        p.name: json.loads(p.read_text(encoding="utf-8"))
-        for p in sorted((GRAFANA / "dashboards").glob("*.json"))
-    }
 
 
 def queries(board: dict[str, Any]) -> list[tuple[str, str]]:
@@ -51,41 +34,28 @@ def queries(board: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def query_problems(where: str, query: str, schema: Schema, variables: set[str]) -> list[str]:
-    """What in one Flux query names something the agent does not write."""
-    all_tags = {tag for m in schema.values() for tag in m["tags"]}
+    """What in one InfluxQL query names something the agent does not write."""
     problems = [
-        f"{where}: tag '{tag}' is written by no measurement"
-        for tag in re.findall(r'schema\.tagValues\([^)]*tag: "(\w+)"', query)
-        if tag not in all_tags
+        f"{where}: variable ${name} is not defined"
+        for name in re.findall(r"\$\{?(\w+)", query)
+        if name not in variables | GLOBAL_VARIABLES
     ]
-    problems += [
-        f"{where}: variable ${{{name}}} is not defined"
-        for name in re.findall(r"\$\{(\w+)\}", query)
-        if name not in variables and not name.startswith("__")
-    ]
-    measurements = set(re.findall(r'r\._measurement == "(\w+)"', query))
-    if "schema.tagValues" in query and not measurements:
-        return problems
+    if "now()" in query:
+        problems.append(f"{where}: now() is the server's clock; a dashboard's now is its range's end")
+    measurements = set(re.findall(r'FROM "(\w+)"', query))
     if len(measurements) != 1:
         return [*problems, f"{where}: expected one measurement, found {sorted(measurements)}"]
     [measurement] = measurements
     if measurement not in schema:
         return [*problems, f"{where}: measurement '{measurement}' is not written"]
-    known_fields, known_tags = set(schema[measurement]["fields"]), set(schema[measurement]["tags"])
-    derived = set(re.findall(r"(\w+):\s*r\.", query))  # columns a map() creates
-    named_fields = set(re.findall(r'r\._field == "(\w+)"', query))
-    for field_set in re.findall(r"contains\(value: r\._field, set: \[([^\]]*)\]\)", query):
-        named_fields |= set(re.findall(r'"(\w+)"', field_set))
+    fields, tags = set(schema[measurement]["fields"]), set(schema[measurement]["tags"])
+    aliases = set(re.findall(r'AS "(\w+)"', query))
+    key = re.findall(r'WITH KEY = "(\w+)"', query)
+    problems += [f"{where}: '{k}' is not a tag of '{measurement}'" for k in key if k not in tags]
+    named = set(re.findall(r'"(\w+)"', query)) - aliases - {measurement, *key}
     problems += [
-        f"{where}: field '{n}' is not written to '{measurement}'" for n in sorted(named_fields - known_fields)
-    ]
-    columns = set(re.findall(r"\br\.(\w+)", query))
-    for listed in re.findall(r"(?:columns|rowKey|columnKey): \[([^\]]*)\]", query):
-        columns |= set(re.findall(r'"(\w+)"', listed))
-    allowed = known_fields | known_tags | FLUX_COLUMNS | derived
-    problems += [
-        f"{where}: column '{c}' is neither a tag nor a field of '{measurement}'"
-        for c in sorted(columns - allowed)
+        f"{where}: '{name}' is neither a tag nor a field of '{measurement}'"
+        for name in sorted(named - fields - tags)
     ]
     return problems
 
@@ -109,8 +79,13 @@ def test_a_renamed_field_breaks_the_check() -> None:
         f if f != "kwh_per_unit" else "kwh_per_piece" for f in SCHEMA["energy"]["fields"]
     )
     problems = [p for board in dashboards().values() for p in dashboard_problems(board, renamed)]
-    assert any("field 'kwh_per_unit' is not written to 'energy'" in p for p in problems)
-    assert any("column 'kwh_per_unit'" in p for p in problems)  # used after a pivot too
+    assert any("'kwh_per_unit' is neither a tag nor a field of 'energy'" in p for p in problems)
+
+
+def test_a_dropped_tag_breaks_the_check() -> None:
+    dropped = {m: {**s, "tags": tuple(t for t in s["tags"] if t != "agent")} for m, s in SCHEMA.items()}
+    problems = [p for board in dashboards().values() for p in dashboard_problems(board, dropped)]
+    assert any("variable agent: 'agent' is not a tag of 'oee'" in p for p in problems)
 
 
 def test_the_committed_dashboards_are_what_the_generator_writes() -> None:
@@ -119,13 +94,22 @@ def test_the_committed_dashboards_are_what_the_generator_writes() -> None:
     assert committed == rendered, "run `make dashboards` and commit the result"
 
 
-def test_dashboards_are_well_formed_and_use_the_provisioned_datasource() -> None:
+def test_every_panel_of_the_list_is_in_a_dashboard_once() -> None:
+    generator = load_generator()
+    titles = [(p.dashboard, p.title) for p in generator.PANELS]
+    assert len(titles) == len(set(titles))
+    shown = {(board["uid"], panel["title"]) for board in dashboards().values() for panel in board["panels"]}
+    assert shown == set(titles)
+
+
+def test_dashboards_are_well_formed_and_use_the_provisioned_influxql_datasource() -> None:
     provisioned = yaml.safe_load(
         (GRAFANA / "provisioning/datasources/edge-influx.yaml").read_text(encoding="utf-8")
     )
     [datasource] = provisioned["datasources"]
-    assert datasource["jsonData"]["version"] == "Flux"
-    assert datasource["secureJsonData"]["token"] == "${INFLUX_TOKEN}"  # from the environment, never in a file
+    assert datasource["jsonData"].get("version", "InfluxQL") == "InfluxQL"
+    assert datasource["jsonData"]["dbName"] == "${INFLUX_DATABASE}"
+    assert datasource["secureJsonData"]["password"] == "${INFLUX_READ_PASSWORD}"  # never in a file
     uids = set()
     for board in dashboards().values():
         uids.add(board["uid"])
@@ -139,7 +123,10 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_datasource() -> None
             assert grid["x"] + grid["w"] <= 24, panel["title"]
             assert grid["h"] > 0, panel["title"]
             assert panel["datasource"]["uid"] == datasource["uid"]
-            assert all(t["datasource"]["uid"] == datasource["uid"] and t["query"] for t in panel["targets"])
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == datasource["uid"]
+                assert target["rawQuery"] is True, panel["title"]  # or Grafana builds its own query
+                assert target["resultFormat"] in ("time_series", "table")
         for var in board["templating"]["list"]:
             assert var["datasource"]["uid"] == datasource["uid"]
         overlaps = _overlapping(board["panels"])
@@ -178,3 +165,17 @@ def test_schema_is_exactly_what_the_agent_writes_over_a_shift_change() -> None:
         assert seen[measurement]["fields"] <= set(spec["fields"]), measurement
         unwritten = set(spec["fields"]) - seen[measurement]["fields"]
         assert unwritten <= {"reason"}, (measurement, unwritten)  # reason: only when a rule gives one
+    for measurement in ("oee", "energy", "machine_state"):
+        assert {"enterprise", "site", "area", "agent"} <= seen[measurement]["tags"]
+
+
+def test_a_new_field_on_a_panel_is_one_more_name_in_the_panel_list() -> None:
+    """The energy tables show ENERGY_TABLE_FIELDS; a field added there (kgce, say) is queried, and
+    the integration test's truth reads it from the records by the same description."""
+    generator = load_generator()
+    tables = [p for p in generator.PANELS if p.dashboard == generator.ENERGY and p.table]
+    assert {p.title for p in tables} == {"By shift (closed shifts)", "By day"}
+    for panel in tables:
+        assert panel.show.columns[1:] == generator.columns(*generator.ENERGY_TABLE_FIELDS)
+        wider = dataclasses.replace(panel.show, columns=(*panel.show.columns, generator.Column("kgce")))
+        assert '"kgce" FROM "energy"' in generator.influxql(wider)

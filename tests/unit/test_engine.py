@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from agent.kpi.counters import CounterEvent
 from agent.kpi.engine import COUNTER_FLAGS, DATA_GAP, PRODUCED_IN_BREAK, CounterSetup, KpiEngine, MeterSetup
 from agent.kpi.states import MachineState
-from agent.records import Record, RecordKind
+from agent.records import Record, RecordKind, rfc3339_ms
 from agent.samples import Sample
 from tests.unit.kpi_fixtures import (
     U32,
@@ -95,17 +95,33 @@ def test_day_shift_energy_split_by_state(day_records: list[Record]) -> None:
 
 
 def test_state_changes_are_published_with_reasons(day_records: list[Record]) -> None:
-    changes = [
-        (r.ts, r.fields["state"], r.fields["reason"]) for r in day_records if r.kind is RecordKind.STATE
-    ]
+    states = [r.fields for r in day_records if r.kind is RecordKind.STATE]
+    # each change once: the repeats with every publication carry the since of their change
+    changes = list(dict.fromkeys((f["since"], f["state"], f["reason"]) for f in states))
     assert changes == [
-        (local(8), "producing", None),
-        (local(10), "fault", "alarm 1203"),
-        (local(10, 30), "setup", None),
-        (local(11, 30), "idle", None),
-        (local(12), "producing", None),
-        (local(19), "idle", None),
+        (rfc3339_ms(local(8)), "producing", None),
+        (rfc3339_ms(local(10)), "fault", "alarm 1203"),
+        (rfc3339_ms(local(10, 30)), "setup", None),
+        (rfc3339_ms(local(11, 30)), "idle", None),
+        (rfc3339_ms(local(12)), "producing", None),
+        (rfc3339_ms(local(19)), "idle", None),
     ]
+    first_seen: dict[str, float] = {}
+    for record in day_records:
+        if record.kind is RecordKind.STATE:
+            first_seen.setdefault(record.fields["since"], record.ts)
+    assert all(rfc3339_ms(ts) == since for since, ts in first_seen.items())  # published at the change
+
+
+def test_every_state_is_repeated_with_each_publication_since_its_change(day_records: list[Record]) -> None:
+    """A store asked for the latest state within the last minutes sees every machine."""
+    publications = sorted({r.ts for r in day_records if r.kind is RecordKind.OEE and not r.fields["final"]})
+    states = [r for r in day_records if r.kind is RecordKind.STATE]
+    repeats = {r.ts: (r.fields["state"], r.fields["since"], r.fields["reason"]) for r in states}
+    assert set(publications) <= set(repeats)
+    assert repeats[local(9)] == ("producing", rfc3339_ms(local(8)), None)
+    assert repeats[local(11)] == ("setup", rfc3339_ms(local(10, 30)), None)
+    assert repeats[local(18)] == ("producing", rfc3339_ms(local(12)), None)
 
 
 def test_periodic_publication_is_not_final(day_records: list[Record]) -> None:

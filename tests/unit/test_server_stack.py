@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from agent.config.workshop import InfluxOutput
 from tests.conftest import REPO
 
 SERVER = REPO / "deploy" / "server"
@@ -44,3 +45,31 @@ def test_grafana_gets_what_the_datasource_file_reads_from_its_environment() -> N
     assert any(v.endswith(f":{dashboards_path}:ro") for v in grafana["volumes"])
     home = Path(grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
     assert (REPO / "deploy/grafana/dashboards" / home.name).exists()
+
+
+def test_grafana_reads_the_database_the_stack_creates_as_the_user_who_may_only_read() -> None:
+    services = yaml.safe_load((SERVER / "compose.yaml").read_text(encoding="utf-8"))["services"]
+    influxdb, grafana = services["influxdb"]["environment"], services["grafana"]["environment"]
+    assert influxdb["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    assert grafana["INFLUX_DATABASE"] == influxdb["INFLUXDB_DB"] == "${INFLUX_DATABASE}"
+    assert grafana["INFLUX_READ_USER"] == influxdb["INFLUXDB_READ_USER"]
+    assert grafana["INFLUX_READ_PASSWORD"] == influxdb["INFLUXDB_READ_USER_PASSWORD"]
+    assert grafana["INFLUX_URL"] == "http://influxdb:8086"
+
+
+def test_the_gateway_example_in_the_readme_is_a_valid_output() -> None:
+    """The outputs block deploy/server/README.md tells a plant to use validates as the agent would."""
+    readme = (SERVER / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    outputs = yaml.safe_load(block.replace("${CREDENTIALS_DIRECTORY}", "/run/credentials"))["outputs"]
+    influx = outputs["influxdb"]
+    influx["password"] = "from-the-file"
+    del influx["password_file"]
+    config = InfluxOutput.model_validate(influx)
+    assert config.api == "v1"
+    env = dict(
+        line.split("=", 1)
+        for line in (SERVER / "env.example").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert (config.database, config.username) == (env["INFLUX_DATABASE"], env["INFLUX_WRITE_USER"])

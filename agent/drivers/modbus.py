@@ -154,7 +154,6 @@ class ModbusDriver:
                 )
             return False
         self._client = client
-        self._backoff.reset()
         self._throttle.reset("connect_failed")
         log.info("connection=%s endpoint=%s event=connected", self.name, self.endpoint)
         if self.connection.connect_pause_s > 0:
@@ -172,9 +171,15 @@ class ModbusDriver:
             return result
         answered = 0
         for plan in self.plans:
+            if self._client is None:
+                # the connection was lost earlier in this cycle: the units behind it cannot be
+                # asked now; they are bad with the reason, and the reconnect waits for its backoff
+                self._fail_device(plan, result, self._last_error)
+                continue
             if await self._read_device(plan, result):
                 answered += 1
         if answered:
+            self._backoff.reset()  # only a device that answers proves the link good again
             self._throttle.reset("no_device_answered")
         if answered == 0 and self.plans:
             held = self._throttle.allow("no_device_answered")
@@ -227,7 +232,9 @@ class ModbusDriver:
 
     async def _execute(self, plan: DevicePlan, request: ReadRequest, result: ReadResult) -> _Outcome:
         client = self._client
-        assert client is not None
+        if client is None:
+            self._bad_request(plan, request, result)
+            return _Outcome(False, True, self._last_error)
         if self._pause_s > 0:
             # the bus (or a slow converter) needs silence between one reply and the next request
             wait = self._last_request_end + self._pause_s - asyncio.get_running_loop().time()
@@ -249,6 +256,9 @@ class ModbusDriver:
             self._bad_request(plan, request, result)
             return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s")
         except (ModbusException, OSError) as error:
+            self._bad_request(plan, request, result)
+            return self._failure(client, error)
+        except Exception as error:  # noqa: BLE001 - a reply pymodbus chokes on is a bad read, not a crash
             self._bad_request(plan, request, result)
             return self._failure(client, error)
         if response.isError():
@@ -301,6 +311,10 @@ class ModbusDriver:
         if not client.connected:
             self._close()
             self._last_error = f"connection lost: {error}"
+            # reconnect at the next cycle at the earliest, later if the link keeps failing: a
+            # server that accepts and then drops every request must not be hammered
+            delay = self._backoff.next_delay()
+            self._next_attempt = asyncio.get_running_loop().time() + delay
             return _Outcome(False, True, self._last_error)
         if "No response" in str(error):  # pymodbus's own timeout, at timeout_s
             return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s (no response)")

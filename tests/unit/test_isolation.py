@@ -297,7 +297,7 @@ async def test_a_failing_delivery_loop_restarts_from_its_cursor_in_order(
             raise RuntimeError("outbox bug")
         return pending(agent_id, sink_name, limit)
 
-    agent.outbox.pending = failing_third_call  # type: ignore[method-assign]
+    agent.outbox.pending = failing_third_call  # type: ignore[method-assign,assignment]
     await run_until(
         agent,
         lambda: agent.loops.get("deliver:list", LoopHealth("")).restarts == 1 and len(sink.delivered) > 20,

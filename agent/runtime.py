@@ -33,6 +33,7 @@ from agent.drivers.base import Clock, Driver, ReadResult
 from agent.drivers.registry import build_driver
 from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
+from agent.kpi.rules import RULE_ERROR_REASON
 from agent.logsetup import EventThrottle
 from agent.outbox import AsyncOutbox, Outbox, OutboxUnwritableError
 from agent.records import Envelope, Record, RecordKind
@@ -378,6 +379,11 @@ class Agent:
                 self._kpi_refused(device, error)
                 continue
             records += made
+            for record in made:
+                reason = record.fields.get("reason") if record.kind is RecordKind.STATE else None
+                if isinstance(reason, str) and reason.startswith(RULE_ERROR_REASON):
+                    # a state record is made on a change only: this logs each failure once
+                    log.warning("machine=%s event=rule_error state=unknown detail=%r", device, reason)
             if self._kpi_errors.pop(device, None) is not None:
                 log.info("device=%s event=kpi_values_accepted_again", device)
         return records

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agent.config.issues import ConfigError, ConfigIssue, format_path
+from agent.config.issues import ConfigError, ConfigIssue, SourceMark, format_path
 from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.profile import Profile, TagSpec
 from agent.config.secrets import resolve_secret_files
@@ -174,6 +174,18 @@ def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> Confi
 
 def load_config(path: Path, environ: dict[str, str] | None = None) -> AgentConfig:
     """Load and check everything; raise ConfigError with all problems found."""
+    try:
+        return _load_config(path, environ)
+    except (RecursionError, MemoryError) as error:
+        # The YAML bounds keep every file far from these; should one still get here, it is still
+        # a file that cannot be used, answered as one (exit 2, a positioned line), not a traceback.
+        problem = "nested too deeply" if isinstance(error, RecursionError) else "too large"
+        raise ConfigError(
+            [ConfigIssue(SourceMark(str(path), 1, 1), "<file>", f"cannot be loaded: {problem}")]
+        ) from None
+
+
+def _load_config(path: Path, environ: dict[str, str] | None) -> AgentConfig:
     loaded = load_yaml(path, environ)
     issues = list(loaded.issues)
     if loaded.data is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
+from agent.config import yamlsource
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
 from agent.config.workshop import ModbusTcpConnection
@@ -157,3 +158,61 @@ def test_every_shipped_device_profile_loads(profile: Path) -> None:
     assert issues == []
     assert loaded is not None
     assert loaded.spec.source, "a shipped profile says where its register map comes from"
+
+
+def test_merge_keys_give_defaults_that_the_mapping_overrides(tmp_path: Path) -> None:
+    path = write_workshop(
+        tmp_path,
+        replace=(
+            "  - {id: plc, transport: modbus-tcp, host: 127.0.0.1, port: 15502}",
+            "  - &gateway {id: plc, transport: modbus-tcp, host: 127.0.0.1, port: 15502, timeout_s: 0.7}\n"
+            "  - {<<: *gateway, id: plc-2, port: 15503}",
+        ),
+    )
+    config = load_config(path)
+    _, second = config.workshop.connections
+    assert isinstance(second, ModbusTcpConnection)
+    assert (second.id, second.port, second.timeout_s, second.host) == ("plc-2", 15503, 0.7, "127.0.0.1")
+
+
+HOSTILE_YAML = {
+    "alias bomb": (
+        'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
+        + "".join(
+            f"{n}: &{n} [" + ", ".join([f"*{p}"] * 10) + "]\n"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+    ),
+    "deep nesting": "a: " + "[" * 500 + "]" * 500 + "\n",
+    "self reference": "a: &a [1, *a]\n",
+    "bad date": "a: [2026-02-30]\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_YAML))
+@pytest.mark.parametrize("parser", ["libyaml", "python"])
+def test_both_parsers_bound_the_same_hostile_yaml(
+    name: str, parser: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without libyaml (a PyYAML built from source) the pure-Python parser keeps every bound."""
+    if parser == "python":
+        monkeypatch.setattr(yamlsource, "_Loader", yamlsource._PythonLoader)
+    path = tmp_path / "w.yaml"
+    path.write_text(HOSTILE_YAML[name], encoding="utf-8")
+    loaded = yamlsource.load_yaml(path)
+    [issue] = loaded.issues
+    assert issue.mark.line >= 1
+    assert issue.mark.column >= 1
+    assert any(
+        words in issue.message
+        for words in ("values once aliases", "levels deep", "is not valid as a date", "nesting depth")
+    ), issue
+
+
+def test_both_parsers_read_the_sample_workshop_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = yamlsource.load_yaml(SAMPLE_WORKSHOP)
+    monkeypatch.setattr(yamlsource, "_Loader", yamlsource._PythonLoader)
+    slow = yamlsource.load_yaml(SAMPLE_WORKSHOP)
+    assert fast.data == slow.data
+    assert fast.value_marks == slow.value_marks
+    assert not fast.issues

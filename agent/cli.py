@@ -19,7 +19,8 @@ from agent.config.loader import AgentConfig, load_config
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # the configuration is invalid: systemd does not restart (RestartPreventExitStatus)
+EXIT_OUTBOX = 3  # the outbox cannot be opened for writing (permissions, read-only file system)
 
 log = logging.getLogger("agent")
 
@@ -103,6 +104,7 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from agent.daemon import Daemon
+    from agent.outbox import OutboxUnopenableError
 
     config = _load(args.config, console)
     if config is None:
@@ -111,7 +113,21 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     async def main() -> None:
         await Daemon(config, args.config).run()
 
-    asyncio.run(main())
+    unopenable: list[OutboxUnopenableError] = []
+    try:
+        asyncio.run(main())
+    except* OutboxUnopenableError as group:  # raised inside the daemon's task group
+        unopenable += [e for e in group.exceptions if isinstance(e, OutboxUnopenableError)]
+    for error in unopenable:
+        log.error(
+            "event=outbox_unopenable path=%s reason=%r action=%r exit=%d",
+            error.path,
+            error.reason,
+            error.action,
+            EXIT_OUTBOX,
+        )
+    if unopenable:
+        return EXIT_OUTBOX
     log.info("event=stopped")
     return EXIT_OK
 

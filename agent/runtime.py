@@ -79,6 +79,8 @@ class StorageHealth:
     problems: list[str] = field(default_factory=list)
     # records the outbox refused on their own (a value JSON cannot carry): counted, never retried forever
     refused: Counter[str] = field(default_factory=Counter)
+    salvaged: int = 0  # records carried over from a corrupt outbox at start
+    lost_to_corruption: int = 0  # and the sequence numbers that could not be read back
 
 
 class _StopRequestedError(Exception):
@@ -135,6 +137,9 @@ class Agent:
         async with AsyncExitStack() as stack:
             self._store = await stack.enter_async_context(AsyncOutbox(self.outbox))
             self.storage.problems = await self._store.call(self.outbox.open)
+            if self.outbox.salvage is not None:
+                self.storage.salvaged = self.outbox.salvage.records
+                self.storage.lost_to_corruption = self.outbox.salvage.lost
             await self._store.call(self.outbox.register, [o.sink.name for o in self.outputs])
             for output in self.outputs:
                 await stack.enter_async_context(output.sink)
@@ -146,8 +151,15 @@ class Agent:
                         batch_size=output.batch_size,
                         replay_per_s=output.replay_per_s,
                         retry_max_s=output.retry_max_s,
+                        accept_loss=output.accept_loss,
                     )
                 )
+                if output.accept_loss:
+                    log.warning(
+                        "sink=%s event=accept_loss detail='QoS 0: a record counts as delivered once "
+                        "written to the socket; records in flight when the connection breaks are lost'",
+                        output.sink.name,
+                    )
             async with asyncio.TaskGroup() as outputs:
                 drains = [
                     outputs.create_task(

@@ -327,12 +327,13 @@ class OpcUaDriver:
         by_path: list[tuple[NodeTag, Any]] = []
         for tag in self.tags:
             tag.node_id, tag.problem = None, None
+            if tag.spec.node is None and (tag.spec.path is None or tag.root is None):
+                tag.problem = "neither a node id nor a browse path from the device's node"  # config-checked
+                continue
             try:
                 if tag.spec.node is not None:
                     tag.node_id = parse_node_id(tag.spec.node, namespaces)
-                else:
-                    assert tag.spec.path is not None
-                    assert tag.root is not None  # the config check requires a root for browse paths
+                elif tag.spec.path is not None and tag.root is not None:
                     browse = ua.BrowsePath()
                     browse.StartingNode = parse_node_id(tag.root, namespaces)
                     browse.RelativePath = relative_path(path_segments(tag.spec.path, tag.aliases, namespaces))

@@ -66,7 +66,8 @@ class InfluxSink:
             await asyncio.to_thread(self._write_isolating_bad_points, points)
 
     def _post(self, points: Sequence[Point]) -> None:
-        assert self._write_api is not None
+        if self._write_api is None:
+            raise OutputError("influxdb", f"{self.config.url}: written to while not open")
         try:
             self._write_api.write(
                 bucket=self.config.bucket,

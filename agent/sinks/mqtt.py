@@ -179,7 +179,8 @@ class MqttSink:
     def _on_loop(self, function: Callable[..., object], *args: object) -> None:
         """Run on the event loop thread: now if we are on it, else handed over (connect runs in a worker)."""
         loop = self._loop
-        assert loop is not None
+        if loop is None:  # paho calls back only once the sink was entered; nothing to hand over to
+            return
         if threading.get_ident() == self._loop_thread:
             function(*args)
         else:
@@ -191,8 +192,8 @@ class MqttSink:
         self._on_loop(self._watch, fd, client)
 
     def _watch(self, fd: int, client: mqtt.Client) -> None:
-        assert self._loop is not None
-        self._loop.add_reader(fd, functools.partial(_read, client))
+        if self._loop is not None:
+            self._loop.add_reader(fd, functools.partial(_read, client))
 
     def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         if self._fd is not None:
@@ -200,18 +201,16 @@ class MqttSink:
             self._fd = None
 
     def _unwatch(self, fd: int) -> None:
-        assert self._loop is not None
-        self._loop.remove_reader(fd)
-        self._loop.remove_writer(fd)
+        if self._loop is not None:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
 
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        if self._fd is not None:
+        if self._loop is not None and self._fd is not None:
             self._on_loop(self._loop.add_writer, self._fd, functools.partial(_write, client))
 
     def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        if self._fd is not None:
+        if self._loop is not None and self._fd is not None:
             self._on_loop(self._loop.remove_writer, self._fd)
 
     def _on_connect(

@@ -7,8 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -102,21 +103,14 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, stop.set)
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from agent.daemon import Daemon
+def _run_agent(main: Coroutine[Any, Any, None]) -> int:
+    """Run the agent's event loop; an outbox it cannot write is one line and EXIT_OUTBOX."""
     from agent.outbox import OutboxUnopenableError
-
-    config = _load(args.config, console)
-    if config is None:
-        return EXIT_CONFIG
-
-    async def main() -> None:
-        await Daemon(config, args.config).run()
 
     unopenable: list[OutboxUnopenableError] = []
     try:
-        asyncio.run(main())
-    except* OutboxUnopenableError as group:  # raised inside the daemon's task group
+        asyncio.run(main)
+    except* OutboxUnopenableError as group:  # raised inside the agent's task groups
         unopenable += [e for e in group.exceptions if isinstance(e, OutboxUnopenableError)]
     for error in unopenable:
         log.error(
@@ -126,10 +120,23 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             error.action,
             EXIT_OUTBOX,
         )
-    if unopenable:
-        return EXIT_OUTBOX
-    log.info("event=stopped")
-    return EXIT_OK
+    return EXIT_OUTBOX if unopenable else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from agent.daemon import Daemon
+
+    config = _load(args.config, console)
+    if config is None:
+        return EXIT_CONFIG
+
+    async def main() -> None:
+        await Daemon(config, args.config).run()
+
+    code = _run_agent(main())
+    if code == EXIT_OK:
+        log.info("event=stopped")
+    return code
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
@@ -198,8 +205,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         _install_stop_handlers(stop)
         await run_demo(config, options, console, stop)
 
-    asyncio.run(main())
-    return EXIT_OK
+    return _run_agent(main())
 
 
 def cmd_probe(args: argparse.Namespace, console: Console) -> int:

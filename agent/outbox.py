@@ -427,7 +427,12 @@ class Outbox:
                     raise OutboxError(f"outbox {self.path}: no sequence number for a stored record")
                 envelopes.append(Envelope(agent, cursor.lastrowid, record))
         self._bytes += sum(row[3] for row in rows)
-        self._enforce_bounds(now)
+        try:
+            self._enforce_bounds(now)
+        except (OutboxError, sqlite3.Error) as error:
+            # The records are committed: raising now would make the caller store them a second
+            # time, under new sequence numbers. The bounds are enforced again at the next append.
+            log.warning("event=outbox_bounds_deferred error=%r", str(error))
         return envelopes
 
     def _enforce_bounds(self, now: float) -> None:

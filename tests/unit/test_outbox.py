@@ -286,3 +286,19 @@ def test_a_nan_or_infinite_figure_is_stored_as_null_and_the_rest_of_the_record_k
     [stored] = outbox.pending(AGENT, "mqtt", 10)
     assert stored.record.fields == {"machine": "m1", "kwh": 14.2, "co2e_kg": None, "kwh_per_piece": None}
     assert b'"co2e_kg":null' in stored.payload_json()
+
+
+def test_a_bound_that_cannot_be_enforced_after_a_commit_does_not_undo_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping old records can itself hit a full disk after the batch was committed: the caller
+    must not be told the batch failed, or it would store it again under new sequence numbers."""
+    outbox = opened(tmp_path / "o.db")
+
+    def full(_now: float) -> None:
+        raise OutboxFullError("outbox: database or disk is full")
+
+    monkeypatch.setattr(outbox, "_enforce_bounds", full)
+    stored = outbox.append(AGENT, records(3), now=1000)
+    assert len(stored) == 3
+    assert outbox.stats().records == 3

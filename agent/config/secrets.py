@@ -14,9 +14,8 @@ from typing import Any
 
 from agent.config.bounded import FileReadError, read_bounded
 from agent.config.issues import ConfigIssue, ConfigPath
-from agent.config.yamlsource import LoadedYaml
+from agent.config.yamlsource import SECRET_KEYS, LoadedYaml
 
-SECRET_KEYS = ("password", "token")
 MAX_SECRET_BYTES = 64 * 1024  # a password or token is a few hundred bytes; a certificate chain fits too
 
 

@@ -34,6 +34,7 @@ ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 MAX_FILE_BYTES = 1024 * 1024
 MAX_VALUES = 50_000
 MAX_DEPTH = 32
+SECRET_KEYS = ("password", "token")  # never quoted in a message; may also come from <key>_file
 MERGE_TAG = "tag:yaml.org,2002:merge"
 PLAIN_COLLECTIONS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 SCALAR_KINDS = {
@@ -145,10 +146,12 @@ def _position(file: str, text: str, index: int) -> SourceMark:
     return SourceMark(file, line, index - (text.rfind("\n", 0, index) + 1) + 1)
 
 
-def _scalar_problem(node: yaml.ScalarNode, error: Exception) -> str:
+def _scalar_problem(node: yaml.ScalarNode, error: Exception, path: ConfigPath) -> str:
     """A value YAML recognised by its form but cannot build, in the words of its kind."""
     kind = SCALAR_KINDS.get(node.tag, "a value")
     text = node.value if len(node.value) <= 40 else f"{node.value[:40]}... ({len(node.value)} characters)"
+    if path and path[-1] in SECRET_KEYS:  # never echoed: say what to do instead
+        return f"read as {kind}, but not a valid one ({error}); quote a secret to keep it text"
     reason = str(error)
     if "digits" in reason and node.tag == "tag:yaml.org,2002:int":
         reason = "far more digits than any setting takes"
@@ -203,7 +206,9 @@ class _Builder:
             raise
         except (ValueError, OverflowError, TypeError, ArithmeticError) as error:
             self.loaded.issues.append(
-                ConfigIssue(_mark(self.loaded.file, node), format_path(path), _scalar_problem(node, error))
+                ConfigIssue(
+                    _mark(self.loaded.file, node), format_path(path), _scalar_problem(node, error, path)
+                )
             )
             return node.value  # reported here; its text keeps the rest of the file checkable
 

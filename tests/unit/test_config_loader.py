@@ -216,3 +216,12 @@ def test_both_parsers_read_the_sample_workshop_alike(monkeypatch: pytest.MonkeyP
     assert fast.data == slow.data
     assert fast.value_marks == slow.value_marks
     assert not fast.issues
+
+
+def test_a_secret_that_yaml_cannot_read_is_never_echoed(tmp_path: Path) -> None:
+    path = write_workshop(tmp_path, "outputs:\n  mqtt: {host: broker, username: gw, password: 2026-13-45}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [issue] = [i for i in caught.value.issues if i.path == "outputs.mqtt.password"]
+    assert "2026-13-45" not in str(caught.value)
+    assert "quote a secret" in issue.message

@@ -44,8 +44,9 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
-def read_bounded(path: Path, limit: int, what: str) -> bytes:
-    """The content of a regular file of at most `limit` bytes; FileReadError otherwise."""
+def check_regular_file(path: Path, limit: int, what: str) -> None:
+    """FileReadError unless `path` is a regular file of at most `limit` bytes (found by stat alone,
+    for files another library opens)."""
     try:
         before = path.stat()
     except OSError as error:
@@ -54,6 +55,11 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
         raise FileReadError(f"{_kind(before.st_mode)}, not a regular file: a {what} must be a file")
     if before.st_size > limit:
         raise FileReadError(f"{_size(before.st_size)}, more than a {what} can be ({_size(limit)} at most)")
+
+
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """The content of a regular file of at most `limit` bytes; FileReadError otherwise."""
+    check_regular_file(path, limit, what)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
         descriptor = os.open(path, flags)

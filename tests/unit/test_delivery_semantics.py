@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -71,3 +72,19 @@ async def test_accepted_loss_is_said_in_health_and_the_log(
     assert mqtt["accept_loss"] is True
     assert mqtt["delivery"] == "at-most-once (accept_loss)"
     assert any("sink=mqtt event=accept_loss" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_fifo_named_as_a_tls_file_is_an_output_error_not_a_stalled_agent(tmp_path: Path) -> None:
+    """paho reads TLS files on the event loop: a FIFO there would block every loop of the agent."""
+    from agent.exceptions import OutputError
+    from agent.sinks.mqtt import MqttSink
+    from agent.sinks.registry import topic_root
+
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    config = load_config(workshop(tmp_path, f"qos: 1, tls: {{ca_file: {fifo}}}"))
+    assert config.workshop.outputs.mqtt is not None
+    sink = MqttSink(config.workshop.outputs.mqtt, topic_root(config))
+    async with sink:
+        with pytest.raises(OutputError, match=r"tls.ca_file .*a named pipe \(FIFO\), not a regular file"):
+            await asyncio.wait_for(sink.write([]), 5)

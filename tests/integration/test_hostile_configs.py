@@ -260,7 +260,7 @@ def test_sighup_with_every_hostile_file_rejects_it_and_keeps_polling(
                 document = fetch_health(health_url)
             except Exception:  # noqa: BLE001 - not listening yet
                 document = None
-            if document and document["connections"]["plc"]["cycles"] > 2:
+            if document and document["connections"].get("plc", {}).get("cycles", 0) > 2:
                 break
             assert time.monotonic() < deadline, "the agent never polled"
             time.sleep(0.2)

@@ -7,8 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +21,8 @@ from agent.config.shipped import shipped_profiles_dir
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # the configuration is invalid: systemd does not restart (RestartPreventExitStatus)
+EXIT_OUTBOX = 3  # the outbox cannot be opened for writing (permissions, read-only file system)
 
 log = logging.getLogger("agent")
 
@@ -121,6 +123,26 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, stop.set)
 
 
+def _run_agent(main: Coroutine[Any, Any, None]) -> int:
+    """Run the agent's event loop; an outbox it cannot write is one line and EXIT_OUTBOX."""
+    from agent.outbox import OutboxUnopenableError
+
+    unopenable: list[OutboxUnopenableError] = []
+    try:
+        asyncio.run(main)
+    except* OutboxUnopenableError as group:  # raised inside the agent's task groups
+        unopenable += [e for e in group.exceptions if isinstance(e, OutboxUnopenableError)]
+    for error in unopenable:
+        log.error(
+            "event=outbox_unopenable path=%s reason=%r action=%r exit=%d",
+            error.path,
+            error.reason,
+            error.action,
+            EXIT_OUTBOX,
+        )
+    return EXIT_OUTBOX if unopenable else EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     config = _load(args.config, console)
     if config is None:
@@ -132,9 +154,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     async def main() -> None:
         await Daemon(config, args.config).run()
 
-    asyncio.run(main())
-    log.info("event=stopped")
-    return EXIT_OK
+    code = _run_agent(main())
+    if code == EXIT_OK:
+        log.info("event=stopped")
+    return code
 
 
 def _run_once(config: AgentConfig) -> int:
@@ -248,8 +271,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         _install_stop_handlers(stop)
         await run_demo(config, options, console, stop)
 
-    asyncio.run(main())
-    return EXIT_OK
+    return _run_agent(main())
 
 
 def cmd_probe(args: argparse.Namespace, console: Console) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from pathlib import Path
@@ -13,6 +14,7 @@ from agent.clock import wall_clock
 from agent.config.issues import ConfigError
 from agent.config.loader import AgentConfig, load_config
 from agent.health import HealthServer
+from agent.restarts import LoopHealth, keep_running
 from agent.runtime import Agent
 from agent.sinks.registry import build_outputs
 from agent.supervision import SystemdNotifier, supervise, watchdog_period_s
@@ -27,6 +29,7 @@ class Daemon:
         self.notifier = SystemdNotifier()
         self.stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self._reloading = asyncio.Lock()  # one file load at a time, however many SIGHUPs arrive
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -38,7 +41,11 @@ class Daemon:
                 await self._start_health_endpoint(stack)
                 async with asyncio.TaskGroup() as group:
                     supervisor = group.create_task(
-                        supervise(self.agent, self.notifier, watchdog_period_s()), name="agent.systemd"
+                        keep_running(
+                            functools.partial(supervise, self.agent, self.notifier, watchdog_period_s()),
+                            self.agent.loops.setdefault("systemd", LoopHealth("systemd")),
+                        ),
+                        name="agent.systemd",
                     )
                     await self.agent.run(self.stop)
                     supervisor.cancel()
@@ -55,18 +62,33 @@ class Daemon:
         task.add_done_callback(self._background.discard)
 
     async def reload(self) -> None:
-        """Load and check the file again; apply it only if it is valid as a whole."""
+        """Load and check the file again; apply it only if it is valid as a whole. Loading runs in
+        a thread, bounded in time and memory by the loader, so polling goes on meanwhile; whatever
+        goes wrong is logged here and the running configuration stays."""
+        async with self._reloading:
+            await self._reload()
+
+    async def _reload(self) -> None:
         log.info("event=config_reload_requested file=%s", self.path)
         try:
             config = await asyncio.to_thread(load_config, self.path)
         except ConfigError as error:
             log.error(  # noqa: TRY400 - the issues are the message; a traceback would bury them
-                "event=config_reload_rejected file=%s errors=%d detail='the running configuration stays'",
+                "event=config_reload_rejected file=%s errors=%d first=%r "
+                "detail='the running configuration stays'",
                 self.path,
                 len(error.issues),
+                str(error.issues[0]) if error.issues else "",
             )
             for issue in error.issues:
                 log.error("event=config_error detail=%r", str(issue))  # noqa: TRY400
+            return
+        except Exception:  # a loader bug: still a rejection, and the traceback is what fixes it
+            log.exception(
+                "event=config_reload_rejected file=%s detail='unexpected failure while loading; "
+                "the running configuration stays'",
+                self.path,
+            )
             return
         if config.version == self.agent.config.version:
             log.info("event=config_unchanged version=%s", config.version)

@@ -30,6 +30,7 @@ ERROR_LOG_EVERY_S = 60.0  # a sink that is down for hours logs once a minute, no
 class DeliveryStats:
     sink: str
     connected: bool = False
+    accept_loss: bool = False  # said in the output's status and /health: at-most-once, not at-least-once
     delivered: int = 0
     failures: int = 0
     last_error: str | None = None
@@ -47,6 +48,8 @@ class DeliveryStats:
         oldest = self.oldest_undelivered_ts
         return {
             "sink": self.sink,
+            "delivery": "at-most-once (accept_loss)" if self.accept_loss else "at-least-once",
+            "accept_loss": self.accept_loss,
             "connected": self.connected,
             "delivered": self.delivered,
             "delivered_per_s": round(self.delivered_per_s(time.monotonic()), 2),
@@ -68,13 +71,14 @@ class SinkDelivery:
         batch_size: int,
         replay_per_s: float,
         retry_max_s: float = 30.0,
+        accept_loss: bool = False,
     ) -> None:
         self.sink = sink
         self.outbox = outbox
         self.agent = agent
         self.batch_size = batch_size
         self.replay_per_s = replay_per_s
-        self.stats = DeliveryStats(sink.name)
+        self.stats = DeliveryStats(sink.name, accept_loss=accept_loss)
         self.wake = asyncio.Event()
         self._backoff = Backoff(initial_s=min(0.5, retry_max_s), maximum_s=retry_max_s)
         self._last_error_log = 0.0

@@ -82,9 +82,9 @@ def build_engine_setup(
     for meter in workshop.meters:
         profile = config.profiles[meter.profile]
         energy = profile.spec.energy
-        assert energy is not None  # the loader rejects meter profiles without an energy section
-        kwh = _counter(profile, energy.kwh, energy.rollover_kwh)
-        assert kwh is not None
+        kwh = _counter(profile, energy.kwh, energy.rollover_kwh) if energy is not None else None
+        if energy is None or kwh is None:  # the loader rejects meter profiles without an energy section
+            raise ValueError(f"meter {meter.id}: profile {profile.name} has no energy counter")
         meters.append(
             MeterSetup(
                 meter.id,

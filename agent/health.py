@@ -17,6 +17,8 @@ from prometheus_client.registry import Collector
 
 from agent.runtime import Agent
 
+LOOP_TROUBLE_S = 60.0  # a loop that failed this recently makes the agent not ok in /health
+
 
 def health_document(agent: Agent) -> dict[str, Any]:
     now = agent.clock()
@@ -53,10 +55,27 @@ def health_document(agent: Agent) -> dict[str, Any]:
             "unwritable": storage.unwritable,
             "unwritable_reason": storage.unwritable_reason,
             "waiting_in_memory": storage.waiting_in_memory,
+            "refused": dict(storage.refused),
+            "salvaged": storage.salvaged,
+            "lost_to_corruption": storage.lost_to_corruption,
             "problems": storage.problems,
         },
+        "loops": {
+            name: {
+                "restarts": loop.restarts,
+                "last_error": loop.last_error,
+                "last_failure_s_ago": None
+                if loop.last_failure_ts is None
+                else round(max(0.0, now - loop.last_failure_ts), 3),
+            }
+            for name, loop in agent.loops.items()
+        },
         "ok": all(s.connected for h in agent.health.values() for s in h.devices.values())
-        and all(d.stats.connected or d.stats.backlog_records == 0 for d in agent.deliveries),
+        and all(d.stats.connected or d.stats.backlog_records == 0 for d in agent.deliveries)
+        and not any(
+            loop.last_failure_ts is not None and now - loop.last_failure_ts < LOOP_TROUBLE_S
+            for loop in agent.loops.values()
+        ),
     }
 
 
@@ -122,6 +141,33 @@ class AgentCollector(Collector):
         )
         full.add_metric([], 1.0 if agent.storage.unwritable else 0.0)
         yield from (committed, dropped, full)
+        refused = CounterMetricFamily(
+            "edge_agent_records_refused", "Records the outbox could not store (logged)", labels=["kind"]
+        )
+        for kind, count in agent.storage.refused.items():
+            refused.add_metric([kind], count)
+        salvaged = GaugeMetricFamily(
+            "edge_agent_outbox_salvaged_records", "Records carried over from a corrupt outbox at start"
+        )
+        salvaged.add_metric([], agent.storage.salvaged)
+        lost = GaugeMetricFamily(
+            "edge_agent_outbox_corrupt_lost_records",
+            "Records of a corrupt outbox that could not be read back at start",
+        )
+        lost.add_metric([], agent.storage.lost_to_corruption)
+        accept_loss = GaugeMetricFamily(
+            "edge_agent_output_accept_loss",
+            "1 if the output delivers at most once (MQTT QoS 0 with accept_loss)",
+            labels=["output"],
+        )
+        for delivery in agent.deliveries:
+            accept_loss.add_metric([delivery.stats.sink], 1.0 if delivery.stats.accept_loss else 0.0)
+        restarts = CounterMetricFamily(
+            "edge_agent_loop_restarts", "Restarts of a loop after an unexpected failure", labels=["loop"]
+        )
+        for name, loop in agent.loops.items():
+            restarts.add_metric([name], loop.restarts)
+        yield from (refused, salvaged, lost, accept_loss, restarts)
 
 
 class HealthServer:

@@ -11,7 +11,13 @@ or store acknowledged. Records every sink has delivered are deleted.
   already saw and deduplicate by (agent, seq).
 - Bounds: stored record bytes and record age. Past either, the oldest raw tag records are
   dropped first, then the oldest KPI records; every drop is counted by kind, persistently.
-- A file SQLite cannot read is moved aside (`*.corrupt-<time>`), reported, and a new one started.
+- A corrupt file is salvaged, then moved aside (`*.corrupt-<time>`) and a new one started: every
+  record SQLite can still read keeps its sequence number in the new file, with the cursors, the
+  sequence head and the drop counters where they are readable. Records that cannot be read are
+  counted (as dropped `unknown/corrupt`, and in the log).
+- A file that cannot be opened for writing (permissions, a read-only file system, a path that is
+  a directory) is not corrupt and is never moved: OutboxUnopenableError says which file, why, and
+  what to do; `edge-agent run` exits with EXIT_OUTBOX.
 - A full disk raises OutboxFullError; the runtime keeps records in memory until space frees.
 
 Not thread-safe by design: the runtime calls it from one dedicated thread.
@@ -23,13 +29,15 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import pwd
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from agent.exceptions import AgentError
 from agent.records import Envelope, Record, RecordKind, from_json, to_json
@@ -40,6 +48,9 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 DROP_FIRST = frozenset({RecordKind.TAGS})  # raw values go before KPI records when space runs out
 DROP_CHUNK = 500  # records deleted per round while over a bound
+SALVAGE_CHUNK = 1000  # records copied per transaction from a corrupt file
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # primary result codes that mean a damaged file
+MAX_SEQ = 2**63 - 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,6 +84,52 @@ class OutboxFullError(OutboxUnwritableError):
 class OutboxLockedError(OutboxUnwritableError):
     """Another process holds the file's write lock (a backup, someone with the sqlite3 shell)
     for longer than the busy timeout."""
+
+
+class OutboxUnopenableError(OutboxError):
+    """The outbox cannot be opened for writing, and moving it aside would not help: a person must
+    act. The message is one line: the file, the reason and what to do."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        try:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            user = str(os.geteuid())
+        self.action = (
+            f"give user '{user}' write access to {path.parent} and the files in it, make sure the "
+            "file system is mounted read-write, or set outbox.path to a writable place"
+        )
+        super().__init__(f"outbox {path} cannot be opened for writing: {reason}; {self.action}")
+
+
+class _DamagedError(sqlite3.DatabaseError):
+    """A file SQLite opens but finds damaged (a failed integrity check, an unknown schema)."""
+
+
+def _is_damage(error: sqlite3.DatabaseError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, _DamagedError) or (
+        code is not None and code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    )
+
+
+def _describe(error: sqlite3.Error) -> str:
+    name = getattr(error, "sqlite_errorname", None)
+    return f"{error} ({name})" if name else str(error)
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What a corrupt outbox gave up: carried over, and lost."""
+
+    aside: Path
+    records: int  # carried into the new outbox, with their sequence numbers
+    lost: int  # sequence numbers that could not be read back (see _salvage_records)
+    more_unknown: bool  # a damaged stretch whose extent is unknown (no cursor or head readable)
+    cursors: int
+    head: int | None
 
 
 def _unwritable(error: sqlite3.OperationalError) -> Exception:
@@ -138,29 +195,56 @@ class Outbox:
         # Records handed to a sink and not yet acknowledged, per sink: the size bound never drops
         # these (they are being delivered), so every record is either delivered or counted dropped.
         self._in_flight: dict[str, tuple[int, int]] = {}
+        self.salvage: Salvage | None = None  # set when open() found the file corrupt
 
     # -- opening -----------------------------------------------------------------------------
 
     def open(self) -> list[str]:
-        """Open (or create) the file; returns the problems found and dealt with, for reporting."""
+        """Open (or create) the file; returns the problems found and dealt with, for reporting.
+        Raises OutboxUnopenableError when the file cannot be written at all."""
         problems: list[str] = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_writable()
         unreadable: str | None = None
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as error:
-            unreadable = str(error)
+            if not _is_damage(error):
+                raise OutboxUnopenableError(self.path, _describe(error)) from None
+            unreadable = _describe(error)
         if unreadable is not None:
-            aside = self._move_aside()
-            problems.append(
-                f"outbox {self.path} could not be read ({unreadable}); moved to {aside.name}, "
-                f"started a new one"
-            )
-            log.error("event=outbox_corrupt path=%s error=%r moved_to=%s", self.path, unreadable, aside)
-            self._db = self._connect()
+            try:
+                aside = self._move_aside()
+                self._db = self._connect()
+            except (OSError, sqlite3.DatabaseError) as error:
+                raise OutboxUnopenableError(self.path, f"corrupt ({unreadable}), and {error}") from None
+            try:
+                self.salvage = self._salvage(aside)
+            except (sqlite3.Error, OutboxError) as error:  # the new outbox works; the old file stays
+                log.exception("event=outbox_salvage_failed path=%s aside=%s", self.path, aside)
+                self.salvage = Salvage(aside, 0, 0, True, 0, None)
+                unreadable += f"; salvage failed: {error}"
+            problems.append(self._report_salvage(unreadable, self.salvage))
         row = self.db.execute("SELECT COALESCE(SUM(size), 0) FROM records").fetchone()
         self._bytes = int(row[0])
         return problems
+
+    def _check_writable(self) -> None:
+        """What SQLite would report vaguely or late ("attempt to write a readonly database" at the
+        first commit), said up front with the file it is about."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutboxUnopenableError(
+                self.path, f"cannot create {self.path.parent}: {error.strerror}"
+            ) from None
+        if self.path.is_dir():
+            raise OutboxUnopenableError(self.path, "it is a directory")
+        for target in (self.path.parent, *(p for p in self._files() if p.exists())):
+            if not os.access(target, os.W_OK):
+                raise OutboxUnopenableError(self.path, f"{target} is read-only for this user")
+
+    def _files(self) -> list[Path]:
+        return [Path(f"{self.path}{suffix}") for suffix in ("", "-wal", "-shm")]
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -178,7 +262,7 @@ class Outbox:
             db.execute(f"PRAGMA max_page_count={int(self.max_pages)}")
         check = db.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
-            raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else 'no answer'}")
+            raise _DamagedError(f"integrity check: {check[0] if check else 'no answer'}")
         db.executescript(SCHEMA)
         with transaction(db):
             version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -189,7 +273,7 @@ class Outbox:
                     (int(time.time() * 1000),),
                 )
             elif int(version[0]) != SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"schema version {version[0]}, expected {SCHEMA_VERSION}")
+                raise _DamagedError(f"schema version {version[0]}, expected {SCHEMA_VERSION}")
 
     def _move_aside(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -199,6 +283,118 @@ class Outbox:
             if source.exists():
                 source.rename(Path(f"{aside}{suffix}"))
         return aside
+
+    # -- salvaging a corrupt file ---------------------------------------------------------------
+
+    def _salvage(self, aside: Path) -> Salvage:
+        """Carry every record SQLite can still read from the corrupt file (set aside) into the new
+        one, with its sequence number; then the cursors, drop counters and sequence head."""
+        try:
+            old = sqlite3.connect(aside, isolation_level=None, check_same_thread=False)
+            # A truncated file is shorter than its header says; SQLite refuses such a file as a
+            # whole unless the schema is "writable" (what its own recovery does). Nothing is written.
+            old.execute("PRAGMA writable_schema=ON")
+        except sqlite3.Error:
+            return Salvage(aside, 0, 0, True, 0, None)
+        try:
+            head = _read_or_none(old, "SELECT seq FROM sqlite_sequence WHERE name = 'records'")
+            cursors = _rows_or_empty(old, "SELECT sink, seq FROM cursors")
+            drops = _rows_or_empty(old, "SELECT kind, reason, count FROM drops")
+            head = head if isinstance(head, int) else None
+            floor = min((seq for sink, seq in cursors if isinstance(seq, int)), default=None)
+            copied, lost, highest, unknown = self._salvage_records(old, head, floor)
+        finally:
+            old.close()
+        kept_cursors = 0
+        with transaction(self.db):
+            for sink, seq in cursors:
+                if isinstance(sink, str) and isinstance(seq, int):
+                    self.db.execute("INSERT OR REPLACE INTO cursors (sink, seq) VALUES (?, ?)", (sink, seq))
+                    kept_cursors += 1
+            for kind, reason, count in drops:
+                if isinstance(kind, str) and isinstance(reason, str) and isinstance(count, int):
+                    self._count_drop(kind, reason, count)
+            if lost:
+                self._count_drop("unknown", "corrupt", lost)
+            self.db.execute(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'records'",
+                (max(head or 0, highest),),
+            )
+        return Salvage(aside, copied, lost, unknown, kept_cursors, head)
+
+    def _salvage_records(
+        self, old: sqlite3.Connection, head: int | None, floor: int | None
+    ) -> tuple[int, int, int, bool]:
+        """(copied, lost, highest sequence seen, more lost than counted). Records are read in
+        sequence order from `floor` (the lowest cursor: below it everything was delivered and
+        deleted). Where a damaged page stops the read, the next readable sequence number is
+        searched for and the numbers skipped are counted lost, as are the numbers between the last
+        readable record and the head. That is an upper bound: numbers the size bound had already
+        dropped (counted then) fall into a skipped range too. Without a floor, a damaged start is
+        not counted (its extent is unknown); without a head, neither is a damaged end."""
+        copied = lost = 0
+        last = floor if floor is not None else 0
+        unknown = False
+        batch: list[tuple[int, str, float, int, int, str]] = []
+        while True:
+            try:
+                for row in old.execute(
+                    "SELECT seq, kind, ts, keep, body FROM records NOT INDEXED WHERE seq > ? ORDER BY seq",
+                    (last,),
+                ):
+                    last = int(row[0])
+                    usable = _usable(row)
+                    if usable is None:
+                        lost += 1
+                        continue
+                    batch.append(usable)
+                    if len(batch) >= SALVAGE_CHUNK:
+                        copied += self._insert_salvaged(batch)
+                        batch = []
+                break  # read to the end
+            except sqlite3.DatabaseError:
+                counted = last > 0  # a floor, or a record read: the gap from here is countable
+                resume = _next_readable(old, last, head)
+                if resume is None:  # nothing readable after `last`
+                    if head is None or not counted:
+                        unknown = True
+                    elif head > last:
+                        lost += head - last
+                    break
+                if counted:
+                    lost += resume - last
+                else:
+                    unknown = True
+                last = resume
+        copied += self._insert_salvaged(batch)
+        return copied, lost, last, unknown
+
+    def _insert_salvaged(self, rows: list[tuple[int, str, float, int, int, str]]) -> int:
+        if rows:
+            with transaction(self.db):
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO records (seq, kind, ts, keep, size, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        return len(rows)
+
+    def _report_salvage(self, unreadable: str, salvage: Salvage) -> str:
+        lost = f"{salvage.lost}{' or more' if salvage.more_unknown else ''}"
+        log.error(
+            "event=outbox_corrupt path=%s error=%r moved_to=%s salvaged=%d lost=%s cursors=%d "
+            "detail='every readable record kept its sequence number in the new outbox'",
+            self.path,
+            unreadable,
+            salvage.aside,
+            salvage.records,
+            lost,
+            salvage.cursors,
+        )
+        return (
+            f"outbox {self.path} was corrupt ({unreadable}): {salvage.records} records salvaged into a "
+            f"new outbox, {lost} lost; the damaged file is kept as {salvage.aside.name}"
+        )
 
     def close(self) -> None:
         if self._db is not None:
@@ -227,10 +423,16 @@ class Outbox:
                 cursor = self.db.execute(
                     "INSERT INTO records (kind, ts, keep, size, body) VALUES (?, ?, ?, ?, ?)", row
                 )
-                assert cursor.lastrowid is not None
+                if cursor.lastrowid is None:  # SQLite always sets it after an INSERT into a rowid table
+                    raise OutboxError(f"outbox {self.path}: no sequence number for a stored record")
                 envelopes.append(Envelope(agent, cursor.lastrowid, record))
         self._bytes += sum(row[3] for row in rows)
-        self._enforce_bounds(now)
+        try:
+            self._enforce_bounds(now)
+        except (OutboxError, sqlite3.Error) as error:
+            # The records are committed: raising now would make the caller store them a second
+            # time, under new sequence numbers. The bounds are enforced again at the next append.
+            log.warning("event=outbox_bounds_deferred error=%r", str(error))
         return envelopes
 
     def _enforce_bounds(self, now: float) -> None:
@@ -365,6 +567,68 @@ class Outbox:
             )
         }
         return OutboxStats(int(count), int(size), oldest, int(head[0]) if head else 0, dropped)
+
+
+def _read_or_none(db: sqlite3.Connection, query: str) -> Any:
+    try:
+        row = db.execute(query).fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return None if row is None else row[0]
+
+
+def _rows_or_empty(db: sqlite3.Connection, query: str) -> list[tuple[Any, ...]]:
+    try:
+        return [tuple(row) for row in db.execute(query).fetchall()]
+    except sqlite3.DatabaseError:
+        return []
+
+
+def _usable(row: tuple[Any, ...]) -> tuple[int, str, float, int, int, str] | None:
+    """A row read from a damaged file, if it is a whole record: its JSON and kind must parse."""
+    seq, kind, ts, keep, body = row
+    if not (isinstance(seq, int) and isinstance(kind, str) and isinstance(ts, int | float)):
+        return None
+    try:
+        text = body.decode() if isinstance(body, bytes) else body
+        data = from_json(text) if isinstance(text, str) else None
+        RecordKind(kind)
+    except ValueError:  # orjson's decode error and UnicodeDecodeError are ValueErrors too
+        return None
+    if not isinstance(data, dict) or data.get("kind") != kind or not isinstance(text, str):
+        return None
+    return seq, kind, float(ts), 1 if keep else 0, len(text), text
+
+
+def _probe(db: sqlite3.Connection, after: int) -> bool:
+    """Whether reading on from sequence number `after` gets past the damaged pages."""
+    try:
+        db.execute(
+            "SELECT seq FROM records NOT INDEXED WHERE seq > ? ORDER BY seq LIMIT 1", (after,)
+        ).fetchone()
+    except sqlite3.DatabaseError:
+        return False
+    return True
+
+
+def _next_readable(db: sqlite3.Connection, last: int, head: object) -> int | None:
+    """The sequence number after which reading works again, past a damaged stretch that starts
+    after `last`: found by doubling steps, then narrowed by halving. None if nothing after `last`
+    can be read up to the head (or the largest sequence number)."""
+    limit = int(head) if isinstance(head, int) and head > last else MAX_SEQ
+    step = 1
+    while not _probe(db, min(last + step, limit)):
+        if last + step >= limit:
+            return None
+        step *= 2
+    good, bad = min(last + step, limit), last + step // 2 if step > 1 else last
+    while good - bad > 1:
+        middle = (good + bad) // 2
+        if _probe(db, middle):
+            good = middle
+        else:
+            bad = middle
+    return good
 
 
 class AsyncOutbox:

@@ -6,12 +6,20 @@ and the engine are cancelled, what was already read becomes records (and the shi
 published), the outputs get FLUSH_TIMEOUT_S to deliver, then everything closes in reverse order.
 Records are committed to the outbox before any output sees them; while the disk is full they
 wait in memory (bounded, drops counted) and are written when space frees.
+
+Every poll loop, the KPI loop and every delivery loop runs under agent/restarts.py: an unexpected
+exception in one of them is logged with its traceback, turns the devices (or the output) concerned
+bad with the reason, and the loop starts again after a backoff while the others go on. Values the
+KPI engine cannot take are refused per device, so one device's bad data never costs the others'
+records; records made before a failure are committed with the next round, never dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -25,10 +33,12 @@ from agent.drivers.base import Clock, Driver, ReadResult
 from agent.drivers.registry import build_driver
 from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
+from agent.kpi.rules import RULE_ERROR_REASON
 from agent.logsetup import EventThrottle
 from agent.outbox import AsyncOutbox, Outbox, OutboxUnwritableError
-from agent.records import Record, RecordKind
-from agent.samples import DeviceStatus
+from agent.records import Envelope, Record, RecordKind
+from agent.restarts import LoopHealth, describe, keep_running
+from agent.samples import DeviceStatus, Sample
 from agent.sinks.registry import Output
 
 log = logging.getLogger(__name__)
@@ -67,6 +77,10 @@ class StorageHealth:
     unwritable: bool = False
     unwritable_reason: str | None = None
     problems: list[str] = field(default_factory=list)
+    # records the outbox refused on their own (a value JSON cannot carry): counted, never retried forever
+    refused: Counter[str] = field(default_factory=Counter)
+    salvaged: int = 0  # records carried over from a corrupt outbox at start
+    lost_to_corruption: int = 0  # and the sequence numbers that could not be read back
 
 
 class _StopRequestedError(Exception):
@@ -112,11 +126,20 @@ class Agent:
         self._device_log = EventThrottle(DEVICE_DOWN_LOG_EVERY_S)
         # When each loop last went round (monotonic): the systemd watchdog is fed only while all do.
         self.progress: dict[str, float] = {}
+        self.loops: dict[str, LoopHealth] = {}  # restarts and last failure of every supervised loop
+        self._connection_of: dict[str, str] = {}  # device -> its connection
+        self._devices_on: dict[str, list[str]] = {}  # connection -> its devices
+        # Devices whose values the KPI engine refused, with the reason; cleared by the next success.
+        self._kpi_errors: dict[str, str] = {}
+        self._carried: list[Record] = []  # made by a KPI round that failed before its commit
 
     async def run(self, stop: asyncio.Event) -> None:
         async with AsyncExitStack() as stack:
             self._store = await stack.enter_async_context(AsyncOutbox(self.outbox))
             self.storage.problems = await self._store.call(self.outbox.open)
+            if self.outbox.salvage is not None:
+                self.storage.salvaged = self.outbox.salvage.records
+                self.storage.lost_to_corruption = self.outbox.salvage.lost
             await self._store.call(self.outbox.register, [o.sink.name for o in self.outputs])
             for output in self.outputs:
                 await stack.enter_async_context(output.sink)
@@ -128,14 +151,34 @@ class Agent:
                         batch_size=output.batch_size,
                         replay_per_s=output.replay_per_s,
                         retry_max_s=output.retry_max_s,
+                        accept_loss=output.accept_loss,
                     )
                 )
+                if output.accept_loss:
+                    log.warning(
+                        "sink=%s event=accept_loss detail='QoS 0: a record counts as delivered once "
+                        "written to the socket; records in flight when the connection breaks are lost'",
+                        output.sink.name,
+                    )
             async with asyncio.TaskGroup() as outputs:
                 drains = [
-                    outputs.create_task(d.run(), name=f"agent[{d.sink.name}].drain") for d in self.deliveries
+                    outputs.create_task(
+                        keep_running(
+                            d.run,
+                            self._loop_health(f"deliver:{d.sink.name}"),
+                            on_crash=functools.partial(_delivery_crashed, d),
+                            wall_clock=self.clock,
+                        ),
+                        name=f"agent[{d.sink.name}].drain",
+                    )
+                    for d in self.deliveries
                 ]
                 while await self._run_inputs(stop):
-                    await self._apply_reload()
+                    try:
+                        await self._apply_reload()
+                    except Exception:
+                        log.exception("event=config_reload_failed detail='the running configuration stays'")
+                        self.reloads += 1  # the reload is over all the same (systemd: READY=1)
                 await self._drain()
                 await self._flush()
                 for task in drains:
@@ -157,8 +200,11 @@ class Agent:
         async with AsyncExitStack() as stack:
             drivers = []
             health = {}
+            self._connection_of, self._devices_on = {}, {}
             for connection in self.config.workshop.connections:
                 devices = self.config.devices_on(connection)
+                self._devices_on[connection.id] = [d.id for d in devices]
+                self._connection_of.update((d.id, connection.id) for d in devices)
                 driver = await stack.enter_async_context(
                     build_driver(connection, devices, self.clock, self.config.workshop.agent)
                 )
@@ -173,9 +219,24 @@ class Agent:
             self.progress = dict.fromkeys([PROCESS_LOOP, *health], time.monotonic())
             try:
                 async with asyncio.TaskGroup() as inputs:
-                    inputs.create_task(self._process(), name="agent[kpi].process")
+                    inputs.create_task(
+                        keep_running(
+                            self._process,
+                            self._loop_health(PROCESS_LOOP),
+                            wall_clock=self.clock,
+                        ),
+                        name="agent[kpi].process",
+                    )
                     for driver in drivers:
-                        inputs.create_task(self._poll(driver), name=f"agent[{driver.name}].poll")
+                        inputs.create_task(
+                            keep_running(
+                                functools.partial(self._poll, driver),
+                                self._loop_health(f"poll:{driver.name}"),
+                                on_crash=functools.partial(self._poll_crashed, driver.name),
+                                wall_clock=self.clock,
+                            ),
+                            name=f"agent[{driver.name}].poll",
+                        )
                     inputs.create_task(self._wait_for(stop, _StopRequestedError), name="agent.stop")
                     inputs.create_task(
                         self._wait_for(self._reload, _ReloadRequestedError), name="agent.reload"
@@ -192,10 +253,11 @@ class Agent:
         if config is None:
             return
         setup = build_engine_setup(config)
-        records: list[Record] = []
+        records = self._carried
         while not self._queue.empty():
-            records += self.engine.ingest(self._queue.get_nowait().samples)
+            records += self._ingest(self._queue.get_nowait())
         records += self.engine.reconfigure(setup, self.clock())
+        self._carried = []
         needs_restart = [
             section
             for section in RESTART_SECTIONS
@@ -230,12 +292,11 @@ class Agent:
         interval = health.interval_s
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
-        assert me is not None
         next_tick = loop.time()
         while True:
             started = time.perf_counter()
             result = await driver.read()
-            if me.cancelling():
+            if me is not None and me.cancelling():
                 # pymodbus awaits replies with asyncio.wait_for, which on Python 3.11 can swallow a
                 # cancellation that races a reply (fixed in 3.12). Honour it here, or a stop would
                 # leave this task blocked on a full queue that nobody drains any more.
@@ -244,7 +305,8 @@ class Agent:
             health.cycles += 1
             self.progress[driver.name] = time.monotonic()
             health.requests += result.requests
-            for status in result.statuses:
+            for reported in result.statuses:
+                status = self._with_kpi_error(reported)
                 self._log_device_change(health, health.devices.get(status.device), status)
                 health.devices[status.device] = status
                 if status.connected and status.error is None:
@@ -294,26 +356,86 @@ class Agent:
                     result = await self._queue.get()
             except TimeoutError:
                 result = None
-            records = self.engine.ingest(result.samples) if result else []
+            # Records made so far this round are held in self._carried until committed: a failure
+            # later in the round (the engine's advance, the commit) restarts the loop, and the next
+            # round commits them first.
+            records = self._carried
+            if result is not None:
+                records += self._ingest(result)
             now = self.clock()
             # Advancing accounts time for every machine; with many connections results arrive
             # many times a second, and once per ADVANCE_EVERY_S is precise enough for offline
             # detection and publication.
             if result is None or now - self._advanced >= ADVANCE_EVERY_S:
-                records += self.engine.advance(now)
                 self._advanced = now
+                records += self.engine.advance(now)
             if now >= self._next_agent_record:
                 self._next_agent_record = now + self.setup.publish_interval_s
                 records.append(self.agent_record(now))
+            self._carried = []
             await self._commit(records)
             self.progress[PROCESS_LOOP] = time.monotonic()
             self.rounds += 1
 
+    def _ingest(self, result: ReadResult) -> list[Record]:
+        """The engine takes each device's samples on its own: values it cannot process turn that
+        device bad (logged once, with the traceback) and cost no other device its records."""
+        by_device: dict[str, list[Sample]] = {}
+        for sample in result.samples:
+            by_device.setdefault(sample.device, []).append(sample)
+        records: list[Record] = []
+        for device, samples in by_device.items():
+            try:
+                made = self.engine.ingest(samples)
+            except Exception as error:  # noqa: BLE001 - one device's values never stop the engine
+                self._kpi_refused(device, error)
+                continue
+            records += made
+            for record in made:
+                reason = record.fields.get("reason") if record.kind is RecordKind.STATE else None
+                if isinstance(reason, str) and reason.startswith(RULE_ERROR_REASON):
+                    # a state record is made on a change only: this logs each failure once
+                    log.warning("machine=%s event=rule_error state=unknown detail=%r", device, reason)
+            if self._kpi_errors.pop(device, None) is not None:
+                log.info("device=%s event=kpi_values_accepted_again", device)
+        return records
+
+    def _kpi_refused(self, device: str, error: Exception) -> None:
+        reason = f"KPI engine refused its values: {describe(error)}"
+        if self._kpi_errors.get(device) != reason:
+            log.error("device=%s event=kpi_values_refused error=%r", device, describe(error), exc_info=error)
+        self._kpi_errors[device] = reason
+        self._set_status(device, connected=True, error=reason)
+
+    def _with_kpi_error(self, status: DeviceStatus) -> DeviceStatus:
+        """A device whose values the engine refuses is not well, however well it answers."""
+        reason = self._kpi_errors.get(status.device)
+        if reason is None or status.error is not None:
+            return status
+        return DeviceStatus(status.device, status.connected, status.ts, reason)
+
+    def _set_status(self, device: str, *, connected: bool, error: str) -> None:
+        health = self.health.get(self._connection_of.get(device, ""))
+        if health is None:
+            return
+        status = DeviceStatus(device, connected, self.clock(), error)
+        self._log_device_change(health, health.devices.get(device), status)
+        health.devices[device] = status
+        health.errors += 1
+
+    def _poll_crashed(self, connection: str, error: Exception) -> None:
+        """The poll loop of a connection failed: its devices are bad until it reads them again."""
+        for device in self._devices_on.get(connection, []):
+            self._set_status(device, connected=False, error=f"poll loop failed: {describe(error)}")
+
+    def _loop_health(self, name: str) -> LoopHealth:
+        return self.loops.setdefault(name, LoopHealth(name))
+
     async def _drain(self) -> None:
         """Turn what was read before the stop into records, publish the shift so far, commit."""
-        records: list[Record] = []
+        records, self._carried = self._carried, []
         while not self._queue.empty():
-            records += self.engine.ingest(self._queue.get_nowait().samples)
+            records += self._ingest(self._queue.get_nowait())
         records += self.engine.publish_current(self.clock())
         records.append(self.agent_record(self.clock()))
         await self._commit(records)
@@ -345,13 +467,21 @@ class Agent:
     async def _commit_now(self, records: list[Record]) -> None:
         if not records and not self._unstored:
             return
-        assert self._store is not None
+        store = self._store
         batch = self._unstored + records
+        if store is None:  # not open (yet, or any more): records wait in memory as on a full disk
+            self._hold_in_memory(batch, f"outbox {self.outbox.path} is not open")
+            return
         try:
-            envelopes = await self._store.call(self.outbox.append, self.agent_id, batch, self.clock())
-        except OutboxUnwritableError as error:
+            envelopes = await store.call(self.outbox.append, self.agent_id, batch, self.clock())
+        except (OutboxUnwritableError, sqlite3.DatabaseError) as error:
             self._hold_in_memory(batch, str(error))
             return
+        except Exception:  # noqa: BLE001 - a record the outbox cannot take; the others must go in
+            each = await self._commit_each(store, batch)
+            if each is None:
+                return
+            envelopes = each
         if self.storage.unwritable:
             log.warning("event=outbox_writable_again stored_from_memory=%d", len(self._unstored))
         self._unstored = []
@@ -361,6 +491,27 @@ class Agent:
         self.storage.stored += len(envelopes)
         for delivery in self.deliveries:
             delivery.wake.set()
+
+    async def _commit_each(self, store: AsyncOutbox, batch: list[Record]) -> list[Envelope] | None:
+        """Commit record by record: a record the outbox refuses on its own is logged and counted,
+        the others are stored. None if storage itself failed meanwhile (the rest waits in memory)."""
+        envelopes: list[Envelope] = []
+        for index, record in enumerate(batch):
+            try:
+                envelopes += await store.call(self.outbox.append, self.agent_id, [record], self.clock())
+            except (OutboxUnwritableError, sqlite3.DatabaseError) as error:
+                self._hold_in_memory(batch[index:], str(error))
+                return None
+            except Exception as error:  # this record alone: refused, counted, logged with the traceback
+                self.storage.refused[record.kind.value] += 1
+                log.exception(
+                    "event=record_refused kind=%s machine=%s error_type=%s refused=%d",
+                    record.kind.value,
+                    record.machine,
+                    type(error).__name__,
+                    sum(self.storage.refused.values()),
+                )
+        return envelopes
 
     def _hold_in_memory(self, batch: list[Record], error: str) -> None:
         overflow = len(batch) - MEMORY_RECORDS
@@ -416,8 +567,18 @@ class Agent:
                 "outbox_unwritable": self.storage.unwritable,
                 "waiting_in_memory": self.storage.waiting_in_memory,
                 "dropped_in_memory": dict(self.storage.dropped_in_memory),
+                "refused": dict(self.storage.refused),
+                "loop_restarts": {name: h.restarts for name, h in self.loops.items() if h.restarts},
             },
         )
+
+
+def _delivery_crashed(delivery: SinkDelivery, error: Exception) -> None:
+    """The drain loop of an output failed: the output shows as down, with the reason, until it
+    delivers again. Its cursor did not move, so nothing is lost."""
+    delivery.stats.connected = False
+    delivery.stats.failures += 1
+    delivery.stats.last_error = f"delivery loop failed: {describe(error)}"
 
 
 def default_outbox(config: AgentConfig) -> Outbox:

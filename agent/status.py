@@ -65,7 +65,7 @@ def print_status(document: dict[str, Any], console: Console) -> None:
         outputs.add_column(column)
     for name, stats in document["outputs"].items():
         outputs.add_row(
-            name,
+            f"{name} (at-most-once: accept_loss)" if stats.get("accept_loss") else name,
             "yes" if stats["connected"] else "no",
             str(stats["backlog_records"]),
             str(stats["oldest_undelivered_s"] or ""),
@@ -83,3 +83,13 @@ def print_status(document: dict[str, Any], console: Console) -> None:
             else ""
         )
     )
+    if outbox.get("salvaged") or outbox.get("lost_to_corruption"):
+        console.print(
+            f"outbox was corrupt at start: {outbox['salvaged']} records salvaged, "
+            f"{outbox['lost_to_corruption']} lost"
+        )
+    for name, loop in document.get("loops", {}).items():
+        if loop["restarts"]:
+            console.print(
+                f"loop {name} restarted {loop['restarts']} time(s); last error: {loop['last_error']}"
+            )

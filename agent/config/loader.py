@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agent.config.issues import ConfigError, ConfigIssue, format_path
+from agent.config.issues import ConfigError, ConfigIssue, SourceMark, format_path
 from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.paths import anchored
 from agent.config.profile import Profile, TagSpec
@@ -182,6 +182,18 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> AgentConfi
 
     Schema errors do not stop the other checks: the parts of the file that are valid on their
     own (salvage.py) are still cross-checked, so every problem is reported in one pass."""
+    try:
+        return _load_config(path, environ)
+    except (RecursionError, MemoryError) as error:
+        # The YAML bounds keep every file far from these; should one still get here, it is still
+        # a file that cannot be used, answered as one (exit 2, a positioned line), not a traceback.
+        problem = "nested too deeply" if isinstance(error, RecursionError) else "too large"
+        raise ConfigError(
+            [ConfigIssue(SourceMark(str(path), 1, 1), "<file>", f"cannot be loaded: {problem}")]
+        ) from None
+
+
+def _load_config(path: Path, environ: dict[str, str] | None) -> AgentConfig:
     loaded = load_yaml(path, environ)
     issues = list(loaded.issues)
     if loaded.data is None:

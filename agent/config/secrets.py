@@ -2,7 +2,9 @@
 
 `password_file: /run/credentials/edge-agent.service/mqtt` becomes `password: <file content>`
 before validation. Only the keys in SECRET_KEYS may come from files, so a typo such as
-`pasword_file` is still reported as an unknown key.
+`pasword_file` is still reported as an unknown key. A secret file is a regular file of at most
+MAX_SECRET_BYTES (agent/config/bounded.py): /dev/zero, a FIFO or a log file named by mistake is an
+error at the key's line, found without reading it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agent.config.bounded import FileReadError, read_bounded
 from agent.config.issues import ConfigIssue, ConfigPath
-from agent.config.yamlsource import LoadedYaml
+from agent.config.yamlsource import SECRET_KEYS, LoadedYaml
 
-SECRET_KEYS = ("password", "token")
-MAX_SECRET_BYTES = 64 * 1024
+MAX_SECRET_BYTES = 64 * 1024  # a password or token is a few hundred bytes; a certificate chain fits too
 
 
 def resolve_secret_files(loaded: LoadedYaml, base_dir: Path) -> list[ConfigIssue]:
@@ -45,11 +47,10 @@ def _walk(node: Any, path: ConfigPath, loaded: LoadedYaml, base: Path, issues: l
             continue
         secret_path = Path(file_name) if Path(file_name).is_absolute() else base / file_name
         try:
-            if secret_path.stat().st_size > MAX_SECRET_BYTES:
-                issues.append(loaded.issue(where, f"{secret_path} is larger than a secret can be"))
-                continue
-            node[key] = secret_path.read_text(encoding="utf-8").strip("\r\n")
-        except (OSError, UnicodeDecodeError) as error:
+            node[key] = read_bounded(secret_path, MAX_SECRET_BYTES, "secret file").decode().strip("\r\n")
+        except FileReadError as error:
             issues.append(loaded.issue(where, f"cannot read secret file {secret_path}: {error}"))
+        except UnicodeDecodeError as error:
+            issues.append(loaded.issue(where, f"secret file {secret_path} is not UTF-8 text: {error.reason}"))
     for key, value in list(node.items()):
         _walk(value, (*path, key), loaded, base, issues)

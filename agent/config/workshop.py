@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from agent.config.models import Identifier, PositiveSeconds, StrictModel
 
@@ -293,7 +293,14 @@ class MqttOutput(StrictModel):
     client_id: str | None = None
     username: str | None = None
     password: SecretStr | None = None
-    qos: Literal[0, 1, 2] = 1
+    accept_loss: bool = Field(
+        False, description="with qos 0 only: accept that records in flight are lost when the path breaks"
+    )
+    qos: Literal[0, 1, 2] = Field(
+        1,
+        description="1: the cursor moves on PUBACK (at-least-once); 2: on PUBCOMP; 0 needs accept_loss: "
+        "the cursor moves once a record is written to the socket (at-most-once)",
+    )
     protocol: Literal["3.1.1", "5"] = "5"
     tls: TlsSettings | None = None
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
@@ -305,6 +312,25 @@ class MqttOutput(StrictModel):
     )
     timeout_s: PositiveSeconds = 10.0
     reconnect_max_s: PositiveSeconds = 30.0
+
+    @field_validator("qos")
+    @classmethod
+    def _qos_0_only_with_accept_loss(cls, qos: int, info: ValidationInfo) -> int:
+        """QoS 0 has no acknowledgement: a record written to the socket would count as delivered,
+        and an outage would lose it while the outbox cursor says delivered. Only said out loud."""
+        accept_loss = info.data.get("accept_loss")
+        if qos == 0 and accept_loss is False:
+            raise ValueError(
+                "qos 0 has no acknowledgement: records would count as delivered once written to the "
+                "socket and be lost when the connection breaks; use qos 1 (at-least-once), or add "
+                "accept_loss: true to accept losing them"
+            )
+        if qos != 0 and accept_loss is True:
+            raise ValueError(
+                f"accept_loss: true applies to qos 0 only; with qos {qos} every record waits for the "
+                "broker's acknowledgement"
+            )
+        return qos
 
 
 class InfluxOutput(StrictModel):

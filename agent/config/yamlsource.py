@@ -1,10 +1,17 @@
 """YAML loading that remembers where every value came from.
 
 PyYAML's composer gives every node a start mark; we walk the node tree ourselves so that each
-value's path (('machines', 3, 'profile')) maps to its file:line:col. Two things plain
-`yaml.safe_load` gets wrong for a configuration file are handled here: duplicate keys (silently
-last-wins in PyYAML) are errors, and `${ENV_VAR}` references are substituted with a clear error
-when the variable is not set.
+value's path (('machines', 3, 'profile')) maps to its file:line:col. Things plain
+`yaml.safe_load` gets wrong for a configuration file are handled here:
+- duplicate keys (silently last-wins in PyYAML) are errors;
+- `${ENV_VAR}` references are substituted, with a clear error when the variable is not set;
+- values YAML reads as dates, times or numbers but cannot build (`2026-13-45`, `25:61` in a
+  timestamp, a 5,000-digit integer) and characters YAML does not allow (NUL, control
+  characters) are errors at their line and column, never tracebacks;
+- the input is bounded, so any file is answered in well under a second and a few MB: its size
+  (MAX_FILE_BYTES, checked before reading), its nesting (MAX_DEPTH, checked while composing,
+  before Python's own recursion limit) and its values after expanding aliases and merge keys
+  (MAX_VALUES, counted as they are built: a billion-laughs file stops at the bound, not at 3 GB).
 """
 
 from __future__ import annotations
@@ -17,9 +24,91 @@ from typing import Any
 
 import yaml
 
+from agent.config.bounded import FileReadError, read_bounded
 from agent.config.issues import ConfigIssue, ConfigPath, SourceMark, format_path
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A workshop of a few hundred machines is about 60 KB of YAML and 5,000 values, nested 6 deep
+# (the 800-device benchmark workshop: 12,000); the bounds leave that room several times over and
+# keep the worst file to a fraction of a second and some 30 MB.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_VALUES = 50_000
+MAX_DEPTH = 32
+SECRET_KEYS = ("password", "token")  # never quoted in a message; may also come from <key>_file
+MERGE_TAG = "tag:yaml.org,2002:merge"
+PLAIN_COLLECTIONS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
+SCALAR_KINDS = {
+    "tag:yaml.org,2002:timestamp": "a date or time",
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "a yes/no value",
+    "tag:yaml.org,2002:binary": "binary data",
+}
+
+
+class _LimitError(Exception):
+    """A bound of MAX_DEPTH or MAX_VALUES was passed at this node."""
+
+    def __init__(self, node_mark: yaml.Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = node_mark
+        self.message = message
+
+
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer, counting nodes and depth as it goes: deep nesting is refused at its
+    line before the recursive composer can exhaust Python's stack, and a flood of values before
+    it fills memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        self.nodes += 1
+        try:
+            if self.depth > MAX_DEPTH or self.nodes > MAX_VALUES:
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined] # the parser's
+                if self.depth > MAX_DEPTH:
+                    raise _LimitError(mark, f"nested more than {MAX_DEPTH} levels deep")
+                raise _LimitError(mark, f"more than {MAX_VALUES} values")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _PythonLoader(
+    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _BoundedComposer, yaml.resolver.Resolver
+):
+    """Scanner and parser in Python: where PyYAML was installed without libyaml."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _BoundedComposer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _CLoader(CParser, _BoundedComposer, yaml.resolver.Resolver):
+        """libyaml scans and parses (four times as fast), the bounded composer above builds the
+        nodes from its events: the same nodes and marks as the Python loader, within the bounds."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _BoundedComposer.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+        get_single_node = _BoundedComposer.get_single_node  # not CParser's, which composes in C
+
+    _Loader: type[_PythonLoader] | type[_CLoader] = _CLoader
+else:
+    _Loader = _PythonLoader
 
 
 @dataclass
@@ -51,32 +140,117 @@ def _mark(file: str, node: yaml.Node) -> SourceMark:
     return SourceMark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+def _position(file: str, text: str, index: int) -> SourceMark:
+    """The line and column of a character offset, as an editor counts them."""
+    line = text.count("\n", 0, index) + 1
+    return SourceMark(file, line, index - (text.rfind("\n", 0, index) + 1) + 1)
+
+
+def _scalar_problem(node: yaml.ScalarNode, error: Exception, path: ConfigPath) -> str:
+    """A value YAML recognised by its form but cannot build, in the words of its kind."""
+    kind = SCALAR_KINDS.get(node.tag, "a value")
+    text = node.value if len(node.value) <= 40 else f"{node.value[:40]}... ({len(node.value)} characters)"
+    if path and path[-1] in SECRET_KEYS:  # never echoed: say what to do instead
+        return f"read as {kind}, but not a valid one ({error}); quote a secret to keep it text"
+    reason = str(error)
+    if "digits" in reason and node.tag == "tag:yaml.org,2002:int":
+        reason = "far more digits than any setting takes"
+    return f"'{text}' is not valid as {kind}: {reason}"
+
+
 class _Builder:
     def __init__(self, loaded: LoadedYaml, environ: dict[str, str]) -> None:
         self.loaded = loaded
         self.environ = environ
         self.constructor = yaml.constructor.SafeConstructor()
+        self.values = 0
 
-    def build(self, node: yaml.Node, path: ConfigPath) -> Any:
+    def _spend(self, node: yaml.Node, depth: int) -> None:
+        """Count a value as it is built, aliases expanded: the bound on what a file can make."""
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _LimitError(
+                node.start_mark,
+                f"more than {MAX_VALUES} values once aliases (*name) and merge keys (<<) are expanded",
+            )
+        if depth > MAX_DEPTH:
+            raise _LimitError(
+                node.start_mark, f"nested more than {MAX_DEPTH} levels deep once aliases are expanded"
+            )
+
+    def build(self, node: yaml.Node, path: ConfigPath, depth: int = 0) -> Any:
+        self._spend(node, depth)
         self.loaded.value_marks[path] = _mark(self.loaded.file, node)
+        if isinstance(node, yaml.CollectionNode) and node.tag not in PLAIN_COLLECTIONS:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"the tag {node.tag!r} is not allowed: a configuration holds plain values",
+                node.start_mark,
+            )
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
+            return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)
-        value = self.constructor.construct_object(node, deep=True)
+            return [self.build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
+        if not isinstance(node, yaml.ScalarNode):
+            return None
+        value = self._scalar(node, path)
         if isinstance(value, str):
             return self._substitute_env(value, path)
         return value
 
-    def _mapping(self, node: yaml.MappingNode, path: ConfigPath) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<: *anchor)
+    def _scalar(self, node: yaml.ScalarNode, path: ConfigPath) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError:
+            raise
+        except (ValueError, OverflowError, TypeError, ArithmeticError) as error:
+            self.loaded.issues.append(
+                ConfigIssue(
+                    _mark(self.loaded.file, node), format_path(path), _scalar_problem(node, error, path)
+                )
+            )
+            return node.value  # reported here; its text keeps the rest of the file checkable
+
+    def _pairs(self, node: yaml.MappingNode, depth: int) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The mapping's own pairs, then those it merges (<<: *anchor or <<: [*a, *b]) in the order
+        that decides: its own keys win over merged ones, and an earlier merged mapping over a later."""
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
-            key = self.constructor.construct_object(key_node, deep=True)
-            key_text = str(key)
+            if key_node.tag != MERGE_TAG:
+                own.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "<< merges mappings only (<<: *anchor or <<: [*a, *b])", source.start_mark
+                    )
+                self._spend(source, depth + 1)
+                for pair in self._pairs(source, depth + 1):
+                    self._spend(pair[0], depth + 1)
+                    merged.append(pair)
+        return own + merged
+
+    def _mapping(self, node: yaml.MappingNode, path: ConfigPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        own = sum(1 for key_node, _ in node.value if key_node.tag != MERGE_TAG)
+        for index, (key_node, value_node) in enumerate(self._pairs(node, depth)):
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.loaded.issues.append(
+                    ConfigIssue(
+                        _mark(self.loaded.file, key_node),
+                        format_path(path),
+                        "a key must be a plain name, not a list or a mapping",
+                    )
+                )
+                continue
+            key_text = str(self._scalar(key_node, path))
             child = (*path, key_text)
             if key_text in result:
+                if index >= own:
+                    continue  # a merged default that the mapping (or an earlier merge) already set
                 first = self.loaded.key_marks[child]
                 self.loaded.issues.append(
                     ConfigIssue(
@@ -87,7 +261,7 @@ class _Builder:
                 )
                 continue
             self.loaded.key_marks[child] = _mark(self.loaded.file, key_node)
-            result[key_text] = self.build(value_node, child)
+            result[key_text] = self.build(value_node, child, depth + 1)
         return result
 
     def _substitute_env(self, text: str, path: ConfigPath) -> str:
@@ -103,32 +277,74 @@ class _Builder:
         return ENV_REFERENCE.sub(replace, text)
 
 
-def load_yaml(path: Path, environ: dict[str, str] | None = None) -> LoadedYaml:
-    """Parse one YAML file. Syntax errors become issues at their line, never exceptions."""
-    file = str(path)
-    loaded = LoadedYaml(file=file, data=None)
+def _read_text(path: Path, loaded: LoadedYaml) -> str | None:
+    file = loaded.file
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<file>", error.strerror or ""))
-        return loaded
+        raw = read_bounded(path, MAX_FILE_BYTES, "configuration file")
+    except FileReadError as error:
+        loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<file>", str(error)))
+        return None
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<file>", f"not UTF-8 text: {error.reason}"))
-        return loaded
+        where = _position(file, raw[: error.start].decode("utf-8", "replace"), error.start)
+        loaded.issues.append(ConfigIssue(where, "<file>", f"not UTF-8 text: {error.reason}"))
+        return None
+
+
+def _compose(text: str, loaded: LoadedYaml) -> yaml.Node | None:
+    file = loaded.file
+    unprintable = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if unprintable is not None:  # YAML allows no NUL, no control characters but tab and line breaks
+        loaded.issues.append(
+            ConfigIssue(
+                _position(file, text, unprintable.start()),
+                "<yaml>",
+                f"character U+{ord(unprintable.group()):04X} is not allowed in YAML (a control "
+                "character or NUL; was a binary file saved over this one?)",
+            )
+        )
+        return None
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        node: yaml.Node | None = loader.get_single_node()
+    except _LimitError as error:
+        where = SourceMark(file, error.mark.line + 1, error.mark.column + 1)
+        loaded.issues.append(ConfigIssue(where, "<yaml>", f"YAML: {error.message}"))
+        return None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = error.problem or error.context or "invalid YAML"
         loaded.issues.append(ConfigIssue(SourceMark(file, line, column), "<yaml>", f"YAML syntax: {problem}"))
+        return None
+    except yaml.YAMLError as error:
+        loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<yaml>", f"YAML: {error}"))
+        return None
+    finally:
+        loader.dispose()
+    return node
+
+
+def load_yaml(path: Path, environ: dict[str, str] | None = None) -> LoadedYaml:
+    """Parse one YAML file. Every problem becomes an issue at its line, never an exception."""
+    file = str(path)
+    loaded = LoadedYaml(file=file, data=None)
+    text = _read_text(path, loaded)
+    if text is None:
         return loaded
+    root = _compose(text, loaded)
     if root is None:
-        loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<root>", "file is empty"))
+        if not loaded.issues:
+            loaded.issues.append(ConfigIssue(SourceMark(file, 1, 1), "<root>", "file is empty"))
         return loaded
     builder = _Builder(loaded, dict(os.environ if environ is None else environ))
     try:
         loaded.data = builder.build(root, ())
+    except _LimitError as error:
+        where = SourceMark(file, error.mark.line + 1, error.mark.column + 1)
+        loaded.issues.append(ConfigIssue(where, "<yaml>", f"YAML: {error.message}"))
+        loaded.data = None
     except yaml.constructor.ConstructorError as error:
         mark = error.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -137,7 +137,8 @@ def _converter(tag: TagSpec) -> Decoder:
     def number(registers: Sequence[int]) -> TagValue:
         words = _swap_bytes(registers) if bytes_swapped else list(registers)
         raw = ModbusClientMixin.convert_from_registers(words, data_type, word_order=word_order)
-        assert isinstance(raw, int | float)
+        if not isinstance(raw, int | float):
+            raise DecodeError(f"{tag.type.value} decoded to {type(raw).__name__}, not a number")
         if isinstance(raw, float) and not math.isfinite(raw):
             raise DecodeError(f"{tag.type.value} is {raw}")
         if mapped and isinstance(raw, int):
@@ -148,8 +149,7 @@ def _converter(tag: TagSpec) -> Decoder:
 
 
 def _mapped(tag: TagSpec, raw: int) -> str:
-    assert tag.values is not None
-    return tag.values.get(raw, f"unknown {raw}")
+    return (tag.values or {}).get(raw, f"unknown {raw}")
 
 
 def _scaled(tag: TagSpec, raw: int | float) -> int | float:
@@ -168,7 +168,8 @@ def encode(tag: TagSpec, value: bool | float | str) -> list[int]:
     if tag.table.is_bit_table:
         return [int(bool(value))]
     if tag.type is DataType.STRING:
-        assert tag.length is not None
+        if tag.length is None:  # the profile schema requires a length for strings
+            raise ValueError(f"string tag {tag.type.value} without a length")
         text = str(value).encode("latin-1")[: 2 * tag.length].ljust(2 * tag.length, b"\x00")
         words = [int.from_bytes(text[i : i + 2], "big") for i in range(0, len(text), 2)]
         return _swap_bytes(words) if tag.order.bytes_swapped else words

@@ -4,7 +4,10 @@ or an RS-485 bus on a serial port) and every unit id behind it, one request at a
 Faults never escape: a timeout, an exception response or a lost connection turns the affected
 tags into quality=bad samples and a device status. A device that times out is skipped for the
 rest of the cycle, so it costs at most one timeout per cycle; when no device on the connection
-answers, the connection is closed and re-opened with capped, jittered backoff.
+answers, the connection is closed and re-opened. A connection lost in the middle of a cycle
+leaves the units not yet asked bad, with the reason. Reconnecting is tried at each of the next
+QUICK_RETRIES cycles (a gateway or simulator restart is back within one cycle), then with capped,
+jittered backoff until a device answers again.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
 ILLEGAL_DATA_ADDRESS = 2  # Modbus exception 02
 FAULT_LOG_EVERY_S = 600.0  # a gateway down for hours: one line when it starts, then every 10 min
 RTU_SILENCE_CHARACTERS = 3.5  # Modbus over serial line v1.02, 2.5.1.1: inter-frame silence t3.5
+# A restarted gateway or PLC program is usually back within a second: the first retries come at
+# the poll interval; after these, a dead endpoint costs a connect per backoff delay, not per cycle.
+QUICK_RETRIES = 3
 
 
 def new_client(connection: ModbusConnection) -> ModbusClient:
@@ -108,6 +114,7 @@ class ModbusDriver:
             initial_s=min(1.0, connection.interval_s), maximum_s=connection.reconnect_max_s
         )
         self._next_attempt = 0.0
+        self._failures = 0  # connects failed or connections lost since a device last answered
         self._last_error = "not connected yet"
         self._throttle = EventThrottle(FAULT_LOG_EVERY_S)
 
@@ -138,8 +145,7 @@ class ModbusDriver:
             self._last_error = f"connect failed: {error or type(error).__name__}"
         if not connected:
             client.close()
-            delay = self._backoff.next_delay()
-            self._next_attempt = asyncio.get_running_loop().time() + delay
+            delay = self._retry_later()
             if "connect failed" not in self._last_error:
                 self._last_error = "connect failed"
             held = self._throttle.allow("connect_failed")
@@ -154,7 +160,6 @@ class ModbusDriver:
                 )
             return False
         self._client = client
-        self._backoff.reset()
         self._throttle.reset("connect_failed")
         log.info("connection=%s endpoint=%s event=connected", self.name, self.endpoint)
         if self.connection.connect_pause_s > 0:
@@ -172,9 +177,16 @@ class ModbusDriver:
             return result
         answered = 0
         for plan in self.plans:
+            if self._client is None:
+                # the connection was lost earlier in this cycle: the units behind it cannot be
+                # asked now; they are bad with the reason, and the reconnect waits for its backoff
+                self._fail_device(plan, result, self._last_error)
+                continue
             if await self._read_device(plan, result):
                 answered += 1
         if answered:
+            self._backoff.reset()  # only a device that answers proves the link good again
+            self._failures = 0
             self._throttle.reset("no_device_answered")
         if answered == 0 and self.plans:
             held = self._throttle.allow("no_device_answered")
@@ -227,7 +239,9 @@ class ModbusDriver:
 
     async def _execute(self, plan: DevicePlan, request: ReadRequest, result: ReadResult) -> _Outcome:
         client = self._client
-        assert client is not None
+        if client is None:
+            self._bad_request(plan, request, result)
+            return _Outcome(False, True, self._last_error)
         if self._pause_s > 0:
             # the bus (or a slow converter) needs silence between one reply and the next request
             wait = self._last_request_end + self._pause_s - asyncio.get_running_loop().time()
@@ -249,6 +263,9 @@ class ModbusDriver:
             self._bad_request(plan, request, result)
             return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s")
         except (ModbusException, OSError) as error:
+            self._bad_request(plan, request, result)
+            return self._failure(client, error)
+        except Exception as error:  # noqa: BLE001 - a reply pymodbus chokes on is a bad read, not a crash
             self._bad_request(plan, request, result)
             return self._failure(client, error)
         if response.isError():
@@ -301,10 +318,21 @@ class ModbusDriver:
         if not client.connected:
             self._close()
             self._last_error = f"connection lost: {error}"
+            # reconnect at the next cycle at the earliest, later if the link keeps failing: a
+            # server that accepts and then drops every request must not be hammered
+            self._retry_later()
             return _Outcome(False, True, self._last_error)
         if "No response" in str(error):  # pymodbus's own timeout, at timeout_s
             return _Outcome(False, True, f"timeout after {self.connection.timeout_s}s (no response)")
         return _Outcome(False, False, f"{type(error).__name__}: {error}")
+
+    def _retry_later(self) -> float:
+        """When to try connecting again: at the next cycle for the first QUICK_RETRIES failures,
+        then after a capped, jittered backoff. Returns the delay."""
+        self._failures += 1
+        delay = 0.0 if self._failures <= QUICK_RETRIES else self._backoff.next_delay()
+        self._next_attempt = asyncio.get_running_loop().time() + delay
+        return delay
 
     def _bad_request(self, plan: DevicePlan, request: ReadRequest, result: ReadResult) -> None:
         now = self._clock()

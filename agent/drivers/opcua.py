@@ -32,6 +32,7 @@ from asyncua.crypto import security_policies
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from agent.backoff import Backoff
+from agent.config.bounded import FileReadError, read_bounded
 from agent.config.loader import Device
 from agent.config.profile import NodeMode, NodeSpec
 from agent.config.workshop import OpcUaConnection
@@ -49,6 +50,13 @@ FAULT_LOG_EVERY_S = 600.0
 DISCONNECT_TIMEOUT_S = 2.0
 # What a session attempt or a request can fail with when the server, the network or the trust
 # is the problem (ConnectionError is an OSError); anything else is a bug and propagates.
+MAX_IDENTITY_FILE_BYTES = 1024 * 1024  # a certificate or key is a few KB
+
+
+class IdentityFileError(OSError):
+    """The user certificate or key named in the configuration cannot be used (said with its path)."""
+
+
 SESSION_ERRORS = (TimeoutError, OSError, UaError, UntrustedServerError, asyncio.IncompleteReadError)
 USER_ERRORS = {
     "BadUserAccessDenied": "the server refused the user (wrong username or password, or no such user)",
@@ -317,8 +325,12 @@ class OpcUaDriver:
             if connection.password is not None:
                 client.set_password(connection.password.get_secret_value())
         if connection.user_certificate is not None and connection.user_private_key is not None:
-            await client.load_client_certificate(connection.user_certificate)
-            await client.load_private_key(Path(connection.user_private_key))
+            # read here, bounded: asyncua would read whatever the path names to its end (/dev/zero)
+            # or wait on it forever (a FIFO), once per reconnect
+            certificate = await asyncio.to_thread(_identity_file, connection.user_certificate)
+            key = await asyncio.to_thread(_identity_file, connection.user_private_key)
+            await client.load_client_certificate(certificate, _key_format(connection.user_certificate))
+            await client.load_private_key(key, extension=_key_format(connection.user_private_key))
 
     async def _resolve(self) -> None:
         """Node addresses to node ids on this session: absolute ids directly, browse paths in one call."""
@@ -327,12 +339,13 @@ class OpcUaDriver:
         by_path: list[tuple[NodeTag, Any]] = []
         for tag in self.tags:
             tag.node_id, tag.problem = None, None
+            if tag.spec.node is None and (tag.spec.path is None or tag.root is None):
+                tag.problem = "neither a node id nor a browse path from the device's node"  # config-checked
+                continue
             try:
                 if tag.spec.node is not None:
                     tag.node_id = parse_node_id(tag.spec.node, namespaces)
-                else:
-                    assert tag.spec.path is not None
-                    assert tag.root is not None  # the config check requires a root for browse paths
+                elif tag.spec.path is not None and tag.root is not None:
                     browse = ua.BrowsePath()
                     browse.StartingNode = parse_node_id(tag.root, namespaces)
                     browse.RelativePath = relative_path(path_segments(tag.spec.path, tag.aliases, namespaces))
@@ -454,9 +467,21 @@ def _node_tags(device: Device) -> list[NodeTag]:
     ]
 
 
+def _identity_file(name: str) -> bytes:
+    try:
+        return read_bounded(Path(name), MAX_IDENTITY_FILE_BYTES, "certificate or key file")
+    except FileReadError as error:
+        raise IdentityFileError(f"user identity file {name}: {error}") from None
+
+
+def _key_format(name: str) -> str:
+    """As asyncua decides when it reads the file itself: PEM by the .pem suffix, else DER."""
+    return "pem" if Path(name).suffix.lower() == ".pem" else "der"
+
+
 def describe(error: BaseException, connection: OpcUaConnection) -> str:  # noqa: PLR0911 - one per kind
     """An exception from a session attempt, worded for the plant engineer."""
-    if isinstance(error, UntrustedServerError):
+    if isinstance(error, UntrustedServerError | IdentityFileError):
         return str(error)
     if isinstance(error, TimeoutError):
         return f"no answer from {connection.url} within {connection.timeout_s:g} s"

@@ -26,7 +26,7 @@ from agent.kpi.counters import CounterEvent, CounterTracker
 from agent.kpi.energy import EnergyTotals, energy_in_bucket
 from agent.kpi.fields import energy_fields, oee_fields
 from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
-from agent.kpi.rules import StateRules, TagValue
+from agent.kpi.rules import RULE_ERROR, StateRules, TagValue
 from agent.kpi.states import STATE_BUCKET, MachineState, TimeBucket
 from agent.records import Record, RecordKind, rfc3339_ms
 from agent.samples import Quality, Sample
@@ -237,6 +237,8 @@ class KpiEngine:
         verdict = machine.setup.rules.evaluate(machine.values)
         if verdict is not None:
             records += self._set_state(machine, verdict.state, verdict.reason, ts)
+            if verdict.error is not None:  # the state is unknown: offline time, flagged
+                machine.periods[self.calendar.period_at(ts).key].flags.add(RULE_ERROR)
         self._count(machine, {s.tag: s for s in good}, variant)
         if machine.setup.publish_tags:
             values = {s.tag: s.value for s in good}

@@ -3,12 +3,20 @@
 Rules are data (YAML), so they are never passed to Python's eval. simpleeval parses them with
 the ast module and evaluates only names, literals, comparisons, boolean and arithmetic operators;
 no attribute access, no calls except the few listed in SAFE_FUNCTIONS.
+
+Bounds, checked when the profile is validated: an expression has at most MAX_EXPRESSION_CHARS
+characters and MAX_EXPRESSION_DEPTH levels of nesting (so neither the parser nor the evaluator can
+run out of stack), and a reason names tags as `{tag}`, optionally aligned in a width of at most
+MAX_REASON_WIDTH (`{alarm_code:>6}`), nothing else. At run time a rule that fails to evaluate, for
+any reason, gives the verdict `unknown`: the machine's time counts as offline with the flag
+RULE_ERROR, and the reason names the rule and the error.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +27,17 @@ import simpleeval
 from agent.kpi.states import MachineState
 
 TagValue = bool | int | float | str | None
+
+# A real rule is a line (`bit(status, 0) and spindle_load > 20`); five times that is still plenty.
+MAX_EXPRESSION_CHARS = 500
+MAX_EXPRESSION_DEPTH = 32  # nested operators and calls; `a > 1 and not b` is 3
+MAX_REASON_CHARS = 200
+MAX_REASON_WIDTH = 64
+REASON_SPEC = re.compile(r"^(?:[<>^])?(\d{1,2})?$")  # align and width: {tag:>6}, {tag:^10}, {tag:8}
+RULE_ERROR = "rule_error"  # the flag on a period whose time was unknown because a rule failed
+RULE_ERROR_REASON = "rule error"
+MAX_ERROR_TEXT = 160
+MAX_RULE_QUOTE = 60  # how much of a failing rule its reason quotes
 
 SAFE_FUNCTIONS: dict[str, Any] = {
     "abs": abs,
@@ -91,12 +110,78 @@ def _check_constructs(expression: str, tree: ast.AST) -> None:
     """Only comparisons, arithmetic, boolean logic and the safe functions: a rule is data."""
     for node in ast.walk(tree):
         if not isinstance(node, ALLOWED_NODES):
-            raise RuleError(f"{expression!r}: {type(node).__name__} is not allowed in a rule")
+            raise RuleError(f"{_quote(expression)}: {type(node).__name__} is not allowed in a rule")
         if isinstance(node, ast.Call) and not (
             isinstance(node.func, ast.Name) and node.func.id in SAFE_FUNCTIONS
         ):
             allowed = ", ".join(sorted(SAFE_FUNCTIONS))
-            raise RuleError(f"{expression!r}: only these functions may be called: {allowed}")
+            raise RuleError(f"{_quote(expression)}: only these functions may be called: {allowed}")
+
+
+def _quote(expression: str) -> str:
+    """An expression as messages quote it: whole if short, its start if long."""
+    if len(expression) <= MAX_RULE_QUOTE:
+        return repr(expression)
+    return f"{expression[:MAX_RULE_QUOTE]!r}..."
+
+
+def _depth(tree: ast.AST) -> int:
+    """How many expressions nest inside one another at the deepest point, counted without
+    recursion (the tree may be deep): `status` is 1, `status > 1` 2, `not (status > 1)` 3."""
+    deepest = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.expr):
+            depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _parse(expression: str) -> ast.AST:
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise RuleError(
+            f"{_quote(expression)}: {len(expression)} characters; a rule may have at most "
+            f"{MAX_EXPRESSION_CHARS} (split it into rules, first match wins)"
+        )
+    try:
+        tree: ast.AST = simpleeval.SimpleEval.parse(expression)
+    except SyntaxError as error:
+        raise RuleError(f"cannot parse {_quote(expression)}: {error.msg}") from None
+    except (RecursionError, MemoryError):
+        raise RuleError(f"{_quote(expression)} is nested too deeply to parse") from None
+    if _depth(tree) > MAX_EXPRESSION_DEPTH:
+        raise RuleError(f"{_quote(expression)} nests more than {MAX_EXPRESSION_DEPTH} levels deep")
+    return tree
+
+
+def _reason_fields(reason: str) -> frozenset[str]:
+    """The tags a reason names; only `{tag}` and `{tag:>WIDTH}` are allowed in it."""
+    if len(reason) > MAX_REASON_CHARS:
+        raise RuleError(f"reason of {len(reason)} characters; at most {MAX_REASON_CHARS}", field="reason")
+    try:
+        parts = list(string.Formatter().parse(reason))
+    except ValueError as error:
+        raise RuleError(f"reason {reason!r}: {error}", field="reason") from None
+    names = set()
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name.isidentifier():
+            raise RuleError(
+                f"reason {reason!r}: '{{{name}}}' must name a tag, as {{alarm_code}}", field="reason"
+            )
+        match = REASON_SPEC.match(spec or "")
+        if conversion is not None or match is None or int(match.group(1) or 0) > MAX_REASON_WIDTH:
+            raise RuleError(
+                f"reason {reason!r}: only {{tag}} or an alignment in at most {MAX_REASON_WIDTH} "
+                f"characters ({{tag:>6}}) is allowed, not '{{{name}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}}'",
+                field="reason",
+            )
+        names.add(name)
+    return frozenset(names)
 
 
 def _referenced_names(tree: ast.AST) -> frozenset[str]:
@@ -116,24 +201,17 @@ def compile_rule(
     tree: ast.AST | None = None
     names: frozenset[str] = frozenset()
     if expression is not None:
-        try:
-            tree = simpleeval.SimpleEval.parse(expression)
-        except SyntaxError as error:
-            raise RuleError(f"cannot parse {expression!r}: {error.msg}") from None
+        tree = _parse(expression)
         _check_constructs(expression, tree)
         names = _referenced_names(tree)
         unknown = sorted(names - known_tags)
         if unknown:
             raise RuleError(
-                f"{expression!r} refers to unknown tag(s): {', '.join(unknown)}", unknown=tuple(unknown)
+                f"{_quote(expression)} refers to unknown tag(s): {', '.join(unknown)}", unknown=tuple(unknown)
             )
     reason_names: frozenset[str] = frozenset()
     if reason is not None:
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(reason) if f]
-        except ValueError as error:
-            raise RuleError(f"reason {reason!r}: {error}", field="reason") from None
-        reason_names = frozenset(fields)
+        reason_names = _reason_fields(reason)
         unknown = sorted(reason_names - known_tags)
         if unknown:
             raise RuleError(
@@ -148,10 +226,12 @@ def compile_rule(
 class StateVerdict:
     state: MachineState
     reason: str | None
+    error: str | None = None  # set when a rule failed: the state is unknown (offline, RULE_ERROR)
 
 
 class StateRules:
-    """First matching rule wins; a rule whose tags are missing or bad never matches."""
+    """First matching rule wins; a rule whose tags are missing or bad never matches; a rule that
+    fails to evaluate makes the state unknown rather than letting a later rule guess."""
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
         self.rules = rules
@@ -159,17 +239,16 @@ class StateRules:
 
     def evaluate(self, values: Mapping[str, TagValue]) -> StateVerdict | None:
         for rule in self.rules:
-            if rule.tree is not None:
-                if any(_unusable(values.get(name)) for name in rule.names):
-                    continue
-                self._evaluator.names = dict(values)
-                try:
-                    matched = bool(self._evaluator.eval(rule.expression, previously_parsed=rule.tree))
-                except (ArithmeticError, TypeError, ValueError, simpleeval.InvalidExpression):
-                    continue
-                if not matched:
-                    continue
-            return StateVerdict(rule.state, self._reason(rule, values))
+            try:
+                if rule.tree is not None:
+                    if any(_unusable(values.get(name)) for name in rule.names):
+                        continue
+                    self._evaluator.names = dict(values)
+                    if not self._evaluator.eval(rule.expression, previously_parsed=rule.tree):
+                        continue
+                return StateVerdict(rule.state, self._reason(rule, values))
+            except Exception as error:  # noqa: BLE001 - any failure of a rule: unknown, never a crash
+                return _unknown(rule, error)
         return None
 
     @staticmethod
@@ -178,6 +257,12 @@ class StateRules:
             return None
         shown = {name: _display(values.get(name)) for name in rule.reason_names}
         return rule.reason_template.format(**shown)
+
+
+def _unknown(rule: CompiledRule, error: Exception) -> StateVerdict:
+    detail = f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
+    where = _quote(rule.expression if rule.expression is not None else f"reason {rule.reason_template}")
+    return StateVerdict(MachineState.OFFLINE, f"{RULE_ERROR_REASON} in {where}: {detail}", detail)
 
 
 def _unusable(value: TagValue) -> bool:

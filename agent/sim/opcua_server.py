@@ -231,7 +231,8 @@ class MachineryServer:
         namespaces: Mapping[str, int],
         initial: Any,
     ) -> Node:
-        assert spec.path is not None
+        if spec.path is None:
+            raise ValueError("a simulated variable needs a browse path")
         segments = path_segments(spec.path, aliases, namespaces)
         prefix = ""
         for namespace, name in segments[:-1]:

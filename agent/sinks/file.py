@@ -45,7 +45,8 @@ class FileSink:
         if not batch:
             return
         stream = self._stream
-        assert stream is not None
+        if stream is None:
+            raise OutputError(self.name, "written to while not open")
         text = b"".join(e.payload_json() + b"\n" for e in batch).decode()
         await asyncio.to_thread(self._write_durably, stream, text)
 

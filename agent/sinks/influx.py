@@ -70,11 +70,11 @@ class InfluxSink:
     async def __aenter__(self) -> Self:
         config = self.config
         token = config.token.get_secret_value() if config.token else ""
-        basic = config.api == "v1" and config.username is not None and config.password is not None
-        if basic:
+        password = config.password if config.api == "v1" and config.username is not None else None
+        basic = password is not None
+        if password is not None:
             # HTTP basic authentication, which every InfluxDB 1.x accepts; the client sends it as is
-            assert config.password is not None  # checked together with username above
-            token = f"{config.username}:{config.password.get_secret_value()}"
+            token = f"{config.username}:{password.get_secret_value()}"
         self._client = InfluxDBClient(
             url=config.url,
             token=token,
@@ -97,24 +97,27 @@ class InfluxSink:
             await asyncio.to_thread(self._write_isolating_bad_points, points)
 
     def _post(self, points: Sequence[Point]) -> None:
+        client = self._client
+        if client is None:
+            raise OutputError("influxdb", f"{self.target}: written to while not open")
         try:
             if self.config.api == "v1":
-                self._post_v1(points)
+                self._post_v1(client, points)
                 return
-            assert self._write_api is not None
-            assert self.config.bucket is not None  # api: v2 has both (InfluxOutput checks)
-            assert self.config.org is not None
+            config = self.config
+            if self._write_api is None or config.bucket is None or config.org is None:
+                # InfluxOutput requires bucket and org with api: v2, and __aenter__ opens the write API
+                raise OutputError("influxdb", f"{self.target}: api v2 without a bucket, org or write API")
             self._write_api.write(
-                bucket=self.config.bucket,
-                org=self.config.org,
+                bucket=config.bucket,
+                org=config.org,
                 record=list(points),
                 write_precision=WritePrecision.MS,  # type: ignore[arg-type]  # a str constant in the library
             )
         except HTTPError as error:
             raise OutputError("influxdb", f"{self.target}: {error}") from error
 
-    def _post_v1(self, points: Sequence[Point]) -> None:
-        assert self._client is not None
+    def _post_v1(self, client: InfluxDBClient, points: Sequence[Point]) -> None:
         config = self.config
         query = [("db", config.database), ("precision", WritePrecision.MS)]
         if config.retention_policy:
@@ -124,7 +127,7 @@ class InfluxSink:
         if config.gzip:
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
-        self._client.api_client.call_api(
+        client.api_client.call_api(
             V1_WRITE_PATH,
             "POST",
             query_params=query,

@@ -17,12 +17,14 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.config.bounded import FileReadError, check_regular_file
 from agent.config.workshop import MqttOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope, RecordKind
@@ -31,6 +33,7 @@ from agent.sinks.topics import RETAINED, TopicRoot
 log = logging.getLogger(__name__)
 
 MISC_INTERVAL_S = 1.0
+MAX_TLS_FILE_BYTES = 1024 * 1024  # a CA bundle is a few hundred KB
 CLOSE_TIMEOUT_S = 3.0
 
 
@@ -121,8 +124,24 @@ class MqttSink:
         client.on_socket_unregister_write = self._on_socket_unregister_write
         return client
 
+    def _check_tls_files(self) -> None:
+        """TLS files are read on the event loop by tls_set: a FIFO or a device named there by
+        mistake would block every loop of the agent. Each must be a regular file of sane size."""
+        tls = self.config.tls
+        if tls is None:
+            return
+        for key in ("ca_file", "cert_file", "key_file"):
+            name = getattr(tls, key)
+            if name is None:
+                continue
+            try:
+                check_regular_file(Path(name), MAX_TLS_FILE_BYTES, "certificate or key file")
+            except FileReadError as error:
+                raise OutputError("mqtt", f"{self.endpoint}: tls.{key} {name}: {error}") from None
+
     async def _connect(self) -> mqtt.Client:
         loop = asyncio.get_running_loop()
+        self._check_tls_files()
         client = self._new_client()
         self._client = client
         self._connack = loop.create_future()
@@ -179,7 +198,8 @@ class MqttSink:
     def _on_loop(self, function: Callable[..., object], *args: object) -> None:
         """Run on the event loop thread: now if we are on it, else handed over (connect runs in a worker)."""
         loop = self._loop
-        assert loop is not None
+        if loop is None:  # paho calls back only once the sink was entered; nothing to hand over to
+            return
         if threading.get_ident() == self._loop_thread:
             function(*args)
         else:
@@ -191,8 +211,8 @@ class MqttSink:
         self._on_loop(self._watch, fd, client)
 
     def _watch(self, fd: int, client: mqtt.Client) -> None:
-        assert self._loop is not None
-        self._loop.add_reader(fd, functools.partial(_read, client))
+        if self._loop is not None:
+            self._loop.add_reader(fd, functools.partial(_read, client))
 
     def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         if self._fd is not None:
@@ -200,18 +220,16 @@ class MqttSink:
             self._fd = None
 
     def _unwatch(self, fd: int) -> None:
-        assert self._loop is not None
-        self._loop.remove_reader(fd)
-        self._loop.remove_writer(fd)
+        if self._loop is not None:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
 
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        if self._fd is not None:
+        if self._loop is not None and self._fd is not None:
             self._on_loop(self._loop.add_writer, self._fd, functools.partial(_write, client))
 
     def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        if self._fd is not None:
+        if self._loop is not None and self._fd is not None:
             self._on_loop(self._loop.remove_writer, self._fd)
 
     def _on_connect(

@@ -18,6 +18,7 @@ class Output:
     batch_size: int
     replay_per_s: float
     retry_max_s: float = 30.0
+    accept_loss: bool = False  # MQTT QoS 0: delivered means written to the socket (at-most-once)
 
 
 def topic_root(config: AgentConfig) -> TopicRoot:
@@ -39,7 +40,15 @@ def build_outputs(config: AgentConfig) -> list[Output]:
         from agent.sinks.mqtt import MqttSink
 
         mqtt = MqttSink(outputs.mqtt, topics)
-        built.append(Output(mqtt, mqtt.batch_size, mqtt.replay_per_s, outputs.mqtt.reconnect_max_s))
+        built.append(
+            Output(
+                mqtt,
+                mqtt.batch_size,
+                mqtt.replay_per_s,
+                outputs.mqtt.reconnect_max_s,
+                accept_loss=outputs.mqtt.accept_loss,
+            )
+        )
     if outputs.influxdb is not None:
         from agent.sinks.influx import InfluxSink
 

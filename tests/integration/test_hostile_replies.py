@@ -1,5 +1,7 @@
 """Every hostile reply becomes bad samples and a device status; the poll loop survives, recovers
-within two cycles, and a late reply is never taken for the next request's answer."""
+within two cycles, and a late reply is never taken for the next request's answer. On a connection
+with several units (a serial gateway, a PLC with sub-units), a reply that costs the connection
+leaves the units not yet asked bad with the reason, and the next cycles read them all again."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent.config.loader import Device, load_profile
-from agent.config.workshop import ModbusTcpConnection
+from agent.config.workshop import ModbusRtuOverTcpConnection, ModbusTcpConnection
 from agent.drivers.base import ReadResult
 from agent.drivers.modbus import ModbusDriver
 from agent.samples import Quality
@@ -41,9 +43,17 @@ def device(tmp_path: Path, name: str, unit: int, base: int) -> Device:
     )
 
 
-def to(server: HostileServer, **settings: Any) -> ModbusTcpConnection:
-    """A connection to the hostile server: short timeout, quick reconnects."""
+def to(server: HostileServer, **settings: Any) -> ModbusTcpConnection | ModbusRtuOverTcpConnection:
+    """A connection to the hostile server in its framing: short timeout, quick reconnects."""
     defaults: dict[str, Any] = {"timeout_s": TIMEOUT_S, "reconnect_max_s": 0.2}
+    if server.framing == "rtu":
+        return ModbusRtuOverTcpConnection(
+            id="plc",
+            transport="modbus-rtu-over-tcp",
+            host="127.0.0.1",
+            port=server.port,
+            **(defaults | settings),
+        )
     return ModbusTcpConnection(
         id="plc", transport="modbus-tcp", host="127.0.0.1", port=server.port, **(defaults | settings)
     )
@@ -69,7 +79,11 @@ MODES = [
     "wrong-function",
     "wrong-unit",
     "garbage",
+    "close",
     "reset",
+    "odd-byte-count",
+    "huge-byte-count",
+    "short-mbap",
 ]
 
 
@@ -97,6 +111,81 @@ async def test_hostile_reply_is_bad_quality_then_recovers(tmp_path: Path, mode: 
                     break
                 await asyncio.sleep(0.25)  # the reconnect backoff after a reset is capped at 0.2 s here
             assert recovered, f"no recovery within two cycles after {mode}"
+    finally:
+        await server.stop()
+
+
+# Replies that cost the connection (or may, depending on how pymodbus takes them), and replies
+# that only spoil one answer, on both framings a gateway speaks.
+MULTI_UNIT_CASES = [
+    *(
+        ("socket", mode)
+        for mode in (
+            "close",
+            "reset",
+            "odd-byte-count",
+            "huge-byte-count",
+            "short-mbap",
+            "wrong-byte-count",
+            "short",
+            "garbage",
+            "wrong-unit",
+            "exception-4",
+        )
+    ),
+    *(
+        ("rtu", mode)
+        for mode in (
+            "close",
+            "reset",
+            "odd-byte-count",
+            "huge-byte-count",
+            "bad-crc",
+            "wrong-byte-count",
+            "short",
+            "garbage",
+            "wrong-unit",
+            "exception-4",
+        )
+    ),
+]
+UNITS = (1, 2, 3, 4)
+HOSTILE_UNIT = 2  # mid-cycle: unit 1 was read before it, units 3 and 4 come after
+
+
+@pytest.mark.parametrize(("framing", "mode"), MULTI_UNIT_CASES)
+async def test_a_hostile_unit_mid_cycle_never_ends_the_cycle(tmp_path: Path, framing: str, mode: str) -> None:
+    server = HostileServer(
+        framing="rtu" if framing == "rtu" else "socket", hostile_units=frozenset({HOSTILE_UNIT})
+    )
+    await server.start()
+    devices = [device(tmp_path, f"dev-{unit}", unit, 100 * unit) for unit in UNITS]
+    try:
+        async with ModbusDriver(to(server), devices, time.time) as driver:
+            assert {s.quality for s in (await driver.read()).samples} == {Quality.GOOD}
+            server.mode = mode
+            hostile = await driver.read()  # returns, whatever the reply did to the connection
+            assert_honest(hostile, devices)
+            statuses = {s.device: s for s in hostile.statuses}
+            assert set(statuses) == {d.id for d in devices}, "every unit gets a status every cycle"
+            assert statuses[f"dev-{HOSTILE_UNIT}"].error, f"{mode}: the hostile unit's status must say why"
+            assert {s.quality for s in hostile.samples if s.device == "dev-1"} == {Quality.GOOD}
+            assert {s.quality for s in hostile.samples if s.device == f"dev-{HOSTILE_UNIT}"} == {Quality.BAD}
+            for later in ("dev-3", "dev-4"):  # asked on the same connection, or failed with the reason
+                qualities = {s.quality for s in hostile.samples if s.device == later}
+                assert qualities in ({Quality.GOOD}, {Quality.BAD}), (later, qualities)
+                if qualities == {Quality.BAD}:
+                    assert statuses[later].error, f"{later} is bad without a reason after {mode}"
+            server.mode = "honest"
+            recovered = False
+            for _ in range(3):  # the cycle after the fault may still be in the reconnect backoff
+                await asyncio.sleep(0.25)  # the backoff is capped at 0.2 s here
+                result = await driver.read()
+                assert_honest(result, devices)
+                if {s.quality for s in result.samples} == {Quality.GOOD}:
+                    recovered = True
+                    break
+            assert recovered, f"no recovery within three cycles after {mode} over {framing}"
     finally:
         await server.stop()
 

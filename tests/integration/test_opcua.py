@@ -3,6 +3,7 @@ mode, user identities, an untrusted server, a restarted server, and the OPC 4000
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -99,6 +100,24 @@ async def test_a_user_certificate_identity(tmp_path: Path) -> None:
         trust(server, driver)
         async with driver:
             await read_until(driver, all_good, 10)
+
+
+async def test_a_user_key_that_is_not_a_file_is_a_device_status_not_a_hang(tmp_path: Path) -> None:
+    """/dev/zero named as the key: asyncua would read it to the end; the agent refuses it by stat."""
+    user_cert = tmp_path / "user.der"
+    user_cert.write_bytes(b"not read: the key is refused first")
+    config = opcua_workshop(tmp_path, user_certificate=str(user_cert), user_private_key="/dev/zero")
+    async with server_for(config) as server:
+        driver = driver_for(config)
+        trust(server, driver)
+        async with driver:
+            result = await asyncio.wait_for(driver.read(), 10)
+    [status] = result.statuses
+    assert not status.connected
+    assert status.error == (
+        "user identity file /dev/zero: a character device, not a regular file: "
+        "a certificate or key file must be a file"
+    )
 
 
 async def test_an_untrusted_server_is_refused_kept_in_rejected_and_trusted_by_moving_it(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
+from agent.config import yamlsource
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
 from agent.config.workshop import ModbusTcpConnection
@@ -217,3 +218,70 @@ def test_influxdb_v1_with_a_password_file(tmp_path: Path) -> None:
     assert (influx.api, influx.database, influx.retention_policy) == ("v1", "shopfloor", "year")
     assert influx.password is not None
     assert influx.password.get_secret_value() == "s3cr3t"
+
+
+def test_merge_keys_give_defaults_that_the_mapping_overrides(tmp_path: Path) -> None:
+    path = write_workshop(
+        tmp_path,
+        replace=(
+            "  - {id: plc, transport: modbus-tcp, host: 127.0.0.1, port: 15502}",
+            "  - &gateway {id: plc, transport: modbus-tcp, host: 127.0.0.1, port: 15502, timeout_s: 0.7}\n"
+            "  - {<<: *gateway, id: plc-2, port: 15503}",
+        ),
+    )
+    config = load_config(path)
+    _, second = config.workshop.connections
+    assert isinstance(second, ModbusTcpConnection)
+    assert (second.id, second.port, second.timeout_s, second.host) == ("plc-2", 15503, 0.7, "127.0.0.1")
+
+
+HOSTILE_YAML = {
+    "alias bomb": (
+        'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
+        + "".join(
+            f"{n}: &{n} [" + ", ".join([f"*{p}"] * 10) + "]\n"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+    ),
+    "deep nesting": "a: " + "[" * 500 + "]" * 500 + "\n",
+    "self reference": "a: &a [1, *a]\n",
+    "bad date": "a: [2026-02-30]\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_YAML))
+@pytest.mark.parametrize("parser", ["libyaml", "python"])
+def test_both_parsers_bound_the_same_hostile_yaml(
+    name: str, parser: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without libyaml (a PyYAML built from source) the pure-Python parser keeps every bound."""
+    if parser == "python":
+        monkeypatch.setattr(yamlsource, "_Loader", yamlsource._PythonLoader)
+    path = tmp_path / "w.yaml"
+    path.write_text(HOSTILE_YAML[name], encoding="utf-8")
+    loaded = yamlsource.load_yaml(path)
+    [issue] = loaded.issues
+    assert issue.mark.line >= 1
+    assert issue.mark.column >= 1
+    assert any(
+        words in issue.message
+        for words in ("values once aliases", "levels deep", "is not valid as a date", "nesting depth")
+    ), issue
+
+
+def test_both_parsers_read_the_sample_workshop_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = yamlsource.load_yaml(SAMPLE_WORKSHOP)
+    monkeypatch.setattr(yamlsource, "_Loader", yamlsource._PythonLoader)
+    slow = yamlsource.load_yaml(SAMPLE_WORKSHOP)
+    assert fast.data == slow.data
+    assert fast.value_marks == slow.value_marks
+    assert not fast.issues
+
+
+def test_a_secret_that_yaml_cannot_read_is_never_echoed(tmp_path: Path) -> None:
+    path = write_workshop(tmp_path, "outputs:\n  mqtt: {host: broker, username: gw, password: 2026-13-45}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [issue] = [i for i in caught.value.issues if i.path == "outputs.mqtt.password"]
+    assert "2026-13-45" not in str(caught.value)
+    assert "quote a secret" in issue.message

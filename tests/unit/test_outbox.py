@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox, OutboxFullError, transaction
+from agent.outbox import Outbox, OutboxFullError, OutboxUnopenableError, transaction
 from agent.records import Record, RecordKind
 
 AGENT = "gw-test"
@@ -97,29 +98,106 @@ def test_drop_counts_survive_a_restart(tmp_path: Path) -> None:
     assert opened(tmp_path / "o.db", max_bytes=2_000).stats().dropped == dropped
 
 
-@pytest.mark.parametrize("damage", ["truncated", "random-bytes", "garbage-header"])
-def test_a_corrupt_file_is_moved_aside_reported_and_replaced(tmp_path: Path, damage: str) -> None:
-    path = tmp_path / "o.db"
-    outbox = opened(path)
-    outbox.append(AGENT, records(500), now=1000)
+def damaged_outbox(path: Path, damage: str, count: int = 400) -> tuple[list[int], list[int]]:
+    """An outbox holding `count` records, 50 of them delivered to 'mqtt' and a few dropped by the
+    size bound, then damaged. Returns (every sequence number stored, those still undelivered)."""
+    outbox = opened(path, max_bytes=150_000)
+    outbox.register(["mqtt"])
+    stored = []
+    for start in range(0, count, 20):
+        stored += [e.seq for e in outbox.append(AGENT, records(20, ts=1000.0 + start), now=1000)]
+    outbox.ack("mqtt", stored[49])
+    undelivered = [e.seq for e in outbox.pending(AGENT, "mqtt", 10_000)]
     outbox.close()
     data = path.read_bytes()
     if damage == "truncated":
-        path.write_bytes(data[: len(data) // 3])
+        path.write_bytes(data[: len(data) // 2])
     elif damage == "random-bytes":
         path.write_bytes(os.urandom(len(data)))
     else:
         path.write_bytes(b"not a database" + data[14:])
-    for leftover in tmp_path.glob("o.db-*"):
-        leftover.unlink()
+    return stored, undelivered
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random-bytes", "garbage-header"])
+def test_a_corrupt_file_is_salvaged_moved_aside_reported_and_replaced(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "o.db"
+    stored, undelivered = damaged_outbox(path, damage)
+    reopened_ms = int(time.time() * 1000)
     fresh = Outbox(path)
     problems = fresh.open()
     assert len(problems) == 1
-    assert "moved to o.db.corrupt-" in problems[0]
+    assert "kept as o.db.corrupt-" in problems[0]
     assert list(tmp_path.glob("o.db.corrupt-*"))
+    salvage = fresh.salvage
+    assert salvage is not None
     fresh.register(["mqtt"])
-    [stored] = fresh.append(AGENT, records(1), now=1000)
-    assert [e.seq for e in fresh.pending(AGENT, "mqtt", 5)] == [stored.seq]
+    carried = [e.seq for e in fresh.pending(AGENT, "mqtt", 10_000)]
+    [new] = fresh.append(AGENT, records(1), now=1000)
+    if damage == "truncated":
+        assert new.seq > max(stored)  # the old head was read: its numbers are never reused
+    else:  # no head to read: the new outbox starts at the epoch millisecond, as a new one does
+        assert new.seq > reopened_ms
+    if damage == "truncated":  # most of the file is readable: what can be read is carried over
+        assert carried, "a half-truncated outbox still holds readable records"
+        assert set(carried) <= set(undelivered)
+        assert carried == sorted(carried)
+        assert salvage.records + salvage.lost == len(undelivered)  # every undelivered record accounted for
+        assert f"{salvage.lost}" in problems[0]
+        assert fresh.stats().dropped["unknown/corrupt"] == salvage.lost
+    else:  # nothing SQLite can read: nothing to carry, and the extent of the loss is unknown
+        assert (carried, salvage.records) == ([], 0)
+        assert salvage.more_unknown
+        assert "or more" in problems[0]
+    assert [e.seq for e in fresh.pending(AGENT, "mqtt", 10_000)] == [*carried, new.seq]
+
+
+def test_a_salvaged_outbox_keeps_records_cursors_head_and_drop_counts(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    outbox = opened(path, max_bytes=60_000)
+    outbox.register(["mqtt", "influxdb"])
+    stored = []
+    for start in range(0, 600, 20):
+        stored += outbox.append(AGENT, records(20, ts=1000.0 + start), now=1000)
+    outbox.ack("mqtt", stored[-100].seq)
+    before = {sink: outbox.cursor(sink) for sink in ("mqtt", "influxdb")}
+    bodies = {e.seq: e.record for e in outbox.pending(AGENT, "influxdb", 10_000)}
+    dropped = outbox.stats().dropped
+    assert dropped  # the size bound dropped some: those counts must survive too
+    outbox.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 4096])  # the last page is gone
+    fresh = Outbox(path, max_bytes=60_000)
+    fresh.open()
+    fresh.register(["mqtt", "influxdb"])
+    assert {sink: fresh.cursor(sink) for sink in ("mqtt", "influxdb")} == before
+    carried = fresh.pending(AGENT, "influxdb", 10_000)
+    assert carried
+    assert all(bodies[e.seq] == e.record for e in carried)  # the same records, the same numbers
+    salvage = fresh.salvage
+    assert salvage is not None
+    assert salvage.head == stored[-1].seq
+    assert salvage.records + salvage.lost == len(bodies)
+    after = fresh.stats().dropped
+    assert {k: v for k, v in after.items() if k != "unknown/corrupt"} == dropped
+    assert fresh.append(AGENT, records(1), now=1000)[0].seq == stored[-1].seq + 1
+
+
+def test_an_outbox_that_cannot_be_written_is_named_and_left_alone(tmp_path: Path) -> None:
+    directory = tmp_path / "outbox.db"
+    directory.mkdir()
+    with pytest.raises(OutboxUnopenableError) as caught:
+        Outbox(directory).open()
+    message = str(caught.value)
+    assert str(directory) in message
+    assert "it is a directory" in message
+    assert "set outbox.path" in message
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state directory should be", encoding="utf-8")
+    with pytest.raises(OutboxUnopenableError, match="cannot create"):
+        Outbox(blocker / "outbox.db").open()
+    assert directory.is_dir()
+    assert not list(tmp_path.glob("*.corrupt-*"))  # nothing was taken for corruption and moved
 
 
 def test_an_empty_file_is_a_new_outbox(tmp_path: Path) -> None:
@@ -208,3 +286,19 @@ def test_a_nan_or_infinite_figure_is_stored_as_null_and_the_rest_of_the_record_k
     [stored] = outbox.pending(AGENT, "mqtt", 10)
     assert stored.record.fields == {"machine": "m1", "kwh": 14.2, "co2e_kg": None, "kwh_per_piece": None}
     assert b'"co2e_kg":null' in stored.payload_json()
+
+
+def test_a_bound_that_cannot_be_enforced_after_a_commit_does_not_undo_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping old records can itself hit a full disk after the batch was committed: the caller
+    must not be told the batch failed, or it would store it again under new sequence numbers."""
+    outbox = opened(tmp_path / "o.db")
+
+    def full(_now: float) -> None:
+        raise OutboxFullError("outbox: database or disk is full")
+
+    monkeypatch.setattr(outbox, "_enforce_bounds", full)
+    stored = outbox.append(AGENT, records(3), now=1000)
+    assert len(stored) == 3
+    assert outbox.stats().records == 3

@@ -97,27 +97,30 @@ class InfluxSink:
             await asyncio.to_thread(self._write_isolating_bad_points, points)
 
     def _post(self, points: Sequence[Point]) -> None:
-        client = self._client
-        if client is None:
-            raise OutputError("influxdb", f"{self.target}: written to while not open")
         try:
             if self.config.api == "v1":
-                self._post_v1(client, points)
-                return
-            config = self.config
-            if self._write_api is None or config.bucket is None or config.org is None:
-                # InfluxOutput requires bucket and org with api: v2, and __aenter__ opens the write API
-                raise OutputError("influxdb", f"{self.target}: api v2 without a bucket, org or write API")
-            self._write_api.write(
-                bucket=config.bucket,
-                org=config.org,
-                record=list(points),
-                write_precision=WritePrecision.MS,  # type: ignore[arg-type]  # a str constant in the library
-            )
+                self._post_v1(points)
+            else:
+                self._post_v2(points)
         except HTTPError as error:
             raise OutputError("influxdb", f"{self.target}: {error}") from error
 
-    def _post_v1(self, client: InfluxDBClient, points: Sequence[Point]) -> None:
+    def _post_v2(self, points: Sequence[Point]) -> None:
+        config = self.config
+        # InfluxOutput requires bucket and org with api: v2; __aenter__ opens the write API
+        if self._write_api is None or config.bucket is None or config.org is None:
+            raise OutputError("influxdb", f"{self.target}: written to while not open")
+        self._write_api.write(
+            bucket=config.bucket,
+            org=config.org,
+            record=list(points),
+            write_precision=WritePrecision.MS,  # type: ignore[arg-type]  # a str constant in the library
+        )
+
+    def _post_v1(self, points: Sequence[Point]) -> None:
+        client = self._client
+        if client is None:
+            raise OutputError("influxdb", f"{self.target}: written to while not open")
         config = self.config
         query = [("db", config.database), ("precision", WritePrecision.MS)]
         if config.retention_policy:

@@ -157,11 +157,17 @@ def stored(tmp_path: Path) -> list[dict[str, Any]]:
 
 
 def state_records(tmp_path: Path) -> dict[str, int]:
-    machines: dict[str, int] = {}
+    """Changes to producing stored per machine. The periodic repeats of a state carry the `since`
+    of its change, so a change is a distinct (state, since); the start state (offline) is repeated
+    too, for a machine whose values were refused at first."""
+    changes: set[tuple[str, str, str]] = set()
     for record in stored(tmp_path):
-        if record["kind"] == "state":
-            machine = record["fields"]["machine"]
-            machines[machine] = machines.get(machine, 0) + 1
+        fields = record["fields"]
+        if record["kind"] == "state" and fields["state"] == "producing":
+            changes.add((fields["machine"], fields["state"], fields["since"]))
+    machines: dict[str, int] = {}
+    for machine, _, _ in changes:
+        machines[machine] = machines.get(machine, 0) + 1
     return machines
 
 

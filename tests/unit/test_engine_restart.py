@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from agent.kpi.calendar import ShiftDef
 from agent.kpi.checkpoint import FORMAT, CheckpointError, restore, snapshot
 from agent.kpi.engine import AGENT_RESTART, CLOCK_STEP, CounterSetup, KpiEngine, MeterSetup
-from agent.kpi.states import MachineState
+from agent.kpi.states import MachineState, TimeBucket
 from agent.records import Record, RecordKind, from_json, to_json
 from agent.samples import Quality, Sample
 from tests.unit.kpi_fixtures import engine_setup, local, machine_setup
@@ -293,7 +293,7 @@ def test_a_clock_step_forward_is_an_offline_gap_and_counts_follow_real_time() ->
         records += engine.advance(t + offset)
     totals = engine.machines["m1"].periods[engine.period.key]
     assert CLOCK_STEP in totals.flags
-    assert totals.times["offline"] == pytest.approx(3600.0 - BREAK_S + 5.0, abs=STEP)
+    assert totals.times[TimeBucket.OFFLINE] == pytest.approx(3600.0 - BREAK_S + 5.0, abs=STEP)
     parts = TIMELINE_OF.parts_at(local(8, 55)) - TIMELINE_OF.parts_at(local(8))
     assert totals.produced == parts  # nothing made during the jump, nothing lost around it
 

@@ -13,6 +13,10 @@ or store acknowledged. Records every sink has delivered are deleted.
   dropped first, then the oldest KPI records; every drop is counted by kind, persistently.
 - A file SQLite cannot read is moved aside (`*.corrupt-<time>`), reported, and a new one started.
 - A full disk raises OutboxFullError; the runtime keeps records in memory until space frees.
+- The KPI engine's checkpoint (one row) is written in the same transaction as the records it
+  produced, so after any crash the state and the records agree. A checkpoint that cannot be
+  decoded is reported, never fatal; setting one aside moves it to a file next to the outbox.
+- Schema migrations keep every stored record: outboxes in the field hold undelivered data.
 
 Not thread-safe by design: the runtime calls it from one dedicated thread.
 """
@@ -25,11 +29,12 @@ import functools
 import logging
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from agent.exceptions import AgentError
 from agent.records import Envelope, Record, RecordKind, from_json, to_json
@@ -37,7 +42,8 @@ from agent.records import Envelope, Record, RecordKind, from_json, to_json
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: records, cursors, drops; 2: + the KPI engine's checkpoint
+CHECKPOINT_ZLIB_LEVEL = 1  # JSON of hundreds of machines shrinks ~5x at a fraction of a millisecond
 DROP_FIRST = frozenset({RecordKind.TAGS})  # raw values go before KPI records when space runs out
 DROP_CHUNK = 500  # records deleted per round while over a bound
 
@@ -55,6 +61,13 @@ CREATE INDEX IF NOT EXISTS records_keep_seq ON records (keep, seq);
 CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS drops (kind TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
                                   PRIMARY KEY (kind, reason));
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1),   -- one: the latest
+    agent TEXT NOT NULL,
+    format INTEGER NOT NULL,
+    ts REAL NOT NULL,       -- the engine's time when it was taken
+    body BLOB NOT NULL      -- zlib-compressed JSON
+);
 """
 
 
@@ -68,6 +81,20 @@ class OutboxUnwritableError(OutboxError):
 
 class OutboxFullError(OutboxUnwritableError):
     """The disk (or the file's page limit) is full."""
+
+
+class CheckpointUnreadableError(OutboxError):
+    """The stored checkpoint cannot be decoded (damaged, or not written by this program)."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The KPI engine's state as plain data, tagged with who wrote it and in which format."""
+
+    agent: str
+    format: int
+    ts: float
+    data: Any
 
 
 class OutboxLockedError(OutboxUnwritableError):
@@ -188,6 +215,12 @@ class Outbox:
                     "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)",
                     (int(time.time() * 1000),),
                 )
+            elif int(version[0]) == 1:
+                # 1 -> 2 only adds the checkpoint table (created above): every record stays
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+                log.info(
+                    "event=outbox_migrated path=%s from_schema=1 to_schema=%d", self.path, SCHEMA_VERSION
+                )
             elif int(version[0]) != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema version {version[0]}, expected {SCHEMA_VERSION}")
 
@@ -213,14 +246,21 @@ class Outbox:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, agent: str, records: Sequence[Record], now: float) -> list[Envelope]:
-        """Store records in one transaction; the returned envelopes carry their sequence numbers."""
+    def append(
+        self, agent: str, records: Sequence[Record], now: float, checkpoint: Checkpoint | None = None
+    ) -> list[Envelope]:
+        """Store records, and the checkpoint of the state that produced them, in one transaction;
+        the returned envelopes carry their sequence numbers."""
         rows = []
         for record in records:
             body = to_json({"kind": record.kind.value, "ts": record.ts, "fields": record.fields}).decode()
             rows.append(
                 (record.kind.value, record.ts, 0 if record.kind in DROP_FIRST else 1, len(body), body)
             )
+        state = None
+        if checkpoint is not None:
+            blob = zlib.compress(to_json(checkpoint.data), CHECKPOINT_ZLIB_LEVEL)
+            state = (checkpoint.agent, checkpoint.format, checkpoint.ts, blob)
         envelopes: list[Envelope] = []
         with transaction(self.db):
             for row, record in zip(rows, records, strict=True):
@@ -229,6 +269,11 @@ class Outbox:
                 )
                 assert cursor.lastrowid is not None
                 envelopes.append(Envelope(agent, cursor.lastrowid, record))
+            if state is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO checkpoint (id, agent, format, ts, body) VALUES (1, ?, ?, ?, ?)",
+                    state,
+                )
         self._bytes += sum(row[3] for row in rows)
         self._enforce_bounds(now)
         return envelopes
@@ -301,6 +346,36 @@ class Outbox:
             "ON CONFLICT (kind, reason) DO UPDATE SET count = count + excluded.count",
             (kind, reason, count),
         )
+
+    # -- the KPI engine's checkpoint --------------------------------------------------------------
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        """The latest checkpoint, or None; CheckpointUnreadableError if it cannot be decoded."""
+        row = self.db.execute("SELECT agent, format, ts, body FROM checkpoint WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        agent, version, ts, body = row
+        try:
+            data = from_json(zlib.decompress(body))
+        except (zlib.error, TypeError, ValueError) as error:
+            raise CheckpointUnreadableError(f"checkpoint in {self.path} cannot be decoded: {error}") from None
+        return Checkpoint(str(agent), int(version), float(ts), data)
+
+    def set_aside_checkpoint(self) -> Path | None:
+        """Move the stored checkpoint out of the way, into a file next to the outbox (for a look
+        later); the next checkpoint starts afresh. Returns the file, None if there was nothing."""
+        row = self.db.execute("SELECT agent, format, ts, body FROM checkpoint WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.checkpoint-{stamp}")
+        header = to_json(
+            {"agent": row[0], "format": row[1], "ts": row[2], "body": "zlib-compressed JSON follows"}
+        )
+        aside.write_bytes(header + b"\n" + bytes(row[3]))
+        with transaction(self.db):
+            self.db.execute("DELETE FROM checkpoint WHERE id = 1")
+        return aside
 
     # -- reading and acknowledging ------------------------------------------------------------
 

@@ -5,7 +5,9 @@ Two task groups: the outputs' drain tasks outlive the inputs. On a stop request 
 and the engine are cancelled, what was already read becomes records (and the shift so far is
 published), the outputs get FLUSH_TIMEOUT_S to deliver, then everything closes in reverse order.
 Records are committed to the outbox before any output sees them; while the disk is full they
-wait in memory (bounded, drops counted) and are written when space frees.
+wait in memory (bounded, drops counted) and are written when space frees. The KPI engine's
+checkpoint rides in the same commits (see agent/continuity.py): at start the agent continues the
+shift from it, and wall-clock steps are handed to the engine before the readings that follow them.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.clock import SteadyClock
 from agent.config.loader import AgentConfig
+from agent.continuity import Checkpointer, apply_clock_step, start_engine
 from agent.delivery import SinkDelivery
 from agent.drivers.base import Clock, Driver, ReadResult
 from agent.drivers.registry import build_driver
 from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
 from agent.logsetup import EventThrottle
-from agent.outbox import AsyncOutbox, Outbox, OutboxUnwritableError
+from agent.outbox import AsyncOutbox, Checkpoint, Outbox, OutboxUnwritableError
 from agent.records import Record, RecordKind
 from agent.samples import DeviceStatus
 from agent.sinks.registry import Output
@@ -102,7 +106,9 @@ class Agent:
         self._store: AsyncOutbox | None = None
         self._unstored: list[Record] = []
         self._last_full_log = 0.0
-        self._next_agent_record = clock() + self.setup.publish_interval_s
+        self.checkpoints = Checkpointer(self.agent_id, config.workshop.kpi.checkpoint_s)
+        self._take_steps = clock.take_steps if isinstance(clock, SteadyClock) else None
+        self._next_agent_record = time.monotonic() + self.setup.publish_interval_s
         self._queue: asyncio.Queue[ReadResult] = asyncio.Queue(QUEUE_BATCHES)
         self._reload = asyncio.Event()
         self._pending_config: AgentConfig | None = None
@@ -118,6 +124,9 @@ class Agent:
             self._store = await stack.enter_async_context(AsyncOutbox(self.outbox))
             self.storage.problems = await self._store.call(self.outbox.open)
             await self._store.call(self.outbox.register, [o.sink.name for o in self.outputs])
+            started = await start_engine(self._store, self.outbox, self.agent_id, self.setup, self.clock())
+            self.engine = started.engine
+            await self._commit(started.records, checkpoint=True)
             for output in self.outputs:
                 await stack.enter_async_context(output.sink)
                 self.deliveries.append(
@@ -192,17 +201,19 @@ class Agent:
         if config is None:
             return
         setup = build_engine_setup(config)
-        records: list[Record] = []
+        now = self.clock()
+        records = self._clock_steps()
         while not self._queue.empty():
             records += self.engine.ingest(self._queue.get_nowait().samples)
-        records += self.engine.reconfigure(setup, self.clock())
+        records += self.engine.reconfigure(setup, now)
         needs_restart = [
             section
             for section in RESTART_SECTIONS
             if getattr(config.workshop, section) != getattr(self.config.workshop, section)
         ]
         self.config, self.setup = config, setup
-        await self._commit(records)
+        self.checkpoints.interval_s = config.workshop.kpi.checkpoint_s
+        await self._commit(records, checkpoint=True)
         self.reloads += 1
         w = config.workshop
         log.info(
@@ -294,29 +305,43 @@ class Agent:
                     result = await self._queue.get()
             except TimeoutError:
                 result = None
-            records = self.engine.ingest(result.samples) if result else []
-            now = self.clock()
+            now = self.clock()  # before the steps are taken: a step it finds is handled first
+            records = self._clock_steps()
+            records += self.engine.ingest(result.samples) if result else []
             # Advancing accounts time for every machine; with many connections results arrive
             # many times a second, and once per ADVANCE_EVERY_S is precise enough for offline
-            # detection and publication.
-            if result is None or now - self._advanced >= ADVANCE_EVERY_S:
+            # detection and publication. Scheduled by the monotonic clock, as a step would stall it.
+            steady = time.monotonic()
+            if result is None or steady - self._advanced >= ADVANCE_EVERY_S:
                 records += self.engine.advance(now)
-                self._advanced = now
-            if now >= self._next_agent_record:
-                self._next_agent_record = now + self.setup.publish_interval_s
+                self._advanced = steady
+            if steady >= self._next_agent_record:
+                self._next_agent_record = steady + self.setup.publish_interval_s
                 records.append(self.agent_record(now))
             await self._commit(records)
             self.progress[PROCESS_LOOP] = time.monotonic()
             self.rounds += 1
 
     async def _drain(self) -> None:
-        """Turn what was read before the stop into records, publish the shift so far, commit."""
-        records: list[Record] = []
+        """Turn what was read before the stop into records, publish the shift so far, commit
+        with the checkpoint the next start continues from."""
+        now = self.clock()
+        records = self._clock_steps()
         while not self._queue.empty():
             records += self.engine.ingest(self._queue.get_nowait().samples)
-        records += self.engine.publish_current(self.clock())
-        records.append(self.agent_record(self.clock()))
-        await self._commit(records)
+        records += self.engine.publish_current(now)
+        records.append(self.agent_record(now))
+        await self._commit(records, checkpoint=True)
+
+    def _clock_steps(self) -> list[Record]:
+        """Wall-clock steps found since the last round, handed to the engine (and logged) before
+        any reading stamped after them is ingested."""
+        records: list[Record] = []
+        for step in self._take_steps() if self._take_steps else ():
+            started = apply_clock_step(self.engine, step, self.setup)
+            self.engine = started.engine
+            records += started.records
+        return records
 
     async def _flush(self) -> None:
         """Give connected outputs a bounded time to deliver what is committed."""
@@ -331,24 +356,30 @@ class Agent:
                 return
             await asyncio.sleep(0.05)
 
-    async def _commit(self, records: list[Record]) -> None:
+    async def _commit(self, records: list[Record], *, checkpoint: bool = False) -> None:
         """Commit, even if the caller is cancelled meanwhile (a stop): the outbox thread finishes a
         commit regardless, and its bookkeeping must follow, or records held in memory during a full
-        disk would be written a second time."""
-        commit = asyncio.ensure_future(self._commit_now(records))
+        disk would be written a second time.
+
+        The engine's checkpoint goes with them when asked, when due, or when they hold a final
+        record; it is taken here, before any await, so it is the state that made these records."""
+        state = None
+        if checkpoint or self.checkpoints.due(records) or self.checkpoints.due(self._unstored):
+            state = self.checkpoints.take(self.engine)
+        commit = asyncio.ensure_future(self._commit_now(records, state))
         try:
             await asyncio.shield(commit)
         except asyncio.CancelledError:
             await commit
             raise
 
-    async def _commit_now(self, records: list[Record]) -> None:
-        if not records and not self._unstored:
+    async def _commit_now(self, records: list[Record], state: Checkpoint | None) -> None:
+        if not records and not self._unstored and state is None:
             return
         assert self._store is not None
         batch = self._unstored + records
         try:
-            envelopes = await self._store.call(self.outbox.append, self.agent_id, batch, self.clock())
+            envelopes = await self._store.call(self.outbox.append, self.agent_id, batch, self.clock(), state)
         except OutboxUnwritableError as error:
             self._hold_in_memory(batch, str(error))
             return

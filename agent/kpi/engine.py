@@ -523,8 +523,10 @@ class KpiEngine:
         records: list[Record] = []
         for machine in self.machines.values():
             records += self._set_state(machine, MachineState.OFFLINE, RESTART_REASON, stopped)
+            flags = machine.periods[self.period.key].flags
+            flags.add(AGENT_RESTART)  # also when a clock behind the checkpoint holds its accounting
             if now < stopped:
-                machine.periods[self.period.key].flags.add(CLOCK_STEP)
+                flags.add(CLOCK_STEP)
         self.resumed_at = max(now, stopped)
         self.next_publish = max(self.next_publish, self.resumed_at + self.setup.offline_after_s)
         return records + self._move_to(now)

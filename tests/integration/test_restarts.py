@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from agent.outbox import Checkpoint, Outbox
+from agent.records import Record, RecordKind
 from tests.conftest import CONFIGS, free_port
 from tests.integration.workshop_run import EDGE_AGENT, ENV, simulator_for
 
@@ -161,6 +163,8 @@ class Run:
         during a write can leave a broken last line, which the next start appends to."""
         by_seq: dict[int, dict[str, Any]] = {}
         path = self.folder / "records.jsonl"
+        if not path.exists():
+            return []
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)
@@ -457,3 +461,40 @@ def test_every_run_left_an_outbox_that_opens(shift: Shift) -> None:
         assert (run.folder / "state" / "outbox.db").exists()
         assert not list((run.folder / "state").glob("*.corrupt-*")), run.name
         assert (run.folder / "records.jsonl").stat().st_size > 0
+
+
+def test_a_corrupt_checkpoint_is_set_aside_and_the_agent_starts_afresh_keeping_every_record(
+    tmp_path: Path,
+) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copy(CONFIGS / "devices" / "sim-grinder.yaml", profiles)
+    (profiles / "meter-f64.yaml").write_text(METER_PROFILE, encoding="utf-8")
+    folder = tmp_path / "corrupt"
+    (folder / "state").mkdir(parents=True)
+    workshop = folder / "workshop.yaml"
+    workshop.write_text(workshop_text("corrupt", free_port(), next_shift_start()), encoding="utf-8")
+    outbox = Outbox(folder / "state" / "outbox.db")
+    outbox.open()
+    waiting = [Record(RecordKind.EVENT, time.time(), {"undelivered": n}) for n in range(3)]
+    outbox.append("gw-corrupt", waiting, time.time(), Checkpoint("gw-corrupt", 1, time.time(), {"x": 1}))
+    outbox.db.execute("UPDATE checkpoint SET body = x'789c0badbeef'")  # a zlib header, then garbage
+    outbox.close()
+    run = Run("corrupt", folder, workshop)
+    with simulator_for(workshop, tmp_path / "simulator.log"):
+        run.start()
+        deadline = time.monotonic() + 30
+        while not any(r["kind"] == "state" for r in run.records()):
+            assert time.monotonic() < deadline, run.log()
+            assert run.process is not None
+            assert run.process.poll() is None, run.log()
+            time.sleep(0.2)
+        run.stop()
+    assert run.log().count("event=checkpoint_set_aside") == 1
+    assert "cannot be decoded" in run.log()
+    assert len(list((folder / "state").glob("outbox.db.checkpoint-*"))) == 1
+    records = run.records()
+    assert [r["undelivered"] for r in records if r["kind"] == "event"] == [0, 1, 2]
+    so_far = [r for r in records if r["kind"] == "oee" and r.get("machine") == "grinder-01"]
+    assert so_far
+    assert "agent_restart" in so_far[-1]["flags"]

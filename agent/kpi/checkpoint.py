@@ -1,8 +1,8 @@
 """The KPI engine's state as plain data (a checkpoint), and an engine rebuilt from it.
 
 A snapshot holds all the engine needs to carry on with the shift after a restart: per machine the
-state with its reason and since, how far its time is accounted, its last good reading, its tag
-values (the state rules and the variant read them), the open periods' totals (every time bucket,
+state with its reason and since, how far its time is accounted, its last good reading, the tag
+values its state rules and variant read, the open periods' totals (every time bucket,
 counts, ideal time, energy split, flags), the energy window since the last meter reading, the
 micro-stop in progress and each counter's baseline (last value, its time, readings awaiting
 confirmation); per meter its baseline; the main meter's kWh per open period; the current period,
@@ -82,13 +82,23 @@ def _tracker_data(machine: MachineTracker) -> Data:
         "reason": machine.reason,
         "accounted_until": machine.accounted_until,
         "last_good": machine.last_good,
-        "values": dict(machine.values),
+        "values": {name: machine.values[name] for name in _read_by(machine.setup) if name in machine.values},
         "periods": {key: _totals_data(totals) for key, totals in machine.periods.items()},
         "energy_window": [[key, bucket.value, s] for (key, bucket), s in machine.energy_window.items()],
         "counters": {role: _counter_data(counter) for role, counter in machine.counters.items()},
         "stop_started": machine.stop_started,
         "stop_pieces": [[key, bucket.value, s] for (key, bucket), s in machine.stop_pieces.items()],
     }
+
+
+def _read_by(setup: MachineSetup) -> frozenset[str]:
+    """The tags whose last values the engine reads again: the state rules' and the variant's. A
+    restarted agent needs them before their next reading (a slow tag's, say); the rest are only
+    passed through, and a checkpoint of a workshop's raw values would be many times larger."""
+    names = {name for rule in setup.rules.rules for name in rule.names | rule.reason_names}
+    if setup.variant_tag is not None:
+        names.add(setup.variant_tag)
+    return frozenset(names)
 
 
 def _totals_data(totals: PeriodTotals) -> Data:

@@ -11,8 +11,9 @@ readings is split over the buckets the machine spent that time in.
 
 Publication. Each period is published every `publish_interval_s` (final: false) and once more,
 final, when it closes; when the production day changes, the day's totals follow (period: day).
-A period closes `offline_after_s` after its end (the settle time), so the readings that straddle
-its end still bring it its share of parts and kWh; a stop closes it at once. A closed period is
+A period closes once every counter and meter has been read past its end (at the latest
+`offline_after_s` after it), so the readings that straddle its end still bring it its share of
+parts and kWh; a stop closes it at once. A closed period is
 never reopened and never published again: a share of an increment that falls into one (a device
 that came back after its end) goes to the open period instead.
 

@@ -329,3 +329,18 @@ def test_bad_reads_after_a_restart_turn_the_gap_into_an_outage() -> None:
     bad = [Sample("m1", tag, None, local(8, 20) + 1, Quality.BAD) for tag in ("running", "count")]
     [state] = [r for r in engine.ingest(bad) if r.kind is RecordKind.STATE]
     assert (state.fields["state"], state.fields["reason"]) == ("offline", "no data")
+
+
+def test_a_day_that_ended_while_down_gets_its_day_record_once() -> None:
+    engine = KpiEngine(setup(), START)
+    before = run(engine, START, local(23, 50))
+    before += engine.publish_current(local(23, 50))
+    engine = through_checkpoint(engine)
+    after = engine.resume(local(0, 10, day=25)) + run(engine, local(0, 10, day=25), local(0, 12, day=25))
+    days = [r.fields for r in before + after if r.kind is RecordKind.OEE and r.fields["period"] == "day"]
+    assert [(d["day"], d["final"]) for d in days] == [("2026-11-24", True)]
+    [shift] = finals(before)
+    assert days[0]["produced"] == shift["produced"]  # the day is the sum of its periods
+    engine = through_checkpoint(engine)
+    again = engine.resume(local(0, 20, day=25)) + run(engine, local(0, 20, day=25), local(0, 22, day=25))
+    assert not [r for r in again if r.fields.get("period") == "day"]

@@ -29,7 +29,9 @@ from agent.records import Record, RecordKind
 from tests.conftest import CONFIGS, free_port
 from tests.integration.workshop_run import EDGE_AGENT, ENV, simulator_for
 
-pytestmark = pytest.mark.integration
+# The shared shift takes about three and a half minutes: a whole minute to wait for, two for the
+# shift, and the first test pays for it.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
 LEAD_S = 20.0  # every agent is up and polling before the shift starts
@@ -294,14 +296,20 @@ def shift(tmp_path_factory: pytest.TempPathFactory) -> Shift:
     schedule.sort(key=lambda item: item[0])
 
     with simulator_for(runs["reference"].workshop, root / "simulator.log", "--timeline", str(timeline)):
-        for run in runs.values():
-            run.start()
-        for moment, action in schedule:
-            time.sleep(max(0.0, moment - time.time()))
-            action()
-        time.sleep(max(0.0, start + SHIFT_S + TAIL_S - time.time()))
-        for run in runs.values():
-            run.stop()
+        try:
+            for run in runs.values():
+                run.start()
+            for moment, action in schedule:
+                time.sleep(max(0.0, moment - time.time()))
+                action()
+            time.sleep(max(0.0, start + SHIFT_S + TAIL_S - time.time()))
+            for run in runs.values():
+                run.stop()
+        finally:
+            for run in runs.values():  # a failure or a timeout above leaves no agent behind
+                if run.process is not None:
+                    run.process.kill()
+                    run.process.wait(timeout=30)
     return Shift(start, runs, seed)
 
 
@@ -483,13 +491,18 @@ def test_a_corrupt_checkpoint_is_set_aside_and_the_agent_starts_afresh_keeping_e
     run = Run("corrupt", folder, workshop)
     with simulator_for(workshop, tmp_path / "simulator.log"):
         run.start()
-        deadline = time.monotonic() + 30
-        while not any(r["kind"] == "state" for r in run.records()):
-            assert time.monotonic() < deadline, run.log()
-            assert run.process is not None
-            assert run.process.poll() is None, run.log()
-            time.sleep(0.2)
-        run.stop()
+        try:
+            deadline = time.monotonic() + 30
+            while not any(r["kind"] == "state" for r in run.records()):
+                assert time.monotonic() < deadline, run.log()
+                assert run.process is not None
+                assert run.process.poll() is None, run.log()
+                time.sleep(0.2)
+            run.stop()
+        finally:
+            if run.process is not None:
+                run.process.kill()
+                run.process.wait(timeout=30)
     assert run.log().count("event=checkpoint_set_aside") == 1
     assert "cannot be decoded" in run.log()
     assert len(list((folder / "state").glob("outbox.db.checkpoint-*"))) == 1

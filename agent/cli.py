@@ -217,10 +217,20 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from agent.clock import ScaledClock, wall_clock
     from agent.sim.server import OpcUaSimulation, WorkshopSimulator
+    from agent.sim.timeline import load_timeline
 
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
+    timeline = None
+    if args.timeline is not None:
+        try:
+            timeline = load_timeline(args.timeline, [m.id for m in config.workshop.machines])
+        except ConfigError as error:
+            for issue in error.issues:
+                print(issue, file=sys.stderr)
+            print(f"{len(error.issues)} error(s) in {args.timeline}", file=sys.stderr)
+            return EXIT_CONFIG
     clock = wall_clock if args.speed == 1.0 else ScaledClock(wall_clock(), args.speed)
 
     async def main() -> None:
@@ -228,7 +238,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
         _install_stop_handlers(stop)
         # simulation only: the agent on this machine trusts the simulated OPC UA servers
         opcua = OpcUaSimulation(trust_into_agent=True)
-        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua):
+        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua, timeline=timeline):
             for connection in config.workshop.connections:
                 units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
                 print(
@@ -356,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = with_config("simulate", "serve simulated devices for every machine of the workshop")
     simulate.add_argument("--speed", type=float, default=1.0, help="shop-floor time per real second")
     simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument(
+        "--timeline",
+        type=Path,
+        help="YAML script of what named machines do and when (see agent/sim/timeline.py)",
+    )
     demo = with_config(
         "demo", "simulated workshop + agent + live view, faster than real time", required=False
     )

@@ -10,7 +10,7 @@ import logging
 import signal
 from pathlib import Path
 
-from agent.clock import wall_clock
+from agent.clock import SteadyClock
 from agent.config.issues import ConfigError
 from agent.config.loader import AgentConfig, load_config
 from agent.health import HealthServer
@@ -25,7 +25,7 @@ log = logging.getLogger("agent")
 class Daemon:
     def __init__(self, config: AgentConfig, path: Path) -> None:
         self.path = path
-        self.agent = Agent(config, clock=wall_clock, outputs=build_outputs(config))
+        self.agent = Agent(config, clock=SteadyClock(), outputs=build_outputs(config))
         self.notifier = SystemdNotifier()
         self.stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()

@@ -19,6 +19,10 @@ or store acknowledged. Records every sink has delivered are deleted.
   a directory) is not corrupt and is never moved: OutboxUnopenableError says which file, why, and
   what to do; `edge-agent run` exits with EXIT_OUTBOX.
 - A full disk raises OutboxFullError; the runtime keeps records in memory until space frees.
+- The KPI engine's checkpoint (one row) is written in the same transaction as the records it
+  produced, so after any crash the state and the records agree. A checkpoint that cannot be
+  decoded is reported, never fatal; setting one aside moves it to a file next to the outbox.
+- Schema migrations keep every stored record: outboxes in the field hold undelivered data.
 
 Not thread-safe by design: the runtime calls it from one dedicated thread.
 """
@@ -33,6 +37,7 @@ import os
 import pwd
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,7 +50,8 @@ from agent.records import Envelope, Record, RecordKind, from_json, to_json
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: records, cursors, drops; 2: + the KPI engine's checkpoint
+CHECKPOINT_ZLIB_LEVEL = 1  # JSON of hundreds of machines shrinks ~5x at a fraction of a millisecond
 DROP_FIRST = frozenset({RecordKind.TAGS})  # raw values go before KPI records when space runs out
 DROP_CHUNK = 500  # records deleted per round while over a bound
 SALVAGE_CHUNK = 1000  # records copied per transaction from a corrupt file
@@ -66,6 +72,13 @@ CREATE INDEX IF NOT EXISTS records_keep_seq ON records (keep, seq);
 CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS drops (kind TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
                                   PRIMARY KEY (kind, reason));
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1),   -- one: the latest
+    agent TEXT NOT NULL,
+    format INTEGER NOT NULL,
+    ts REAL NOT NULL,       -- the engine's time when it was taken
+    body BLOB NOT NULL      -- zlib-compressed JSON
+);
 """
 
 
@@ -79,6 +92,20 @@ class OutboxUnwritableError(OutboxError):
 
 class OutboxFullError(OutboxUnwritableError):
     """The disk (or the file's page limit) is full."""
+
+
+class CheckpointUnreadableError(OutboxError):
+    """The stored checkpoint cannot be decoded (damaged, or not written by this program)."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The KPI engine's state as plain data, tagged with who wrote it and in which format."""
+
+    agent: str
+    format: int
+    ts: float
+    data: Any
 
 
 class OutboxLockedError(OutboxUnwritableError):
@@ -272,6 +299,12 @@ class Outbox:
                     "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)",
                     (int(time.time() * 1000),),
                 )
+            elif int(version[0]) == 1:
+                # 1 -> 2 only adds the checkpoint table (created above): every record stays
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+                log.info(
+                    "event=outbox_migrated path=%s from_schema=1 to_schema=%d", self.path, SCHEMA_VERSION
+                )
             elif int(version[0]) != SCHEMA_VERSION:
                 raise _DamagedError(f"schema version {version[0]}, expected {SCHEMA_VERSION}")
 
@@ -288,7 +321,8 @@ class Outbox:
 
     def _salvage(self, aside: Path) -> Salvage:
         """Carry every record SQLite can still read from the corrupt file (set aside) into the new
-        one, with its sequence number; then the cursors, drop counters and sequence head."""
+        one, with its sequence number; then the cursors, drop counters, sequence head and the KPI
+        engine's checkpoint."""
         try:
             old = sqlite3.connect(aside, isolation_level=None, check_same_thread=False)
             # A truncated file is shorter than its header says; SQLite refuses such a file as a
@@ -300,6 +334,9 @@ class Outbox:
             head = _read_or_none(old, "SELECT seq FROM sqlite_sequence WHERE name = 'records'")
             cursors = _rows_or_empty(old, "SELECT sink, seq FROM cursors")
             drops = _rows_or_empty(old, "SELECT kind, reason, count FROM drops")
+            # the engine's state goes along: the shift continues (a body that does not decode is
+            # set aside at start like any damaged checkpoint)
+            checkpoint = _rows_or_empty(old, "SELECT agent, format, ts, body FROM checkpoint WHERE id = 1")
             head = head if isinstance(head, int) else None
             floor = min((seq for sink, seq in cursors if isinstance(seq, int)), default=None)
             copied, lost, highest, unknown = self._salvage_records(old, head, floor)
@@ -316,6 +353,13 @@ class Outbox:
                     self._count_drop(kind, reason, count)
             if lost:
                 self._count_drop("unknown", "corrupt", lost)
+            for agent, version, ts, body in checkpoint:
+                if isinstance(agent, str) and isinstance(version, int) and isinstance(body, bytes):
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO checkpoint (id, agent, format, ts, body) "
+                        "VALUES (1, ?, ?, ?, ?)",
+                        (agent, version, ts, body),
+                    )
             self.db.execute(
                 "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'records'",
                 (max(head or 0, highest),),
@@ -409,14 +453,21 @@ class Outbox:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, agent: str, records: Sequence[Record], now: float) -> list[Envelope]:
-        """Store records in one transaction; the returned envelopes carry their sequence numbers."""
+    def append(
+        self, agent: str, records: Sequence[Record], now: float, checkpoint: Checkpoint | None = None
+    ) -> list[Envelope]:
+        """Store records, and the checkpoint of the state that produced them, in one transaction;
+        the returned envelopes carry their sequence numbers."""
         rows = []
         for record in records:
             body = to_json({"kind": record.kind.value, "ts": record.ts, "fields": record.fields}).decode()
             rows.append(
                 (record.kind.value, record.ts, 0 if record.kind in DROP_FIRST else 1, len(body), body)
             )
+        state = None
+        if checkpoint is not None:
+            blob = zlib.compress(to_json(checkpoint.data), CHECKPOINT_ZLIB_LEVEL)
+            state = (checkpoint.agent, checkpoint.format, checkpoint.ts, blob)
         envelopes: list[Envelope] = []
         with transaction(self.db):
             for row, record in zip(rows, records, strict=True):
@@ -426,6 +477,11 @@ class Outbox:
                 if cursor.lastrowid is None:  # SQLite always sets it after an INSERT into a rowid table
                     raise OutboxError(f"outbox {self.path}: no sequence number for a stored record")
                 envelopes.append(Envelope(agent, cursor.lastrowid, record))
+            if state is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO checkpoint (id, agent, format, ts, body) VALUES (1, ?, ?, ?, ?)",
+                    state,
+                )
         self._bytes += sum(row[3] for row in rows)
         try:
             self._enforce_bounds(now)
@@ -503,6 +559,36 @@ class Outbox:
             "ON CONFLICT (kind, reason) DO UPDATE SET count = count + excluded.count",
             (kind, reason, count),
         )
+
+    # -- the KPI engine's checkpoint --------------------------------------------------------------
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        """The latest checkpoint, or None; CheckpointUnreadableError if it cannot be decoded."""
+        row = self.db.execute("SELECT agent, format, ts, body FROM checkpoint WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        agent, version, ts, body = row
+        try:
+            data = from_json(zlib.decompress(body))
+        except (zlib.error, TypeError, ValueError) as error:
+            raise CheckpointUnreadableError(f"checkpoint in {self.path} cannot be decoded: {error}") from None
+        return Checkpoint(str(agent), int(version), float(ts), data)
+
+    def set_aside_checkpoint(self) -> Path | None:
+        """Move the stored checkpoint out of the way, into a file next to the outbox (for a look
+        later); the next checkpoint starts afresh. Returns the file, None if there was nothing."""
+        row = self.db.execute("SELECT agent, format, ts, body FROM checkpoint WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.checkpoint-{stamp}")
+        header = to_json(
+            {"agent": row[0], "format": row[1], "ts": row[2], "body": "zlib-compressed JSON follows"}
+        )
+        aside.write_bytes(header + b"\n" + bytes(row[3]))
+        with transaction(self.db):
+            self.db.execute("DELETE FROM checkpoint WHERE id = 1")
+        return aside
 
     # -- reading and acknowledging ------------------------------------------------------------
 

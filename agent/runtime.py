@@ -5,7 +5,9 @@ Two task groups: the outputs' drain tasks outlive the inputs. On a stop request 
 and the engine are cancelled, what was already read becomes records (and the shift so far is
 published), the outputs get FLUSH_TIMEOUT_S to deliver, then everything closes in reverse order.
 Records are committed to the outbox before any output sees them; while the disk is full they
-wait in memory (bounded, drops counted) and are written when space frees.
+wait in memory (bounded, drops counted) and are written when space frees. The KPI engine's
+checkpoint rides in the same commits (see agent/continuity.py): at start the agent continues the
+shift from it, and wall-clock steps are handed to the engine before the readings that follow them.
 
 Every poll loop, the KPI loop and every delivery loop runs under agent/restarts.py: an unexpected
 exception in one of them is logged with its traceback, turns the devices (or the output) concerned
@@ -27,7 +29,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.clock import SteadyClock
 from agent.config.loader import AgentConfig
+from agent.continuity import Checkpointer, apply_clock_step, start_engine
 from agent.delivery import SinkDelivery
 from agent.drivers.base import Clock, Driver, ReadResult
 from agent.drivers.registry import build_driver
@@ -35,7 +39,7 @@ from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
 from agent.kpi.rules import RULE_ERROR_REASON
 from agent.logsetup import EventThrottle
-from agent.outbox import AsyncOutbox, Outbox, OutboxUnwritableError
+from agent.outbox import AsyncOutbox, Checkpoint, Outbox, OutboxUnwritableError
 from agent.records import Envelope, Record, RecordKind
 from agent.restarts import LoopHealth, describe, keep_running
 from agent.samples import DeviceStatus, Sample
@@ -116,7 +120,9 @@ class Agent:
         self._store: AsyncOutbox | None = None
         self._unstored: list[Record] = []
         self._last_full_log = 0.0
-        self._next_agent_record = clock() + self.setup.publish_interval_s
+        self.checkpoints = Checkpointer(self.agent_id, config.workshop.kpi.checkpoint_s)
+        self._take_steps = clock.take_steps if isinstance(clock, SteadyClock) else None
+        self._next_agent_record = time.monotonic() + self.setup.publish_interval_s
         self._queue: asyncio.Queue[ReadResult] = asyncio.Queue(QUEUE_BATCHES)
         self._reload = asyncio.Event()
         self._pending_config: AgentConfig | None = None
@@ -141,6 +147,9 @@ class Agent:
                 self.storage.salvaged = self.outbox.salvage.records
                 self.storage.lost_to_corruption = self.outbox.salvage.lost
             await self._store.call(self.outbox.register, [o.sink.name for o in self.outputs])
+            started = await start_engine(self._store, self.outbox, self.agent_id, self.setup, self.clock())
+            self.engine = started.engine
+            await self._commit(started.records, checkpoint=True)
             for output in self.outputs:
                 await stack.enter_async_context(output.sink)
                 self.deliveries.append(
@@ -253,10 +262,12 @@ class Agent:
         if config is None:
             return
         setup = build_engine_setup(config)
-        records = self._carried
+        now = self.clock()
+        records = self._carried  # the same list: what is made here survives a failure below
+        records += self._clock_steps()
         while not self._queue.empty():
             records += self._ingest(self._queue.get_nowait())
-        records += self.engine.reconfigure(setup, self.clock())
+        records += self.engine.reconfigure(setup, now)
         self._carried = []
         needs_restart = [
             section
@@ -264,7 +275,8 @@ class Agent:
             if getattr(config.workshop, section) != getattr(self.config.workshop, section)
         ]
         self.config, self.setup = config, setup
-        await self._commit(records)
+        self.checkpoints.interval_s = config.workshop.kpi.checkpoint_s
+        await self._commit(records, checkpoint=True)
         self.reloads += 1
         w = config.workshop
         log.info(
@@ -359,18 +371,20 @@ class Agent:
             # Records made so far this round are held in self._carried until committed: a failure
             # later in the round (the engine's advance, the commit) restarts the loop, and the next
             # round commits them first.
+            now = self.clock()  # before the steps are taken: a step it finds is handled first
             records = self._carried
+            records += self._clock_steps()
             if result is not None:
                 records += self._ingest(result)
-            now = self.clock()
             # Advancing accounts time for every machine; with many connections results arrive
             # many times a second, and once per ADVANCE_EVERY_S is precise enough for offline
-            # detection and publication.
-            if result is None or now - self._advanced >= ADVANCE_EVERY_S:
-                self._advanced = now
+            # detection and publication. Scheduled by the monotonic clock, as a step would stall it.
+            steady = time.monotonic()
+            if result is None or steady - self._advanced >= ADVANCE_EVERY_S:
+                self._advanced = steady
                 records += self.engine.advance(now)
-            if now >= self._next_agent_record:
-                self._next_agent_record = now + self.setup.publish_interval_s
+            if steady >= self._next_agent_record:
+                self._next_agent_record = steady + self.setup.publish_interval_s
                 records.append(self.agent_record(now))
             self._carried = []
             await self._commit(records)
@@ -432,13 +446,26 @@ class Agent:
         return self.loops.setdefault(name, LoopHealth(name))
 
     async def _drain(self) -> None:
-        """Turn what was read before the stop into records, publish the shift so far, commit."""
+        """Turn what was read before the stop into records, publish the shift so far, commit
+        with the checkpoint the next start continues from."""
+        now = self.clock()
         records, self._carried = self._carried, []
+        records += self._clock_steps()
         while not self._queue.empty():
             records += self._ingest(self._queue.get_nowait())
-        records += self.engine.publish_current(self.clock())
-        records.append(self.agent_record(self.clock()))
-        await self._commit(records)
+        records += self.engine.publish_current(now)
+        records.append(self.agent_record(now))
+        await self._commit(records, checkpoint=True)
+
+    def _clock_steps(self) -> list[Record]:
+        """Wall-clock steps found since the last round, handed to the engine (and logged) before
+        any reading stamped after them is ingested."""
+        records: list[Record] = []
+        for step in self._take_steps() if self._take_steps else ():
+            started = apply_clock_step(self.engine, step, self.setup)
+            self.engine = started.engine
+            records += started.records
+        return records
 
     async def _flush(self) -> None:
         """Give connected outputs a bounded time to deliver what is committed."""
@@ -453,19 +480,25 @@ class Agent:
                 return
             await asyncio.sleep(0.05)
 
-    async def _commit(self, records: list[Record]) -> None:
+    async def _commit(self, records: list[Record], *, checkpoint: bool = False) -> None:
         """Commit, even if the caller is cancelled meanwhile (a stop): the outbox thread finishes a
         commit regardless, and its bookkeeping must follow, or records held in memory during a full
-        disk would be written a second time."""
-        commit = asyncio.ensure_future(self._commit_now(records))
+        disk would be written a second time.
+
+        The engine's checkpoint goes with them when asked, when due, or when they hold a final
+        record; it is taken here, before any await, so it is the state that made these records."""
+        state = None
+        if checkpoint or self.checkpoints.due(records) or self.checkpoints.due(self._unstored):
+            state = self.checkpoints.take(self.engine)
+        commit = asyncio.ensure_future(self._commit_now(records, state))
         try:
             await asyncio.shield(commit)
         except asyncio.CancelledError:
             await commit
             raise
 
-    async def _commit_now(self, records: list[Record]) -> None:
-        if not records and not self._unstored:
+    async def _commit_now(self, records: list[Record], state: Checkpoint | None) -> None:
+        if not records and not self._unstored and state is None:
             return
         store = self._store
         batch = self._unstored + records
@@ -473,12 +506,12 @@ class Agent:
             self._hold_in_memory(batch, f"outbox {self.outbox.path} is not open")
             return
         try:
-            envelopes = await store.call(self.outbox.append, self.agent_id, batch, self.clock())
+            envelopes = await store.call(self.outbox.append, self.agent_id, batch, self.clock(), state)
         except (OutboxUnwritableError, sqlite3.DatabaseError) as error:
             self._hold_in_memory(batch, str(error))
             return
         except Exception:  # noqa: BLE001 - a record the outbox cannot take; the others must go in
-            each = await self._commit_each(store, batch)
+            each = await self._commit_each(store, batch, state)
             if each is None:
                 return
             envelopes = each
@@ -492,9 +525,12 @@ class Agent:
         for delivery in self.deliveries:
             delivery.wake.set()
 
-    async def _commit_each(self, store: AsyncOutbox, batch: list[Record]) -> list[Envelope] | None:
+    async def _commit_each(
+        self, store: AsyncOutbox, batch: list[Record], state: Checkpoint | None
+    ) -> list[Envelope] | None:
         """Commit record by record: a record the outbox refuses on its own is logged and counted,
-        the others are stored. None if storage itself failed meanwhile (the rest waits in memory)."""
+        the others are stored, then the checkpoint of the state that made them. None if storage
+        itself failed meanwhile (the rest waits in memory, and the checkpoint goes with it later)."""
         envelopes: list[Envelope] = []
         for index, record in enumerate(batch):
             try:
@@ -511,6 +547,12 @@ class Agent:
                     type(error).__name__,
                     sum(self.storage.refused.values()),
                 )
+        if state is not None:
+            try:
+                await store.call(self.outbox.append, self.agent_id, [], self.clock(), state)
+            except (OutboxUnwritableError, sqlite3.DatabaseError) as error:
+                # the records are stored; the next checkpoint that is due carries the state
+                log.warning("event=checkpoint_not_stored error=%r", describe(error))
         return envelopes
 
     def _hold_in_memory(self, batch: list[Record], error: str) -> None:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import compare, engine, opcua, planner, replay
+from bench import checkpoint, compare, engine, opcua, planner, replay
 
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
+    "checkpoint": checkpoint.main,  # takes options: --window S, --repetitions N, --in-process-only
     "compare": compare.main,  # takes options: --quick, --window S, --repetitions N, --only NAME
     "engine": lambda _: engine.main(),
     "opcua": lambda _: opcua.main(),

@@ -31,6 +31,7 @@ command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
 command -v influxd >/dev/null || missing+=(influxdb)
 command -v socat >/dev/null || missing+=(socat)  # pty pairs: RS-485 links for the RTU tests
 command -v systemd-analyze >/dev/null || missing+=(systemd)  # checks the unit file (verify, security)
+command -v faketime >/dev/null || missing+=(faketime)  # libfaketime: agents whose wall clock is set
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"

@@ -13,6 +13,7 @@ from agent.config.models import Identifier, PositiveSeconds, StrictModel
 WORKSHOP_SCOPE = "workshop"  # a meter that measures the whole workshop (the main meter)
 HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 URL_PATTERN = r"^https?://"
+MAX_CHECKPOINT_S = 3600.0  # beyond an hour a crash would cost a large part of a shift
 OPCUA_URL_PATTERN = r"^opc\.tcp://[^/:]+(:\d+)?(/.*)?$"
 HHMM = Annotated[str, Field(pattern=HHMM_PATTERN, description="local time HH:MM")]
 
@@ -246,6 +247,11 @@ class KpiSection(StrictModel):
     )
     micro_stop_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
         0.0, description="idle/fault stops between production this short or shorter are micro-stops; 0: off"
+    )
+    checkpoint_s: Annotated[float, Field(gt=0, le=MAX_CHECKPOINT_S, allow_inf_nan=False)] = Field(
+        5.0,
+        description="the KPI state is saved with its records at most this often, and at every stop: "
+        "after a crash the time since the last save is offline",
     )
     micro_stop_loss: Literal["availability", "performance"] = Field(
         "availability",

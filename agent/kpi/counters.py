@@ -37,7 +37,7 @@ class CounterTracker:
     max_rate_per_s: float
     last_value: float | None = None
     last_ts: float = 0.0
-    _pending: list[float] | None = None
+    pending: list[float] | None = None  # readings past the rate limit, waiting to be confirmed
 
     def update(self, value: float, ts: float) -> CounterStep:
         if self.last_value is None:
@@ -54,20 +54,20 @@ class CounterTracker:
             delta, event = (value if value <= limit else 0.0), CounterEvent.RESET
         if delta > limit:
             return self._spike(value, ts)
-        self._pending = None
+        self.pending = None
         self.last_value, self.last_ts = value, ts
         return CounterStep(delta, event)
 
     def _spike(self, value: float, ts: float) -> CounterStep:
-        pending = self._pending or []
+        pending = self.pending or []
         if pending and abs(value - pending[-1]) > self.max_rate_per_s * MIN_WINDOW_S * RATE_TOLERANCE * len(
             pending
         ):
             pending = []
         pending.append(value)
         if len(pending) >= CONFIRMATIONS_TO_REBASE:
-            self._pending = None
+            self.pending = None
             self.last_value, self.last_ts = value, ts
             return CounterStep(0.0, CounterEvent.REBASE)
-        self._pending = pending
+        self.pending = pending
         return CounterStep(0.0, CounterEvent.SPIKE)

@@ -12,6 +12,17 @@ readings is split over the buckets the machine spent that time in.
 Publication. Each period is published every `publish_interval_s` (final: false) and once more,
 final, when it closes; when the production day changes, the day's totals follow (period: day).
 Every machine's state is published when it changes and again with each periodic publication.
+A period closes once every counter and meter has been read past its end (at the latest
+`offline_after_s` after it), so the readings that straddle its end still bring it its share of
+parts and kWh; a stop closes it at once. A closed period is
+never reopened and never published again: a share of an increment that falls into one (a device
+that came back after its end) goes to the open period instead.
+
+Gaps. Time nobody observed is offline with a reason that becomes a flag on the periods it
+touches: `agent_restart` (the agent was down: see `resume` and `fresh`) and `clock_step` (the
+wall clock jumped forward: see `clock_step`). The engine's time never goes backwards: after a
+step back it holds until the clock catches up (time already accounted is not accounted twice),
+while states, parts and kWh go on being tracked.
 """
 
 from __future__ import annotations
@@ -42,6 +53,13 @@ COUNTER_FLAGS = {
 }
 STOP_STATES = frozenset({MachineState.IDLE, MachineState.FAULT})  # what a micro-stop can be made of
 STOP_BUCKETS = frozenset({TimeBucket.IDLE_LOSS, TimeBucket.FAULT_LOSS})
+AGENT_RESTART = "agent_restart"
+CLOCK_STEP = "clock_step"
+RESTART_REASON = "agent restart"
+CLOCK_STEP_REASON = "clock step"
+NO_DATA_REASON = "no data"
+GAP_FLAGS = {RESTART_REASON: AGENT_RESTART, CLOCK_STEP_REASON: CLOCK_STEP}  # offline reason -> flag
+CLOSED_KEPT = 64  # periods remembered as published final by key: three weeks of three shifts a day
 
 
 @dataclass(frozen=True)
@@ -185,6 +203,13 @@ def _bucket(piece: CalendarPiece, state: MachineState) -> TimeBucket:
     return STATE_BUCKET[state]
 
 
+def _shift_baseline(counter: CounterTracker, before: float, step: float) -> None:
+    """A baseline read on the clock's old timeline moves with it, so the next increment is
+    measured (and rate-checked) over the time that really passed."""
+    if counter.last_value is not None and counter.last_ts <= before:
+        counter.last_ts += step
+
+
 class KpiEngine:
     def __init__(self, setup: EngineSetup, start: float) -> None:
         self.setup = setup
@@ -204,6 +229,21 @@ class KpiEngine:
         self.day_main_kwh = 0.0
         self.next_publish = start + setup.publish_interval_s
         self.now = start
+        self.resumed_at = start  # the end of the last gap: periods that ended in it settle from here
+        self.closed: dict[str, float] = {}  # recently published final periods: key -> when closed
+        self.closed_until = -math.inf  # every period that ended by then is closed
+
+    @classmethod
+    def fresh(cls, setup: EngineSetup, now: float) -> tuple[KpiEngine, list[Record]]:
+        """An engine without history (a first start, or a checkpoint that could not be used): the
+        period so far before `now` was not observed, so it is offline with the flag agent_restart."""
+        engine = cls(setup, setup.calendar.period_at(now).start)
+        for machine in engine.machines.values():
+            machine.reason = RESTART_REASON
+        records = engine._move_to(now)
+        engine.resumed_at = now
+        engine.next_publish = now + setup.publish_interval_s
+        return engine, records
 
     # -- ingestion ---------------------------------------------------------------------------
 
@@ -223,6 +263,9 @@ class KpiEngine:
     def _ingest_machine(self, machine: MachineTracker, samples: list[Sample]) -> list[Record]:
         good = [s for s in samples if s.quality is Quality.GOOD]
         if not good:
+            if machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS:
+                # polled again and still unreachable: from here it is an outage, not the gap
+                return self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, samples[-1].ts)
             return []
         ts = good[-1].ts
         variant_tag = machine.setup.variant_tag
@@ -268,9 +311,11 @@ class KpiEngine:
         if machine.stop_started is None or new_state in STOP_STATES:
             return  # not in a stop, or idle <-> fault inside the same stop
         if new_state is MachineState.PRODUCING and ts - machine.stop_started <= self.setup.micro_stop_s:
-            ending = machine.periods[self.calendar.period_at(ts).key]
+            ending = machine.periods[self._open_key(self.calendar.period_at(ts))]
             ending.micro_stops += 1
             for (period_key, bucket), seconds in machine.stop_pieces.items():
+                if period_key in self.closed:
+                    continue  # the stop began in a period already published final
                 totals = machine.periods[period_key]
                 totals.micro_stop_s += seconds
                 if self.setup.micro_stops_lower_performance:
@@ -283,10 +328,14 @@ class KpiEngine:
         """Attribute [accounted_until, until) to the machine's current state."""
         if until <= machine.accounted_until:
             return
+        gap_flag = GAP_FLAGS.get(machine.reason or "") if machine.state is MachineState.OFFLINE else None
         for piece in self.calendar.pieces(machine.accounted_until, until):
             bucket = _bucket(piece, machine.state)
             seconds = piece.end - piece.start
-            machine.periods[piece.period.key].times[bucket] += seconds
+            totals = machine.periods[piece.period.key]
+            totals.times[bucket] += seconds
+            if gap_flag is not None:
+                totals.flags.add(gap_flag)
             machine.energy_window[(piece.period.key, bucket)] += seconds
             if machine.stop_started is not None and bucket in STOP_BUCKETS:
                 machine.stop_pieces[(piece.period.key, bucket)] += seconds
@@ -317,21 +366,9 @@ class KpiEngine:
             if counter is None or counter.tag not in latest:
                 continue
             sample = latest[counter.tag]
-            if not isinstance(sample.value, int | float) or not math.isfinite(sample.value):
-                continue
-            tracker = machine.counters.get(role)
-            if tracker is None:
-                tracker = machine.counters[role] = CounterTracker(counter.modulus, setup.max_parts_per_s)
-            previous_ts = tracker.last_ts if tracker.last_value is not None else sample.ts
-            gap = sample.ts - previous_ts > self.setup.offline_after_s
-            step = tracker.update(float(sample.value), sample.ts)
-            flags = machine.periods[self.calendar.period_at(sample.ts).key].flags
-            if step.event is not None:
-                flags.add(COUNTER_FLAGS[step.event])
-            if step.delta > 0 and gap:
-                flags.add(DATA_GAP)  # counted, but made while we could not see the machine
-            deltas[role] = step.delta
-            window = (previous_ts, sample.ts)
+            step = self._counter_step(machine, role, counter, sample)
+            if step is not None:
+                deltas[role], window = step
         if window is None:
             return
         if setup.good is None and "produced" in deltas:
@@ -341,7 +378,7 @@ class KpiEngine:
             return
         ideal_cycle = setup.ideal_cycle(variant)
         for piece, share in self._split(*window):
-            totals = machine.periods[piece.period.key]
+            totals = machine.periods[self._open_key(piece.period)]
             produced = deltas.get("produced", 0.0) * share
             totals.produced += produced
             totals.ideal_s += produced * ideal_cycle
@@ -352,6 +389,27 @@ class KpiEngine:
             elif produced > 0 and piece.kind is PeriodKind.BREAK:
                 totals.flags.add(PRODUCED_IN_BREAK)
 
+    def _counter_step(
+        self, machine: MachineTracker, role: str, counter: CounterSetup, sample: Sample
+    ) -> tuple[float, tuple[float, float]] | None:
+        """One counter's increment and the window it was made in; None for an unusable reading."""
+        if not isinstance(sample.value, int | float) or not math.isfinite(sample.value):
+            return None
+        tracker = machine.counters.get(role)
+        if tracker is None:
+            tracker = machine.counters[role] = CounterTracker(counter.modulus, machine.setup.max_parts_per_s)
+        if tracker.last_value is not None and sample.ts < tracker.last_ts:
+            return None  # read before its baseline: the clock is behind; counted once it catches up
+        previous_ts = tracker.last_ts if tracker.last_value is not None else sample.ts
+        gap = sample.ts - previous_ts > self.setup.offline_after_s
+        step = tracker.update(float(sample.value), sample.ts)
+        flags = machine.periods[self._open_key(self.calendar.period_at(sample.ts))].flags
+        if step.event is not None:
+            flags.add(COUNTER_FLAGS[step.event])
+        if step.delta > 0 and gap:
+            flags.add(DATA_GAP)  # counted, but made while we could not see the machine
+        return step.delta, (previous_ts, sample.ts)
+
     def _ingest_meter(self, meter: MeterSetup, samples: list[Sample]) -> None:
         reading = next(
             (s for s in reversed(samples) if s.tag == meter.kwh.tag and s.quality is Quality.GOOD), None
@@ -359,51 +417,64 @@ class KpiEngine:
         if reading is None or not isinstance(reading.value, int | float) or not math.isfinite(reading.value):
             return
         counter = self.meter_counters[meter.id]
+        if counter.last_value is not None and reading.ts < counter.last_ts:
+            return  # read before its baseline: the clock is behind; counted once it catches up
         previous_ts = counter.last_ts if counter.last_value is not None else reading.ts
         step = counter.update(float(reading.value), reading.ts)
         if meter.machine is None:
             self._main_meter(previous_ts, reading.ts, step.delta)
             return
         machine = self.machines[meter.machine]
-        self._account(machine, max(reading.ts, machine.accounted_until))
+        at = max(reading.ts, machine.accounted_until)
+        self._account(machine, at)
+        now_key = self._open_key(self.calendar.period_at(at))
         window = machine.energy_window
         total_s = sum(window.values())
         if step.delta > 0:
             if total_s <= 0:
-                window = {(self.calendar.period_at(reading.ts).key, STATE_BUCKET[machine.state]): 1.0}
+                window = {(now_key, STATE_BUCKET[machine.state]): 1.0}
                 total_s = 1.0
             for (period_key, bucket), seconds in window.items():
-                totals = machine.periods[period_key]
+                totals = machine.periods[now_key if period_key in self.closed else period_key]
                 totals.energy = totals.energy + energy_in_bucket(bucket, step.delta * seconds / total_s)
         if step.event is not None:
-            flags = machine.periods[self.calendar.period_at(reading.ts).key].flags
-            flags.add("meter_" + COUNTER_FLAGS[step.event])
+            machine.periods[now_key].flags.add("meter_" + COUNTER_FLAGS[step.event])
         machine.energy_window = defaultdict(float)
 
     def _main_meter(self, start: float, end: float, kwh: float) -> None:
         if kwh <= 0:
             return
         for piece, share in self._split(start, end):
-            self.workshop_kwh[piece.period.key] += kwh * share
+            self.workshop_kwh[self._open_key(piece.period)] += kwh * share
+
+    def _open_key(self, period: Period) -> str:
+        """Where an increment made in `period` is credited: there, unless it was already published
+        final (a device back after the period closed); then in the open period, so nothing is lost."""
+        if period.key in self.closed or period.end <= self.closed_until:
+            return self.period.key
+        return period.key
 
     # -- time --------------------------------------------------------------------------------
 
     def advance(self, now: float) -> list[Record]:
         """Move the engine to `now`: offline detection, periodic and final publication."""
         records = self._move_to(now)
-        if self.now >= self.next_publish:
+        # Not while the period that ended settles: its final comes at its end's timestamp, and an
+        # interim at the same millisecond would be the same point to a time-series store.
+        if self.now >= self.next_publish and self.now < self.period.end:
             records += self._publish_so_far()
         return records
 
     def publish_current(self, now: float) -> list[Record]:
         """The current period so far (not final): what a stopping agent leaves as its last word.
+        A period that has ended closes now, without waiting for its settle time.
 
         Exactly one publication of the period so far, even when the periodic one falls due at
         `now`: two records of one series at one millisecond are one point to a time-series store.
         """
-        return self._move_to(now) + self._publish_so_far()
+        return self._move_to(now, settle=False) + self._publish_so_far()
 
-    def _move_to(self, now: float) -> list[Record]:
+    def _move_to(self, now: float, *, settle: bool = True) -> list[Record]:
         """Account time up to `now`: machines gone silent turn offline, ended periods close."""
         records: list[Record] = []
         self.now = max(self.now, now)
@@ -411,9 +482,9 @@ class KpiEngine:
             last = machine.last_good if machine.last_good is not None else machine.since
             deadline = last + self.setup.offline_after_s
             if machine.state is not MachineState.OFFLINE and now >= deadline:
-                records += self._set_state(machine, MachineState.OFFLINE, "no data", deadline)
+                records += self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, deadline)
             self._account(machine, now)
-        while now >= self.period.end:
+        while self._may_close(now, settle=settle):
             closing = self.period
             records += self._publish(closing, final=True, ts=closing.end)
             self.period = self.calendar.period_at(closing.end)
@@ -421,6 +492,27 @@ class KpiEngine:
                 records += self._publish_day(closing, ts=closing.end)
             self.next_publish = closing.end + self.setup.publish_interval_s
         return records
+
+    def _may_close(self, now: float, *, settle: bool) -> bool:
+        """The current period closes at its end for a stop. Otherwise once the readings that
+        straddle its end (after a gap: the first readings) are in, or offline_after_s after it."""
+        end = self.period.end
+        if now < end:
+            return False
+        if not settle:
+            return True
+        mark = max(end, self.resumed_at)
+        return now >= mark + self.setup.offline_after_s or (now >= mark and self._read_past(mark))
+
+    def _read_past(self, mark: float) -> bool:
+        """Every counter and meter has a reading at or after `mark`, except on unreachable machines."""
+        for machine in self.machines.values():
+            if machine.state is MachineState.OFFLINE and machine.reason not in GAP_FLAGS:
+                continue
+            for counter in machine.counters.values():
+                if counter.last_value is not None and counter.last_ts < mark:
+                    return False
+        return all(c.last_value is None or c.last_ts >= mark for c in self.meter_counters.values())
 
     def _publish_so_far(self) -> list[Record]:
         self.next_publish = self.now + self.setup.publish_interval_s
@@ -432,6 +524,60 @@ class KpiEngine:
         ago it changed. A consumer that wants changes only keeps the first record of each since."""
         return [_state_record(machine, ts) for machine in self.machines.values()]
 
+    def resume(self, now: float) -> list[Record]:
+        """Continue after the agent was down, from its last checkpoint (the engine's time) to `now`.
+
+        Every machine is offline from the checkpoint until its first reading, flagged
+        agent_restart. Its counters and meters kept counting meanwhile: the first readings credit
+        those increments by the same rule as any poll gap. Periods that ended while the agent was
+        down close offline_after_s after `now`, once those readings brought them their share.
+        A wall clock behind the checkpoint is held as after a step back (see clock_step).
+        """
+        stopped = self.now
+        records: list[Record] = []
+        for machine in self.machines.values():
+            records += self._set_state(machine, MachineState.OFFLINE, RESTART_REASON, stopped)
+            flags = machine.periods[self.period.key].flags
+            flags.add(AGENT_RESTART)  # also when a clock behind the checkpoint holds its accounting
+            if now < stopped:
+                flags.add(CLOCK_STEP)
+        self.resumed_at = max(now, stopped)
+        self.next_publish = max(self.next_publish, self.resumed_at + self.setup.offline_after_s)
+        return records + self._move_to(now)
+
+    def clock_step(self, before: float, after: float) -> list[Record]:
+        """The wall clock jumped from `before` to `after` (NTP sync on a gateway without a
+        real-time clock, a clock set by hand).
+
+        Forward: the stretch between was observed by nobody: offline, flagged clock_step. Parts
+        and kWh read after the step are shared over the time that really passed, not over the jump.
+        Backward: time already accounted is never accounted again and a closed period never
+        reopens, so the engine holds at its time until the clock catches up. States, parts and kWh
+        are still tracked meanwhile (increments go to the open period), and it is flagged clock_step.
+        """
+        step = after - before
+        records = self._move_to(before) if step > 0 else []
+        for machine in self.machines.values():
+            for counter in machine.counters.values():
+                _shift_baseline(counter, before, step)
+            if step < 0 and machine.last_good is not None and machine.last_good <= before:
+                machine.last_good += step  # offline detection keeps working in real time
+            machine.periods[self.period.key].flags.add(CLOCK_STEP)
+        for counter in self.meter_counters.values():
+            _shift_baseline(counter, before, step)
+        if step <= 0:
+            return records
+        windows = {key: dict(m.energy_window) for key, m in self.machines.items()}
+        for machine in self.machines.values():
+            if not (machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS):
+                records += self._set_state(machine, MachineState.OFFLINE, CLOCK_STEP_REASON, before)
+        self.resumed_at = max(self.resumed_at, after)
+        records += self._move_to(after)
+        for key, machine in self.machines.items():
+            # the jump took no real time: kWh read next are shared over the time that passed
+            machine.energy_window = defaultdict(float, windows[key])
+        return records
+
     def reconfigure(self, setup: EngineSetup, now: float) -> list[Record]:
         """Apply a reloaded configuration without losing the period so far.
 
@@ -442,6 +588,7 @@ class KpiEngine:
         from the current one closes the current period at `now` (final), as a changed shift plan
         ends it.
         """
+        now = max(now, self.now)  # a clock held after a step back: the engine's time
         records = self.publish_current(now)
         old_machines, old_meters = self.machines, self.meter_counters
         self.machines = {}
@@ -512,6 +659,10 @@ class KpiEngine:
             self.day_main_kwh += self.workshop_kwh.pop(period.key, 0.0)
             for machine in self.machines.values():
                 machine.periods.pop(period.key, None)
+            self.closed[period.key] = ts
+            self.closed_until = max(self.closed_until, ts)
+            while len(self.closed) > CLOSED_KEPT:
+                del self.closed[next(iter(self.closed))]
         return records
 
     def _publish_day(self, closing: Period, ts: float) -> list[Record]:

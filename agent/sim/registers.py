@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from agent.config.loader import DeviceProfile
 from agent.config.profile import Table
-from agent.drivers.codec import encode, encode_bits
+from agent.drivers.codec import encode, encode_bits, register_modulus
 
 TagValues = Mapping[str, float | int | bool | str]
 
@@ -30,6 +30,9 @@ def render_table(profile: DeviceProfile, table: Table, values: TagValues, size: 
             continue
         address = profile.wire_address(tag)
         value = values.get(name, 0)
+        modulus = register_modulus(tag)
+        if modulus is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            value %= modulus if isinstance(value, float) else int(modulus)  # counters wrap as registers do
         if tag.bit is not None:
             image[address] = encode_bits(image[address], tag.bit, bool(value))
         else:

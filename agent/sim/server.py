@@ -35,6 +35,7 @@ from agent.drivers.registry import opcua_pki
 from agent.sim.machines import MachineModel, MeterModel
 from agent.sim.opcua_server import MachineryServer
 from agent.sim.registers import TagValues, render_table, table_sizes
+from agent.sim.timeline import ScriptedMachine, Timeline
 
 log = logging.getLogger(__name__)
 
@@ -181,22 +182,30 @@ class WorkshopSimulator:
         seed: int = 1,
         serial_ports: Mapping[str, str] | None = None,
         opcua: OpcUaSimulation | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         """serial_ports: for RTU connections, the serial port the simulator serves on (the other end
-        of the cable, or of a pty pair, from the agent's `serial_port`)."""
+        of the cable, or of a pty pair, from the agent's `serial_port`). timeline: machines that
+        follow a script instead of the random model."""
         self.config = config
         self.clock = clock
         start = clock()
-        self.machines: dict[str, MachineModel] = {
-            m.id: MachineModel(
-                m.kind,
-                stable_seed(seed, m.id),
-                m.ideal_cycle_s,
-                start,
-                counter_start=stable_seed(seed, m.id + "/counter") % 500_000,
+        scripts = timeline.machines if timeline else {}
+        origin = timeline.start if timeline and timeline.start is not None else start
+        self.machines: dict[str, MachineModel] = {}
+        for m in config.workshop.machines:
+            script = scripts.get(m.id)
+            self.machines[m.id] = (
+                ScriptedMachine(m.kind, stable_seed(seed, m.id), m.ideal_cycle_s, origin, script)
+                if script is not None
+                else MachineModel(
+                    m.kind,
+                    stable_seed(seed, m.id),
+                    m.ideal_cycle_s,
+                    start,
+                    counter_start=stable_seed(seed, m.id + "/counter") % 500_000,
+                )
             )
-            for m in config.workshop.machines
-        }
         self.meters: dict[str, MeterModel] = {}
         for meter in config.workshop.meters:
             if meter.measures == WORKSHOP_SCOPE:

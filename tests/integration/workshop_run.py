@@ -47,11 +47,11 @@ def without_lines(path: Path, *needles: str) -> str:
 
 
 @contextmanager
-def simulator_for(workshop: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
+def simulator_for(workshop: Path, log: Path, *options: str) -> Iterator[subprocess.Popen[str]]:
     """`edge-agent simulate` serving every connection of the workshop, stopped with SIGINT."""
     with log.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
-            [*EDGE_AGENT, "simulate", "-c", str(workshop)],
+            [*EDGE_AGENT, "simulate", "-c", str(workshop), *options],
             cwd=workshop.parent,
             env=ENV,
             stdout=subprocess.PIPE,

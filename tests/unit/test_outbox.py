@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox, OutboxFullError, OutboxUnopenableError, transaction
+from agent.outbox import Checkpoint, Outbox, OutboxFullError, OutboxUnopenableError, transaction
 from agent.records import Record, RecordKind
 
 AGENT = "gw-test"
@@ -152,13 +152,14 @@ def test_a_corrupt_file_is_salvaged_moved_aside_reported_and_replaced(tmp_path: 
     assert [e.seq for e in fresh.pending(AGENT, "mqtt", 10_000)] == [*carried, new.seq]
 
 
-def test_a_salvaged_outbox_keeps_records_cursors_head_and_drop_counts(tmp_path: Path) -> None:
+def test_a_salvaged_outbox_keeps_records_cursors_head_drop_counts_and_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
     outbox = opened(path, max_bytes=60_000)
     outbox.register(["mqtt", "influxdb"])
     stored = []
+    state = Checkpoint(AGENT, 1, 1599.0, {"machines": {"grinder-07": {"state": "producing"}}})
     for start in range(0, 600, 20):
-        stored += outbox.append(AGENT, records(20, ts=1000.0 + start), now=1000)
+        stored += outbox.append(AGENT, records(20, ts=1000.0 + start), now=1000, checkpoint=state)
     outbox.ack("mqtt", stored[-100].seq)
     before = {sink: outbox.cursor(sink) for sink in ("mqtt", "influxdb")}
     bodies = {e.seq: e.record for e in outbox.pending(AGENT, "influxdb", 10_000)}
@@ -180,6 +181,7 @@ def test_a_salvaged_outbox_keeps_records_cursors_head_and_drop_counts(tmp_path: 
     assert salvage.records + salvage.lost == len(bodies)
     after = fresh.stats().dropped
     assert {k: v for k, v in after.items() if k != "unknown/corrupt"} == dropped
+    assert fresh.load_checkpoint() == state  # the shift continues from the salvaged file
     assert fresh.append(AGENT, records(1), now=1000)[0].seq == stored[-1].seq + 1
 
 

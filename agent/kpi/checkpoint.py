@@ -1,0 +1,318 @@
+"""The KPI engine's state as plain data (a checkpoint), and an engine rebuilt from it.
+
+A snapshot holds all the engine needs to carry on with the shift after a restart: per machine the
+state with its reason and since, how far its time is accounted, its last good reading, the tag
+values its state rules and variant read, the open periods' totals (every time bucket,
+counts, ideal time, energy split, flags), the energy window since the last meter reading, the
+micro-stop in progress and each counter's baseline (last value, its time, readings awaiting
+confirmation); per meter its baseline; the main meter's kWh per open period; the current period,
+the day's totals, the next periodic publication, and which periods were already published final.
+
+It also holds the setup it was made under, except the state rules (compiled expressions, taken
+from the current configuration): an engine is rebuilt exactly as it was, and what changed since is
+then applied by the same path as a reload (`KpiEngine.reconfigure`).
+
+Plain data: dicts with string keys, lists, strings, numbers, booleans and None, so any JSON
+encoder stores it, and floats come back bit for bit. FORMAT changes whenever the layout does;
+`restore` refuses any other format with a CheckpointError, as it refuses data it cannot read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from agent.kpi.calendar import ShiftCalendar, ShiftDef
+from agent.kpi.counters import CounterTracker
+from agent.kpi.energy import EnergyTotals
+from agent.kpi.engine import (
+    CounterSetup,
+    EngineSetup,
+    KpiEngine,
+    LineSetup,
+    MachineSetup,
+    MachineTracker,
+    MeterSetup,
+    PeriodTotals,
+)
+from agent.kpi.oee import OeeTotals
+from agent.kpi.rules import StateRules
+from agent.kpi.states import MachineState, TimeBucket
+
+FORMAT = 1
+NO_RULES = StateRules(())  # a machine no longer configured: published once more, never evaluated
+
+Data = dict[str, Any]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint this engine cannot continue from; the message says why."""
+
+
+# -- snapshot -----------------------------------------------------------------------------------
+
+
+def snapshot(engine: KpiEngine) -> Data:
+    """The engine's whole state as plain data; cheap enough for hundreds of machines every few seconds."""
+    return {
+        "format": FORMAT,
+        "now": engine.now,
+        "period": {"key": engine.period.key, "start": engine.period.start},
+        "next_publish": engine.next_publish,
+        "resumed_at": engine.resumed_at,
+        "closed": dict(engine.closed),
+        "closed_until": None if math.isinf(engine.closed_until) else engine.closed_until,
+        "workshop_kwh": dict(engine.workshop_kwh),
+        "day_totals": {key: dict(vars(totals)) for key, totals in engine.day_totals.items()},
+        "day_energy": {key: dict(vars(energy)) for key, energy in engine.day_energy.items()},
+        "day_main_kwh": engine.day_main_kwh,
+        "setup": _setup_data(engine.setup),
+        "machines": {key: _tracker_data(machine) for key, machine in engine.machines.items()},
+        "meters": {key: _counter_data(counter) for key, counter in engine.meter_counters.items()},
+    }
+
+
+def _tracker_data(machine: MachineTracker) -> Data:
+    return {
+        "state": machine.state.value,
+        "since": machine.since,
+        "reason": machine.reason,
+        "accounted_until": machine.accounted_until,
+        "last_good": machine.last_good,
+        "values": {name: machine.values[name] for name in _read_by(machine.setup) if name in machine.values},
+        "periods": {key: _totals_data(totals) for key, totals in machine.periods.items()},
+        "energy_window": [[key, bucket.value, s] for (key, bucket), s in machine.energy_window.items()],
+        "counters": {role: _counter_data(counter) for role, counter in machine.counters.items()},
+        "stop_started": machine.stop_started,
+        "stop_pieces": [[key, bucket.value, s] for (key, bucket), s in machine.stop_pieces.items()],
+    }
+
+
+def _read_by(setup: MachineSetup) -> frozenset[str]:
+    """The tags whose last values the engine reads again: the state rules' and the variant's. A
+    restarted agent needs them before their next reading (a slow tag's, say); the rest are only
+    passed through, and a checkpoint of a workshop's raw values would be many times larger."""
+    names = {name for rule in setup.rules.rules for name in rule.names | rule.reason_names}
+    if setup.variant_tag is not None:
+        names.add(setup.variant_tag)
+    return frozenset(names)
+
+
+def _totals_data(totals: PeriodTotals) -> Data:
+    return {
+        "times": {bucket.value: seconds for bucket, seconds in totals.times.items()},
+        "micro_stop_s": totals.micro_stop_s,
+        "micro_stops": totals.micro_stops,
+        "produced": totals.produced,
+        "good": totals.good,
+        "rejected": totals.rejected,
+        "ideal_s": totals.ideal_s,
+        "energy": dict(vars(totals.energy)),
+        "flags": sorted(totals.flags),
+    }
+
+
+def _counter_data(counter: CounterTracker) -> Data:
+    return {
+        "modulus": counter.modulus,
+        "max_rate_per_s": counter.max_rate_per_s,
+        "last_value": counter.last_value,
+        "last_ts": counter.last_ts,
+        "pending": None if counter.pending is None else list(counter.pending),
+    }
+
+
+def _counter_setup_data(counter: CounterSetup | None) -> list[Any] | None:
+    return None if counter is None else [counter.tag, counter.modulus]
+
+
+def _setup_data(setup: EngineSetup) -> Data:
+    calendar = setup.calendar
+    return {
+        "machines": [
+            {
+                "id": m.id,
+                "line": m.line,
+                "ideal_cycle_s": m.ideal_cycle_s,
+                "produced": _counter_setup_data(m.produced),
+                "good": _counter_setup_data(m.good),
+                "rejected": _counter_setup_data(m.rejected),
+                "max_parts_per_s": m.max_parts_per_s,
+                "quality_from": m.quality_from,
+                "publish_tags": m.publish_tags,
+                "variant_tag": m.variant_tag,
+                "ideal_cycle_by_variant": dict(m.ideal_cycle_by_variant),
+            }
+            for m in setup.machines
+        ],
+        "meters": [
+            {"id": m.id, "machine": m.machine, "kwh": _counter_setup_data(m.kwh), "max_kw": m.max_kw}
+            for m in setup.meters
+        ],
+        "calendar": {
+            "shifts": [
+                [s.name, s.start_min, s.end_min, [list(b) for b in s.breaks]] for s in calendar.shifts
+            ],
+            "timezone": calendar.timezone,
+            "days_off": sorted(day.isoformat() for day in calendar.days_off),
+            "working_weekdays": sorted(calendar.working_weekdays),
+            "maintenance": [list(window) for window in calendar.maintenance],
+        },
+        "publish_interval_s": setup.publish_interval_s,
+        "offline_after_s": setup.offline_after_s,
+        "kg_co2e_per_kwh": setup.kg_co2e_per_kwh,
+        "micro_stop_s": setup.micro_stop_s,
+        "micro_stops_lower_performance": setup.micro_stops_lower_performance,
+        "lines": [[line.id, line.constraint] for line in setup.lines],
+    }
+
+
+# -- restore ------------------------------------------------------------------------------------
+
+
+def restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
+    """The engine exactly as it was when the snapshot was taken, under the setup it had then (with
+    the current state rules). The caller continues it (`resume`) and applies the current setup
+    (`reconfigure`). Raises CheckpointError for another format or data that does not fit."""
+    found = data.get("format") if isinstance(data, Mapping) else None
+    if found != FORMAT:
+        raise CheckpointError(f"checkpoint format {found!r}; this agent reads format {FORMAT}")
+    try:
+        return _restore(data, current)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise CheckpointError(
+            f"checkpoint does not fit format {FORMAT}: {type(error).__name__}: {error}"
+        ) from None
+
+
+def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
+    setup = _setup_from(data["setup"], current)
+    engine = KpiEngine(setup, float(data["now"]))
+    period = engine.calendar.period_at(float(data["period"]["start"]))
+    if period.key != data["period"]["key"]:
+        raise CheckpointError(f"period {data['period']['key']!r} is not in the checkpoint's own calendar")
+    engine.period = period
+    engine.next_publish = float(data["next_publish"])
+    engine.resumed_at = float(data["resumed_at"])
+    engine.closed = {str(key): float(ts) for key, ts in data["closed"].items()}
+    closed_until = data["closed_until"]
+    engine.closed_until = -math.inf if closed_until is None else float(closed_until)
+    engine.workshop_kwh = defaultdict(float, {str(k): float(v) for k, v in data["workshop_kwh"].items()})
+    engine.day_totals = defaultdict(OeeTotals, {k: OeeTotals(**v) for k, v in data["day_totals"].items()})
+    engine.day_energy = defaultdict(
+        EnergyTotals, {k: EnergyTotals(**v) for k, v in data["day_energy"].items()}
+    )
+    engine.day_main_kwh = float(data["day_main_kwh"])
+    machines = data["machines"]
+    if set(machines) != set(engine.machines):
+        raise CheckpointError("the machines' state does not match the checkpoint's own setup")
+    for key, machine in engine.machines.items():
+        _fill_tracker(machine, machines[key])
+    meters = data["meters"]
+    if set(meters) != set(engine.meter_counters):
+        raise CheckpointError("the meters' state does not match the checkpoint's own setup")
+    engine.meter_counters = {key: _counter_from(meters[key]) for key in engine.meter_counters}
+    return engine
+
+
+def _fill_tracker(machine: MachineTracker, data: Mapping[str, Any]) -> None:
+    machine.state = MachineState(data["state"])
+    machine.since = float(data["since"])
+    machine.reason = data["reason"]
+    machine.accounted_until = float(data["accounted_until"])
+    machine.last_good = None if data["last_good"] is None else float(data["last_good"])
+    machine.values = dict(data["values"])
+    machine.periods = defaultdict(PeriodTotals, {k: _totals_from(v) for k, v in data["periods"].items()})
+    machine.energy_window = defaultdict(float, _pieces_from(data["energy_window"]))
+    machine.counters = {role: _counter_from(counter) for role, counter in data["counters"].items()}
+    machine.stop_started = None if data["stop_started"] is None else float(data["stop_started"])
+    machine.stop_pieces = defaultdict(float, _pieces_from(data["stop_pieces"]))
+
+
+def _pieces_from(rows: list[list[Any]]) -> dict[tuple[str, TimeBucket], float]:
+    return {(str(key), TimeBucket(bucket)): float(seconds) for key, bucket, seconds in rows}
+
+
+def _totals_from(data: Mapping[str, Any]) -> PeriodTotals:
+    totals = PeriodTotals(
+        micro_stop_s=float(data["micro_stop_s"]),
+        micro_stops=int(data["micro_stops"]),
+        produced=float(data["produced"]),
+        good=float(data["good"]),
+        rejected=float(data["rejected"]),
+        ideal_s=float(data["ideal_s"]),
+        energy=EnergyTotals(**data["energy"]),
+        flags=set(data["flags"]),
+    )
+    for bucket, seconds in data["times"].items():
+        totals.times[TimeBucket(bucket)] = float(seconds)
+    return totals
+
+
+def _counter_from(data: Mapping[str, Any]) -> CounterTracker:
+    pending = data["pending"]
+    return CounterTracker(
+        modulus=None if data["modulus"] is None else float(data["modulus"]),
+        max_rate_per_s=float(data["max_rate_per_s"]),
+        last_value=None if data["last_value"] is None else float(data["last_value"]),
+        last_ts=float(data["last_ts"]),
+        pending=None if pending is None else [float(v) for v in pending],
+    )
+
+
+def _counter_setup_from(data: list[Any] | None) -> CounterSetup | None:
+    if data is None:
+        return None
+    tag, modulus = data
+    return CounterSetup(str(tag), None if modulus is None else float(modulus))
+
+
+def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
+    rules = {m.id: m.rules for m in current.machines}
+    machines = tuple(
+        MachineSetup(
+            id=m["id"],
+            line=m["line"],
+            ideal_cycle_s=float(m["ideal_cycle_s"]),
+            rules=rules.get(m["id"], NO_RULES),
+            produced=_counter_setup_from(m["produced"]),
+            good=_counter_setup_from(m["good"]),
+            rejected=_counter_setup_from(m["rejected"]),
+            max_parts_per_s=float(m["max_parts_per_s"]),
+            quality_from=m["quality_from"],
+            publish_tags=bool(m["publish_tags"]),
+            variant_tag=m["variant_tag"],
+            ideal_cycle_by_variant={str(k): float(v) for k, v in m["ideal_cycle_by_variant"].items()},
+        )
+        for m in data["machines"]
+    )
+    meters = []
+    for m in data["meters"]:
+        kwh = _counter_setup_from(m["kwh"])
+        if kwh is None:
+            raise CheckpointError(f"meter {m['id']!r} has no kWh counter")
+        meters.append(MeterSetup(m["id"], m["machine"], kwh, float(m["max_kw"])))
+    calendar = data["calendar"]
+    return EngineSetup(
+        machines=machines,
+        meters=tuple(meters),
+        calendar=ShiftCalendar(
+            tuple(
+                ShiftDef(name, int(start), int(end), tuple((int(a), int(b)) for a, b in breaks))
+                for name, start, end, breaks in calendar["shifts"]
+            ),
+            calendar["timezone"],
+            frozenset(dt.date.fromisoformat(day) for day in calendar["days_off"]),
+            frozenset(int(day) for day in calendar["working_weekdays"]),
+            tuple((float(a), float(b)) for a, b in calendar["maintenance"]),
+        ),
+        publish_interval_s=float(data["publish_interval_s"]),
+        offline_after_s=float(data["offline_after_s"]),
+        kg_co2e_per_kwh=None if data["kg_co2e_per_kwh"] is None else float(data["kg_co2e_per_kwh"]),
+        micro_stop_s=float(data["micro_stop_s"]),
+        micro_stops_lower_performance=bool(data["micro_stops_lower_performance"]),
+        lines=tuple(LineSetup(line_id, constraint) for line_id, constraint in data["lines"]),
+    )

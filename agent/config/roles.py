@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 def own_energy_hint(machine: str, unit: int, connection: str) -> str:
     """How to declare a machine whose PLC also counts its kWh (said where a meter is refused)."""
     return (
-        f"if this meter is machine '{machine}''s own PLC (unit {unit} on '{connection}'), declare its kWh "
-        f"register in the machine's profile instead (energy: {{kwh: <tag>}}) and remove this meter: the "
-        "register is then read in the same requests as the machine's other tags"
+        f"if this meter is the PLC of machine '{machine}' itself (unit {unit} on '{connection}'), declare "
+        "its kWh register in that machine's profile instead (energy: {kwh: <tag>}) and remove this meter: "
+        "the register is then read in the same requests as the machine's other tags"
     )
 
 

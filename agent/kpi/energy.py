@@ -53,7 +53,9 @@ ENERGY_FIELD = {
 def energy_in_bucket(bucket: TimeBucket, kwh: float) -> EnergyTotals:
     split = dict.fromkeys(ENERGY_FIELD.values(), 0.0)
     split[ENERGY_FIELD[bucket]] = kwh
-    return EnergyTotals(split["producing_kwh"], split["idle_kwh"], split["no_shift_kwh"], split["unattributed_kwh"])
+    return EnergyTotals(
+        split["producing_kwh"], split["idle_kwh"], split["no_shift_kwh"], split["unattributed_kwh"]
+    )
 
 
 @dataclass(frozen=True)

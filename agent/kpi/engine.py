@@ -215,6 +215,16 @@ def _meter_fields(meter: MeterSetup, day: dt.date) -> dict[str, object]:
     }
 
 
+def _roll_up_oee_fields(totals: OeeTotals) -> dict[str, object]:
+    """A roll-up's good parts are those counted; the parts of machines whose quality is inferred
+    are in `produced` and in produced_quality_inferred. Nothing counted at all: good is null."""
+    fields = oee_fields(totals)
+    fields["produced_quality_inferred"] = whole(totals.produced_inferred)
+    if totals.produced > 0 and totals.produced_inferred >= totals.produced:
+        fields["good"] = None
+    return fields
+
+
 def _state_record(machine: MachineTracker, ts: float) -> Record:
     fields = {
         "machine": machine.setup.id,
@@ -806,8 +816,7 @@ class KpiEngine:
             measured = (
                 machines[constraint][0] if constraint is not None and constraint in machines else line_totals
             )
-            oee_record = oee_fields(measured)
-            oee_record["produced_quality_inferred"] = whole(measured.produced_inferred)
+            oee_record = _roll_up_oee_fields(measured)
             extra = {"constraint": constraint} if constraint else {}
             records.append(Record(RecordKind.LINE_OEE, ts, {"line": line, **common, **oee_record, **extra}))
             metered = [m for m in members if m in self.metered_machines]
@@ -815,7 +824,7 @@ class KpiEngine:
                 energy_record = {"line": line, **common, **self._measured_energy(machines, metered)}
                 records.append(Record(RecordKind.LINE_ENERGY, ts, energy_record))
         workshop = sum_totals(t for t, _, _ in machines.values())
-        oee_record = {**oee_fields(workshop), "produced_quality_inferred": whole(workshop.produced_inferred)}
+        oee_record = _roll_up_oee_fields(workshop)
         records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**common, **oee_record}))
         if self.meters:
             metered = [m for m in machines if m in self.metered_machines]

@@ -170,7 +170,8 @@ site: {enterprise: acme, site: plant-1, area: grinding}
 CONNECTION
 lines: [{id: line-1}]
 machines:
-  - {id: m1, line: line-1, kind: grinder, profile: machine, connection: plc, unit: 1, ideal_cycle_s: 5.0, NODE}
+  - {id: m1, line: line-1, kind: grinder, profile: machine, connection: plc, unit: 1, ideal_cycle_s: 5.0,
+     NODE}
 METERS
 calendar: {shifts: [{name: day, start: "08:00", end: "20:00"}]}
 """

@@ -45,7 +45,8 @@ lines:
   - {{id: line-1}}
 machines:
   - {{id: grinder-01, line: line-1, kind: grinder, profile: sim-grinder-kwh, connection: line-gw, unit: 1,
-     ideal_cycle_s: 5.5, publish_tags: true, energy_meter: {{accuracy_class: 1, calibration_due: 2099-12-31}}}}
+     ideal_cycle_s: 5.5, publish_tags: true,
+     energy_meter: {{accuracy_class: 1, calibration_due: 2099-12-31}}}}
   - {{id: grinder-02, line: line-1, kind: grinder, profile: sim-grinder, connection: line-gw, unit: 2,
      ideal_cycle_s: 5.5}}
 meters:

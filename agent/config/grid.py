@@ -96,8 +96,8 @@ class GridSetting(StrictModel):
                     f"{', '.join(own)} belong to a factor of your own (with an 'id' instead of 'factor')"
                 )
             return self
-        if self.id is None and self.kg_co2e_per_kwh is not None and not {"scope", "basis"} & set(own):
-            raise ValueError(legacy_message(self.kg_co2e_per_kwh, self.year))
+        if self.legacy and self.year is not None and self.source is not None:
+            return self  # still read, with a warning (grid_warnings)
         required = ("id", "year", "scope", "region", "basis", "source")
         missing = [k for k in required if getattr(self, k) is None]
         if (self.kg_co2_per_kwh is None) == (self.kg_co2e_per_kwh is None):
@@ -110,33 +110,59 @@ class GridSetting(StrictModel):
             )
         return self
 
+    @property
+    def legacy(self) -> bool:
+        """The form before factors carried their provenance: {kg_co2e_per_kwh, year, source}."""
+        given = {k for k, v in self if v is not None and k != "note"}
+        return given <= {"kg_co2e_per_kwh", "year", "source"} and "kg_co2e_per_kwh" in given
+
     def resolved(self) -> tuple[str, FactorFields]:
-        """(id, the factor): from the shipped table, or as written. The id must exist (check_grid)."""
+        """(id, the factor): from the shipped table, or as written. The id must exist (check_grid).
+        The old form is the shipped factor of the same value and year when there is one (0.5366 of
+        2022 was the national CO2 factor), else the CO2e factor it said it was, as `legacy-<year>`."""
         if self.factor is not None:
             return self.factor, shipped_grid_factors()[self.factor]
+        if self.legacy:
+            same = _shipped_like(self)
+            if same is not None:
+                return same, shipped_grid_factors()[same]
+            return f"legacy-{self.year}", FactorFields(
+                kg_co2e_per_kwh=self.kg_co2e_per_kwh,
+                year=self.year or 0,
+                scope="site",
+                region="not stated",
+                basis="location",
+                source=self.source or "not stated",
+            )
         if self.id is None:
             raise ValueError("a factor of your own without an id")  # _shipped_or_complete prevents it
         return self.id, FactorFields.model_validate({k: v for k, v in self if k not in ("factor", "id")})
 
 
-def legacy_message(value: float, year: int | None) -> str:
-    """What to write instead of the old `grid: {kg_co2e_per_kwh, year, source}`."""
-    same = [
-        name
-        for name, factor in shipped_grid_factors().items()
-        if factor.kg_per_kwh == value and (year is None or factor.year == year)
-    ]
-    hint = (
-        f"{value} is the shipped CO2-only factor {same[0]}: write grid: {same[0]}"
-        if same
-        else f"e.g. grid: {SUGGESTED} (East China grid, which covers Zhejiang, 2023)"
-    )
-    return (
-        "kg_co2e_per_kwh with year and source is the old form: a factor now states its provenance, "
-        "and says whether it is CO2 or CO2e (records say co2_kg or co2e_kg). "
-        f"Name a published factor ({hint}), or write your own with id, kg_co2_per_kwh or "
-        "kg_co2e_per_kwh, year, scope, region, basis and source"
-    )
+def _shipped_like(setting: GridSetting) -> str | None:
+    """The shipped factor an old-form setting's value and year are, if any."""
+    for name, factor in shipped_grid_factors().items():
+        if factor.kg_per_kwh == setting.kg_co2e_per_kwh and factor.year == setting.year:
+            return name
+    return None
+
+
+def legacy_message(setting: GridSetting) -> str:
+    """What the old `grid: {kg_co2e_per_kwh, year, source}` is read as, and what to write instead."""
+    same = _shipped_like(setting)
+    if same is not None:
+        read_as = (
+            f"{setting.kg_co2e_per_kwh} of {setting.year} is the published CO2-only factor {same}, and is "
+            f"read as it (records say co2_kg); write grid: {same}"
+        )
+    else:
+        read_as = (
+            f"read as the CO2e factor it says it is, without provenance, as 'legacy-{setting.year}'; name a "
+            f"published factor (e.g. grid: {SUGGESTED}, the East China grid, which covers Zhejiang) or "
+            "write your own with id, kg_co2_per_kwh (CO2 only) or kg_co2e_per_kwh, year, scope, region, "
+            "basis and source"
+        )
+    return f"deprecated form kg_co2e_per_kwh/year/source: {read_as}"
 
 
 @functools.cache
@@ -151,6 +177,18 @@ def shipped_grid_factors() -> dict[str, FactorFields]:
         except ValidationError as error:
             problem = error
     raise RuntimeError(f"{path}: the shipped grid factor table is damaged ({problem}): reinstall")
+
+
+def grid_warnings(loaded: LoadedYaml) -> list[ConfigIssue]:
+    """The deprecated form of site.grid still works; this says how it is read and what to write."""
+    site = loaded.data.get("site") if isinstance(loaded.data, dict) else None
+    if not isinstance(site, dict) or not isinstance(site.get("grid"), dict):
+        return []
+    try:
+        setting = GridSetting.model_validate(site["grid"])
+    except ValidationError:
+        return []
+    return [loaded.issue(GRID_PATH, legacy_message(setting))] if setting.legacy else []
 
 
 def check_grid(loaded: LoadedYaml) -> list[ConfigIssue]:

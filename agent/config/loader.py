@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agent.config.grid import check_grid
+from agent.config.grid import check_grid, grid_warnings
 from agent.config.issues import ConfigError, ConfigIssue, SourceMark, format_path
 from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.paths import anchored
@@ -94,6 +94,7 @@ class AgentConfig:
     workshop: Workshop
     profiles: Mapping[str, DeviceProfile]
     source: Path
+    warnings: tuple[ConfigIssue, ...] = ()  # accepted, but to be changed (a deprecated form)
 
     @functools.cached_property
     def version(self) -> str:
@@ -216,7 +217,12 @@ def _load_config(path: Path, environ: dict[str, str] | None) -> AgentConfig:
     issues += check_grid(loaded)
     if issues or workshop is None:
         raise ConfigError(issues)
-    return AgentConfig(anchored(workshop, path.absolute().parent), MappingProxyType(profiles), path)
+    return AgentConfig(
+        anchored(workshop, path.absolute().parent),
+        MappingProxyType(profiles),
+        path,
+        tuple(grid_warnings(loaded)),
+    )
 
 
 @dataclass(frozen=True)

@@ -138,12 +138,8 @@ def test_no_grid_factor_no_carbon(tmp_path: Path) -> None:
             "site.grid: 'factor' names a shipped factor whose provenance is in the table; year belong",
         ),
         (
-            "grid: {kg_co2e_per_kwh: 0.5366, year: 2022, source: national average 2022}",
-            "(0.5366 is the shipped CO2-only factor cn-mee-2022-national: write grid: cn-mee-2022-national)",
-        ),
-        (
-            "grid: {kg_co2e_per_kwh: 0.581, year: 2012, source: old regional factor}",
-            "e.g. grid: cn-mee-2023-east-china",
+            "grid: {kg_co2e_per_kwh: 0.5366, year: 2022}",
+            "site.grid: a factor of your own needs id, scope, region, basis, source",
         ),
         (
             "grid: {id: cn-mee-2023-national, kg_co2_per_kwh: 0.6, year: 2023, scope: national, "
@@ -158,8 +154,7 @@ def test_no_grid_factor_no_carbon(tmp_path: Path) -> None:
         "own-incomplete",
         "own-two-values",
         "shipped-with-fields",
-        "old-form-known-value",
-        "old-form-other-value",
+        "old-form-without-source",
         "own-reuses-shipped-id",
         "implausible-value",
     ],
@@ -169,6 +164,31 @@ def test_a_factor_without_provenance_is_refused_saying_what_to_write(
 ) -> None:
     found = errors(workshop(tmp_path, grid))
     assert any(expected in line for line in found), found
+
+
+def test_the_old_form_of_a_published_value_is_read_as_that_factor_with_a_warning(tmp_path: Path) -> None:
+    """Configurations written before factors had provenance keep working: 0.5366 of 2022 was the
+    national CO2 factor (published as co2e_kg before), and is now read as cn-mee-2022-national."""
+    old = "grid: {kg_co2e_per_kwh: 0.5366, year: 2022, source: national average grid factor 2022}"
+    config = load_config(workshop(tmp_path, old))
+    assert build_engine_setup(config).carbon == CarbonFactor("cn-mee-2022-national", "co2", 0.5366, 2022)
+    [warning] = config.warnings
+    assert str(warning).endswith(
+        "site.grid: deprecated form kg_co2e_per_kwh/year/source: 0.5366 of 2022 is the published "
+        "CO2-only factor cn-mee-2022-national, and is read as it (records say co2_kg); write grid: "
+        "cn-mee-2022-national"
+    )
+    assert ":7:" in str(warning)  # at its line
+
+
+def test_the_old_form_of_another_value_is_the_co2e_factor_it_says_it_is(tmp_path: Path) -> None:
+    old = "grid: {kg_co2e_per_kwh: 0.581, year: 2012, source: old regional factor}"
+    config = load_config(workshop(tmp_path, old))
+    assert build_engine_setup(config).carbon == CarbonFactor("legacy-2012", "co2e", 0.581, 2012)
+    [warning] = config.warnings
+    assert "read as the CO2e factor it says it is, without provenance, as 'legacy-2012'" in str(warning)
+    assert "e.g. grid: cn-mee-2023-east-china" in str(warning)
+    assert not load_config(workshop(tmp_path, "grid: cn-mee-2022-national")).warnings
 
 
 def test_the_same_value_under_a_shipped_id_is_the_shipped_factor(tmp_path: Path) -> None:

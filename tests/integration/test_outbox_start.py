@@ -97,16 +97,18 @@ def test_a_truncated_outbox_is_salvaged_delivered_and_counted(place: Path) -> No
     outbox.open()
     outbox.register(["file"])
     stored = []
+    # recent records: older than outbox.max_age_h they would be dropped by age at the first commit
+    first_ts = time.time() - UNDELIVERED
     for start in range(0, UNDELIVERED, 25):
         batch = [
             Record(
                 RecordKind.OEE,
-                1000.0 + start + i,
+                first_ts + start + i,
                 {"machine": "grinder-01", "n": start + i, "pad": "x" * 300},
             )
             for i in range(25)
         ]
-        stored += [e.seq for e in outbox.append("gw-test", batch, now=1000.0)]
+        stored += [e.seq for e in outbox.append("gw-test", batch, now=time.time())]
     outbox.close()
     data = (state / "outbox.db").read_bytes()
     (state / "outbox.db").write_bytes(data[: len(data) * 2 // 3])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import zoneinfo
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ machines:
   - {{id: grinder-02, line: line-1, kind: grinder, profile: sim-grinder, connection: line-gw, unit: 2,
      ideal_cycle_s: 5.5}}
 meters:
-  - {{id: meter-g02, profile: sim-power-meter, connection: line-gw, unit: 12, measures: grinder-02}}
+  - {{id: meter-g02, profile: sim-power-meter, connection: line-gw, unit: 12, measures: grinder-02,
+     accuracy_class: 0.5S, ct_ratio: 50/5, calibration_due: 2020-01-31}}
 calendar:
   shifts:
     - {{name: all-day, start: "00:00", end: "00:00"}}
@@ -103,11 +105,28 @@ async def run_agent(config: AgentConfig, tmp_path: Path) -> WorkshopSimulator:
     return simulator
 
 
+class Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+LOG = Collected()
+
+
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], WorkshopSimulator]:
     tmp_path = tmp_path_factory.mktemp("own-energy")
     config = workshop(tmp_path)
-    simulator = asyncio.run(run_agent(config, tmp_path))
+    runtime_log = logging.getLogger("agent.runtime")
+    runtime_log.addHandler(LOG)
+    try:
+        simulator = asyncio.run(run_agent(config, tmp_path))
+    finally:
+        runtime_log.removeHandler(LOG)
     return read_records(tmp_path / "records.jsonl"), simulator
 
 
@@ -159,8 +178,14 @@ def test_both_paths_give_the_same_record_and_the_line_sums_them(
     own = latest(found, "energy", machine="grinder-01")
     metered = latest(found, "energy", machine="grinder-02")
     assert set(own) == set(metered)
-    assert metered["meter"]["id"] == "meter-g02"
-    assert metered["meter"]["own_plc"] is False
+    assert metered["meter"] == {
+        "id": "meter-g02",
+        "own_plc": False,
+        "accuracy_class": "0.5S",
+        "ct_ratio": "50/5",
+        "calibration_due": "2020-01-31",
+        "calibration_overdue": True,
+    }
     assert metered["kwh"] > 0.5
     line = latest(found, "line_energy", line="line-1")
     assert line["kwh"] == pytest.approx(own["kwh"] + metered["kwh"], abs=2e-4)
@@ -169,3 +194,11 @@ def test_both_paths_give_the_same_record_and_the_line_sums_them(
     assert isinstance(oee["good"], int)
     if oee["produced"]:
         assert own["kwh_per_unit"] == pytest.approx(own["kwh"] / oee["produced"], rel=1e-3)
+
+
+def test_an_overdue_meter_is_warned_once_that_day(
+    records: tuple[list[dict[str, Any]], WorkshopSimulator],
+) -> None:
+    warned = [line for line in LOG.lines if "event=calibration_overdue" in line]
+    assert len(warned) == 1, warned  # ten minutes of one day: once
+    assert warned[0].startswith("meter=meter-g02 event=calibration_overdue due=2020-01-31 overdue_days=")

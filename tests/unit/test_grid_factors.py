@@ -17,7 +17,7 @@ from agent.engine_setup import build_engine_setup
 from agent.kpi.energy import CarbonFactor
 from tests.conftest import CASES
 
-# Cross-checked against the reports cited in the table (and /work/notes in the project's history).
+# The published values, as the reports cited in the table give them.
 PUBLISHED = {
     "cn-mee-2021-national": (2021, 0.5568),
     "cn-mee-2021-national-fossil": (2021, 0.8426),

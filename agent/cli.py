@@ -53,6 +53,8 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
                 file=sys.stderr,
             )
             return EXIT_CONFIG
+    for warning in config.warnings:
+        print(f"{warning} (a warning: the file is valid)", file=sys.stderr)
     w = config.workshop
     print(
         f"{args.config}: OK — {len(w.machines)} machines on {len(w.lines)} lines, "

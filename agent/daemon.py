@@ -22,6 +22,12 @@ from agent.supervision import SystemdNotifier, supervise, watchdog_period_s
 log = logging.getLogger("agent")
 
 
+def log_warnings(config: AgentConfig) -> None:
+    """What the file says in a form that still works but should be changed (once per load)."""
+    for warning in config.warnings:
+        log.warning("event=config_deprecated detail=%r", str(warning))
+
+
 class Daemon:
     def __init__(self, config: AgentConfig, path: Path) -> None:
         self.path = path
@@ -30,6 +36,7 @@ class Daemon:
         self.stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self._reloading = asyncio.Lock()  # one file load at a time, however many SIGHUPs arrive
+        log_warnings(config)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -93,6 +100,7 @@ class Daemon:
         if config.version == self.agent.config.version:
             log.info("event=config_unchanged version=%s", config.version)
             return
+        log_warnings(config)
         self.notifier.send("RELOADING=1")
         self.agent.request_reload(config)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import zoneinfo
 
+from agent.config.grid import GridSetting
 from agent.config.loader import AgentConfig, DeviceProfile
-from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, Workshop
+from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, MachineSpec, MeterKeeping, Workshop
 from agent.drivers.codec import register_modulus
 from agent.kpi.calendar import ShiftCalendar, ShiftDef
+from agent.kpi.energy import CarbonFactor, MeterInfo
 from agent.kpi.engine import CounterSetup, EngineSetup, LineSetup, MachineSetup, MeterSetup
 
 
@@ -78,33 +80,63 @@ def build_engine_setup(
                 ideal_cycle_by_variant={str(k): v for k, v in machine.ideal_cycle_by_variant.items()},
             )
         )
-    meters = []
-    for meter in workshop.meters:
-        profile = config.profiles[meter.profile]
-        energy = profile.spec.energy
-        kwh = _counter(profile, energy.kwh, energy.rollover_kwh) if energy is not None else None
-        if energy is None or kwh is None:  # the loader rejects meter profiles without an energy section
-            raise ValueError(f"meter {meter.id}: profile {profile.name} has no energy counter")
-        meters.append(
-            MeterSetup(
-                meter.id,
-                None if meter.measures == WORKSHOP_SCOPE else meter.measures,
-                kwh,
-                energy.rated_kw,
-            )
+    meters = [_own_meter(config, machine) for machine in workshop.machines]
+    meters += [
+        _meter(
+            config.profiles[meter.profile],
+            meter.id,
+            None if meter.measures == WORKSHOP_SCOPE else meter.measures,
+            meter,
+            None,
         )
-    grid = workshop.site.grid
+        for meter in workshop.meters
+    ]
+    site = workshop.site
     return EngineSetup(
         machines=tuple(machines),
-        meters=tuple(meters),
+        meters=tuple(m for m in meters if m is not None),
         calendar=build_calendar(workshop.calendar, workshop.site.timezone),
         publish_interval_s=publish_interval_s or workshop.kpi.publish_interval_s,
         offline_after_s=offline_after_s or workshop.kpi.offline_after_s,
-        kg_co2e_per_kwh=grid.kg_co2e_per_kwh if grid else None,
+        carbon=carbon_factor(site.grid) if site.grid is not None else None,
+        kgce_per_kwh=site.standard_coal.kgce_per_kwh,
         micro_stop_s=workshop.kpi.micro_stop_s,
         micro_stops_lower_performance=workshop.kpi.micro_stop_loss == "performance",
         lines=build_lines(workshop),
     )
+
+
+def _meter(
+    profile: DeviceProfile,
+    meter_id: str,
+    machine: str | None,
+    keeping: MeterKeeping | None,
+    device: str | None,
+) -> MeterSetup:
+    energy = profile.spec.energy
+    kwh = _counter(profile, energy.kwh, energy.rollover_kwh) if energy is not None else None
+    if energy is None or kwh is None:  # the loader rejects meter profiles without an energy section
+        raise ValueError(f"meter {meter_id}: profile {profile.name} has no energy counter")
+    info = (
+        MeterInfo(keeping.accuracy_class, keeping.ct_ratio, keeping.calibration_due)
+        if keeping is not None
+        else MeterInfo()
+    )
+    return MeterSetup(meter_id, machine, kwh, energy.rated_kw, energy.power_kw, info, device)
+
+
+def _own_meter(config: AgentConfig, machine: MachineSpec) -> MeterSetup | None:
+    """A machine whose profile has an energy section is its own meter: the kWh register comes with
+    its other tags (the machine's samples) and is counted as a meter that measures it would be."""
+    profile = config.profiles[machine.profile]
+    if profile.spec.energy is None:
+        return None
+    return _meter(profile, machine.id, machine.id, machine.energy_meter, machine.id)
+
+
+def carbon_factor(setting: GridSetting) -> CarbonFactor:
+    factor_id, factor = setting.resolved()
+    return CarbonFactor(factor_id, factor.gas, factor.kg_per_kwh, factor.year)
 
 
 def build_lines(workshop: Workshop) -> tuple[LineSetup, ...]:

@@ -29,6 +29,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.calibration import CalibrationReminder
 from agent.clock import SteadyClock
 from agent.config.loader import AgentConfig
 from agent.continuity import Checkpointer, apply_clock_step, start_engine
@@ -138,6 +139,7 @@ class Agent:
         # Devices whose values the KPI engine refused, with the reason; cleared by the next success.
         self._kpi_errors: dict[str, str] = {}
         self._carried: list[Record] = []  # made by a KPI round that failed before its commit
+        self.calibration = CalibrationReminder()  # meters overdue for calibration, warned daily
 
     async def run(self, stop: asyncio.Event) -> None:
         async with AsyncExitStack() as stack:
@@ -372,6 +374,8 @@ class Agent:
             # later in the round (the engine's advance, the commit) restarts the loop, and the next
             # round commits them first.
             now = self.clock()  # before the steps are taken: a step it finds is handled first
+            for overdue in self.calibration.due(self.setup, now):
+                log.warning(overdue.log_fields())
             records = self._carried
             records += self._clock_steps()
             if result is not None:

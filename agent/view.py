@@ -97,6 +97,12 @@ def _oee_cells(totals: OeeTotals) -> list[str]:
     ]
 
 
+def _good(totals: OeeTotals) -> str:
+    """A machine whose quality comes from another one counts no good parts of its own."""
+    inferred = totals.produced > 0 and totals.produced_inferred == totals.produced
+    return "—" if inferred else f"{totals.good:.0f}"
+
+
 def machine_table(engine: KpiEngine, timezone: str, now: float) -> Table:
     zone = zoneinfo.ZoneInfo(timezone)
     period = engine.period
@@ -107,7 +113,8 @@ def machine_table(engine: KpiEngine, timezone: str, now: float) -> Table:
     table = new_table(title, LIVE_COLUMNS)
     for view in engine.views():
         energy = view.energy.total_kwh
-        per_unit = f"{energy / view.totals.produced:.4f}" if view.totals.produced > 0 and energy > 0 else "—"
+        measured = view.energy.measured and view.totals.produced > 0
+        per_unit = f"{energy / view.totals.produced:.4f}" if measured else "—"
         table.add_row(
             view.id,
             view.line,
@@ -115,7 +122,7 @@ def machine_table(engine: KpiEngine, timezone: str, now: float) -> Table:
             _local(view.since, zone),
             view.reason or "",
             f"{view.totals.produced:.0f}",
-            f"{view.totals.good:.0f}",
+            _good(view.totals),
             *_oee_cells(view.totals),
             per_unit,
         )
@@ -220,7 +227,7 @@ def shift_summary(records: Iterable[Record]) -> Table | None:
             f"{f['fault_s'] / 3600:.2f}",
             f"{f['setup_s'] / 3600:.2f}",
             f"{f['produced']:.0f}",
-            f"{f['good']:.0f}",
+            "—" if f["good"] is None else f"{f['good']:.0f}",
             percent(f["availability"]),
             percent(f["performance"]),
             percent(f["quality"]),

@@ -19,15 +19,18 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from agent.config.grid import check_grid, grid_warnings
 from agent.config.issues import ConfigError, ConfigIssue, SourceMark, format_path
 from agent.config.models import IDENTIFIER_PATTERN
 from agent.config.paths import anchored
 from agent.config.profile import Profile, TagSpec
+from agent.config.roles import check_roles, own_energy_hint
 from agent.config.salvage import WorkshopParts, salvage_profile
 from agent.config.secrets import resolve_secret_files
 from agent.config.shipped import SHIPPED_PROFILES_LABEL, shipped_profiles_dir
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
 from agent.config.workshop import (
+    CT_RATIO_PATTERN,
     HHMM_PATTERN,
     OPCUA_URL_PATTERN,
     URL_PATTERN,
@@ -49,6 +52,7 @@ PATTERN_MEANING = {
     HHMM_PATTERN: "expected a local time as HH:MM, e.g. 08:00",
     URL_PATTERN: "expected an http:// or https:// URL",
     OPCUA_URL_PATTERN: "expected opc.tcp://host:port[/path], e.g. opc.tcp://10.0.1.50:4840",
+    CT_RATIO_PATTERN: "expected the current transformer's primary/secondary amperes, e.g. 200/5",
 }
 
 
@@ -90,6 +94,7 @@ class AgentConfig:
     workshop: Workshop
     profiles: Mapping[str, DeviceProfile]
     source: Path
+    warnings: tuple[ConfigIssue, ...] = ()  # accepted, but to be changed (a deprecated form)
 
     @functools.cached_property
     def version(self) -> str:
@@ -208,9 +213,16 @@ def _load_config(path: Path, environ: dict[str, str] | None) -> AgentConfig:
     profiles, profile_issues = _load_profiles(parts, loaded, folders, environ)
     issues += profile_issues
     issues += _cross_check(parts, loaded, profiles)
+    issues += check_roles(parts, loaded, profiles)
+    issues += check_grid(loaded)
     if issues or workshop is None:
         raise ConfigError(issues)
-    return AgentConfig(anchored(workshop, path.absolute().parent), MappingProxyType(profiles), path)
+    return AgentConfig(
+        anchored(workshop, path.absolute().parent),
+        MappingProxyType(profiles),
+        path,
+        tuple(grid_warnings(loaded)),
+    )
 
 
 @dataclass(frozen=True)
@@ -436,30 +448,24 @@ def _cross_check(
     connection_ids = _ids_or_none(ids["connections"])
     machine_ids = _ids_or_none(ids["machines"])
     transports = {c.id: c.transport for _, c in parts.connections}
-    endpoints: dict[tuple[str, int], tuple[str | int, ...]] = {}
+    endpoints: dict[tuple[str, int], tuple[tuple[str | int, ...], str]] = {}
 
     def reference(path: tuple[str | int, ...], value: str, choices: list[str] | None, what: str) -> None:
         if choices is not None and value not in choices:
             issues.append(loaded.issue(path, f"unknown {what} '{value}'{did_you_mean(value, choices)}"))
 
-    def endpoint(path: tuple[str | int, ...], connection: str, unit: int) -> None:
+    def endpoint(path: tuple[str | int, ...], connection: str, unit: int, owner: str) -> None:
         if transports.get(connection) == "opcua":
             return  # devices on one OPC UA server are told apart by their nodes, not unit ids
         key = (connection, unit)
         if key in endpoints:
-            first = loaded.mark_for(endpoints[key])
-            issues.append(
-                loaded.issue(
-                    path,
-                    f"unit {unit} on connection '{connection}' is already used (line {first.line})",
-                )
-            )
-        endpoints[key] = path
+            issues.append(loaded.issue(path, _unit_used(key, endpoints[key], path, loaded)))
+        endpoints[key] = (path, owner)
 
     for i, machine in parts.machines:
         reference(("machines", i, "line"), machine.line, line_ids, "line")
         reference(("machines", i, "connection"), machine.connection, connection_ids, "connection")
-        endpoint(("machines", i, "unit"), machine.connection, machine.unit)
+        endpoint(("machines", i, "unit"), machine.connection, machine.unit, machine.id)
         profile = profiles.get(machine.profile)
         if profile is not None and profile.spec.kind == "meter":
             issues.append(
@@ -479,7 +485,7 @@ def _cross_check(
             reference(("machines", i, "quality_from"), machine.quality_from, machine_ids, "machine")
     for i, meter in parts.meters:
         reference(("meters", i, "connection"), meter.connection, connection_ids, "connection")
-        endpoint(("meters", i, "unit"), meter.connection, meter.unit)
+        endpoint(("meters", i, "unit"), meter.connection, meter.unit, meter.id)
         if machine_ids is not None:
             reference(("meters", i, "measures"), meter.measures, [*machine_ids, WORKSHOP_SCOPE], "machine")
         profile = profiles.get(meter.profile)
@@ -513,6 +519,23 @@ def _cross_check(
     issues += _check_protocols(parts, loaded, profiles)
     issues += _check_calendar(parts.shifts, loaded)
     return issues
+
+
+def _unit_used(
+    key: tuple[str, int],
+    first: tuple[tuple[str | int, ...], str],
+    path: tuple[str | int, ...],
+    loaded: LoadedYaml,
+) -> str:
+    """A unit id used twice on one connection; a meter on a machine's unit may be its own PLC."""
+    connection, unit = key
+    (first_path, first_owner), line = first, loaded.mark_for(first[0]).line
+    if path[0] == "meters" and first_path[0] == "machines":
+        return (
+            f"unit {unit} on connection '{connection}' is already used by machine '{first_owner}' "
+            f"(line {line}); {own_energy_hint(first_owner, unit, connection)}"
+        )
+    return f"unit {unit} on connection '{connection}' is already used (line {line})"
 
 
 def _ids_or_none(written: tuple[tuple[int, str], ...] | None) -> list[str] | None:

@@ -208,8 +208,11 @@ class CounterRoles(StrictModel):
 
 
 class EnergyRoles(StrictModel):
+    """A meter's registers, or a machine's own: its PLC's energy counter, read with its other tags
+    and counted exactly as a meter that measures the machine."""
+
     kwh: str = Field(description="cumulative active energy import, kWh after scale")
-    power_kw: str | None = None
+    power_kw: str | None = Field(None, description="real power now, published as the energy records' kw")
     rated_kw: Annotated[float, Field(gt=0)] = Field(
         500.0, description="upper bound of real power; a larger jump is a bad read"
     )
@@ -228,6 +231,10 @@ class ModbusLimits(StrictModel):
     )
 
 
+# The sections that make a machine (its state, its parts, its variant): a meter counts kWh only.
+MACHINE_ONLY_SECTIONS = ("state", "counters", "variant")
+
+
 class Profile(StrictModel):
     name: str
     kind: Literal["grinder", "superfinisher", "assembly", "sorter", "meter", "other"]
@@ -244,7 +251,6 @@ class Profile(StrictModel):
     counters: CounterRoles | None = None
     energy: EnergyRoles | None = None
     variant: str | None = Field(None, description="tag holding the product variant / program")
-    stale_after_s: PositiveSeconds | None = None
 
     @model_validator(mode="after")
     def _one_protocol(self) -> Self:
@@ -255,6 +261,11 @@ class Profile(StrictModel):
     @property
     def protocol(self) -> Literal["modbus", "opcua"]:
         return "opcua" if self.nodes else "modbus"
+
+    @property
+    def sections_for_machines_only(self) -> list[str]:
+        """Sections a meter's role never reads: set on a meter's profile they would be ignored."""
+        return [name for name in MACHINE_ONLY_SECTIONS if getattr(self, name)]
 
     @property
     def tag_names(self) -> list[str]:

@@ -6,6 +6,7 @@ shipped profiles without copying them.
 
     agent/configs/<name>-workshop.yaml     a sample workshop; `init --example <name>` writes it
     agent/configs/devices/<profile>.yaml   device profiles, the last place a profile is looked up
+    agent/configs/tables/grid-factors.yaml the published grid emission factors (site.grid)
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from agent.config.grid import GridSetting
 from agent.config.models import Identifier, PositiveSeconds, StrictModel
+from agent.kpi.energy import GBT_2589_KGCE_PER_KWH
 
 WORKSHOP_SCOPE = "workshop"  # a meter that measures the whole workshop (the main meter)
 HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -23,10 +25,23 @@ class AgentSection(StrictModel):
     state_dir: str = Field("var/edge-agent", description="outbox, sequence numbers, certificates")
 
 
-class GridFactor(StrictModel):
-    kg_co2e_per_kwh: Annotated[float, Field(gt=0, lt=5)]
-    year: Annotated[int, Field(ge=1990, le=2100)]
-    source: str = Field(min_length=1)
+GBT_2589_SOURCE = "GB/T 2589-2020, Appendix A: electricity, equivalent value (当量值), 0.1229 kgce/kWh"
+
+
+class StandardCoal(StrictModel):
+    """Standard coal equivalent of electricity (kgce), for 单位产品综合能耗 per GB/T 2589-2020."""
+
+    kgce_per_kwh: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = GBT_2589_KGCE_PER_KWH
+    source: str = Field(GBT_2589_SOURCE, min_length=1, description="where the coefficient comes from")
+
+    @model_validator(mode="after")
+    def _own_coefficient_has_a_source(self) -> Self:
+        if "kgce_per_kwh" in self.model_fields_set and "source" not in self.model_fields_set:
+            raise ValueError(
+                "a coefficient of your own needs its source (e.g. the equal value (等价值) of the year's "
+                f"coal consumption per kWh supplied, with the publication); the default is {GBT_2589_SOURCE}"
+            )
+        return self
 
 
 class SiteSection(StrictModel):
@@ -34,7 +49,10 @@ class SiteSection(StrictModel):
     site: Identifier
     area: Identifier
     timezone: str = "Asia/Shanghai"
-    grid: GridFactor | None = None
+    grid: GridSetting | None = Field(
+        None, description="grid emission factor: a shipped factor's id, or your own with its provenance"
+    )
+    standard_coal: StandardCoal = StandardCoal()
 
     @field_validator("timezone")
     @classmethod
@@ -174,6 +192,32 @@ class LineSpec(StrictModel):
     )
 
 
+# Accuracy classes of active-energy meters: IEC 62053-21/22 (GB/T 17215.321/322) and the
+# classes A to D of EN 50470-3 (GB/T 17215.211); GB 17167-2006 table 3 asks for class 1.0 or
+# better on electricity supplied to a plant, 2.0 or better on its equipment.
+AccuracyClass = Literal["0.2S", "0.5S", "0.2", "0.5", "1", "2", "3", "A", "B", "C", "D"]
+CT_RATIO_PATTERN = r"^\d+(\.\d+)?/\d+(\.\d+)?$"
+
+
+class MeterKeeping(StrictModel):
+    """What GB 17167 asks a plant to keep for each energy meter; published with its figures.
+    Record-keeping only: the kWh register's scale in the profile gives primary kWh."""
+
+    accuracy_class: AccuracyClass | None = None
+    ct_ratio: str | None = Field(
+        None, pattern=CT_RATIO_PATTERN, description="current transformer, primary/secondary A, e.g. 200/5"
+    )
+    calibration_due: dt.date | None = Field(None, description="next calibration due; warned daily after it")
+
+    @field_validator("accuracy_class", mode="before")
+    @classmethod
+    def _class_as_written(cls, value: object) -> object:
+        """`accuracy_class: 1` or `0.5` in YAML is a number; the classes are names."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        return str(int(value)) if float(value).is_integer() else str(value)
+
+
 class MachineSpec(StrictModel):
     id: Identifier
     line: Identifier
@@ -193,9 +237,12 @@ class MachineSpec(StrictModel):
         None, description="machine (e.g. a downstream sorter) whose good/NG counts are this one's"
     )
     publish_tags: bool = False
+    energy_meter: MeterKeeping | None = Field(
+        None, description="the machine's own energy measurement (its profile's energy section): class, CT"
+    )
 
 
-class MeterSpec(StrictModel):
+class MeterSpec(MeterKeeping):
     id: Identifier
     profile: str
     connection: Identifier

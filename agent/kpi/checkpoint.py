@@ -5,7 +5,8 @@ state with its reason and since, how far its time is accounted, its last good re
 values its state rules and variant read, the open periods' totals (every time bucket,
 counts, ideal time, energy split, flags), the energy window since the last meter reading, the
 micro-stop in progress and each counter's baseline (last value, its time, readings awaiting
-confirmation); per meter its baseline; the main meter's kWh per open period; the current period,
+confirmation); per meter its baseline and latest kW; the main meter's kWh per open period (none: no
+reading yet); the current period,
 the day's totals, the next periodic publication, and which periods were already published final.
 
 It also holds the setup it was made under, except the state rules (compiled expressions, taken
@@ -27,7 +28,7 @@ from typing import Any
 
 from agent.kpi.calendar import ShiftCalendar, ShiftDef
 from agent.kpi.counters import CounterTracker
-from agent.kpi.energy import EnergyTotals
+from agent.kpi.energy import CarbonFactor, EnergyTotals, MeterInfo
 from agent.kpi.engine import (
     CounterSetup,
     EngineSetup,
@@ -42,7 +43,7 @@ from agent.kpi.oee import OeeTotals
 from agent.kpi.rules import StateRules
 from agent.kpi.states import MachineState, TimeBucket
 
-FORMAT = 1
+FORMAT = 2  # 2: energy readings per period (no data vs no consumption), whole counts, meters' kW
 NO_RULES = StateRules(())  # a machine no longer configured: published once more, never evaluated
 
 Data = dict[str, Any]
@@ -72,6 +73,7 @@ def snapshot(engine: KpiEngine) -> Data:
         "setup": _setup_data(engine.setup),
         "machines": {key: _tracker_data(machine) for key, machine in engine.machines.items()},
         "meters": {key: _counter_data(counter) for key, counter in engine.meter_counters.items()},
+        "meter_kw": dict(engine.meter_kw),
     }
 
 
@@ -149,7 +151,19 @@ def _setup_data(setup: EngineSetup) -> Data:
             for m in setup.machines
         ],
         "meters": [
-            {"id": m.id, "machine": m.machine, "kwh": _counter_setup_data(m.kwh), "max_kw": m.max_kw}
+            {
+                "id": m.id,
+                "machine": m.machine,
+                "kwh": _counter_setup_data(m.kwh),
+                "max_kw": m.max_kw,
+                "power_tag": m.power_tag,
+                "info": [
+                    m.info.accuracy_class,
+                    m.info.ct_ratio,
+                    None if m.info.calibration_due is None else m.info.calibration_due.isoformat(),
+                ],
+                "device": m.device,
+            }
             for m in setup.meters
         ],
         "calendar": {
@@ -163,7 +177,8 @@ def _setup_data(setup: EngineSetup) -> Data:
         },
         "publish_interval_s": setup.publish_interval_s,
         "offline_after_s": setup.offline_after_s,
-        "kg_co2e_per_kwh": setup.kg_co2e_per_kwh,
+        "carbon": None if setup.carbon is None else dict(vars(setup.carbon)),
+        "kgce_per_kwh": setup.kgce_per_kwh,
         "micro_stop_s": setup.micro_stop_s,
         "micro_stops_lower_performance": setup.micro_stops_lower_performance,
         "lines": [[line.id, line.constraint] for line in setup.lines],
@@ -200,12 +215,12 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
     engine.closed = {str(key): float(ts) for key, ts in data["closed"].items()}
     closed_until = data["closed_until"]
     engine.closed_until = -math.inf if closed_until is None else float(closed_until)
-    engine.workshop_kwh = defaultdict(float, {str(k): float(v) for k, v in data["workshop_kwh"].items()})
+    engine.workshop_kwh = {str(k): float(v) for k, v in data["workshop_kwh"].items()}
     engine.day_totals = defaultdict(OeeTotals, {k: OeeTotals(**v) for k, v in data["day_totals"].items()})
     engine.day_energy = defaultdict(
         EnergyTotals, {k: EnergyTotals(**v) for k, v in data["day_energy"].items()}
     )
-    engine.day_main_kwh = float(data["day_main_kwh"])
+    engine.day_main_kwh = None if data["day_main_kwh"] is None else float(data["day_main_kwh"])
     machines = data["machines"]
     if set(machines) != set(engine.machines):
         raise CheckpointError("the machines' state does not match the checkpoint's own setup")
@@ -215,6 +230,7 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
     if set(meters) != set(engine.meter_counters):
         raise CheckpointError("the meters' state does not match the checkpoint's own setup")
     engine.meter_counters = {key: _counter_from(meters[key]) for key in engine.meter_counters}
+    engine.meter_kw = {str(k): float(v) for k, v in data["meter_kw"].items() if k in engine.meters}
     return engine
 
 
@@ -270,6 +286,13 @@ def _counter_setup_from(data: list[Any] | None) -> CounterSetup | None:
     return CounterSetup(str(tag), None if modulus is None else float(modulus))
 
 
+def _carbon_from(data: Mapping[str, Any]) -> CarbonFactor:
+    gas = data["gas"]
+    if gas not in ("co2", "co2e"):
+        raise CheckpointError(f"grid factor gas {gas!r}")
+    return CarbonFactor(str(data["id"]), gas, float(data["kg_per_kwh"]), int(data["year"]))
+
+
 def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
     rules = {m.id: m.rules for m in current.machines}
     machines = tuple(
@@ -294,7 +317,18 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
         kwh = _counter_setup_from(m["kwh"])
         if kwh is None:
             raise CheckpointError(f"meter {m['id']!r} has no kWh counter")
-        meters.append(MeterSetup(m["id"], m["machine"], kwh, float(m["max_kw"])))
+        accuracy_class, ct_ratio, due = m["info"]
+        meters.append(
+            MeterSetup(
+                m["id"],
+                m["machine"],
+                kwh,
+                float(m["max_kw"]),
+                power_tag=m["power_tag"],
+                info=MeterInfo(accuracy_class, ct_ratio, None if due is None else dt.date.fromisoformat(due)),
+                device=m["device"],
+            )
+        )
     calendar = data["calendar"]
     return EngineSetup(
         machines=machines,
@@ -311,7 +345,8 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
         ),
         publish_interval_s=float(data["publish_interval_s"]),
         offline_after_s=float(data["offline_after_s"]),
-        kg_co2e_per_kwh=None if data["kg_co2e_per_kwh"] is None else float(data["kg_co2e_per_kwh"]),
+        carbon=None if data["carbon"] is None else _carbon_from(data["carbon"]),
+        kgce_per_kwh=float(data["kgce_per_kwh"]),
         micro_stop_s=float(data["micro_stop_s"]),
         micro_stops_lower_performance=bool(data["micro_stops_lower_performance"]),
         lines=tuple(LineSetup(line_id, constraint) for line_id, constraint in data["lines"]),

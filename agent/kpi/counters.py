@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,3 +73,23 @@ class CounterTracker:
             return CounterStep(0.0, CounterEvent.REBASE)
         self.pending = pending
         return CounterStep(0.0, CounterEvent.SPIKE)
+
+
+def split_whole(total: float, weights: Sequence[float]) -> list[float]:
+    """`total` shared in proportion to `weights`: in whole parts when it is whole, so no period
+    ever holds a fraction of a part. Largest remainder: each share is its proportional part rounded
+    down or up, and the shares add up to `total` exactly; ties go to the later share (the parts
+    were counted at the window's end). Given the parts produced per share as weights, the good
+    parts of the same window are never more than the parts of any share, when they are no more
+    than the parts overall. A total that is not whole is shared proportionally."""
+    weight = sum(weights)
+    if weight <= 0:
+        return [0.0] * (len(weights) - 1) + [total] if weights else []
+    exact = [total * w / weight for w in weights]
+    if not float(total).is_integer():
+        return exact
+    shares = [math.floor(x) for x in exact]
+    order = sorted(range(len(exact)), key=lambda i: (exact[i] - shares[i], i), reverse=True)
+    for i in order[: int(total) - sum(shares)]:
+        shares[i] += 1
+    return [float(share) for share in shares]

@@ -27,15 +27,17 @@ while states, parts and kWh go on being tracked.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from agent.kpi.calendar import CalendarPiece, Period, PeriodKind, ShiftCalendar
-from agent.kpi.counters import CounterEvent, CounterTracker
-from agent.kpi.energy import EnergyTotals, energy_in_bucket
-from agent.kpi.fields import energy_fields, oee_fields
+from agent.kpi.counters import CounterEvent, CounterTracker, split_whole
+from agent.kpi.energy import GBT_2589_KGCE_PER_KWH, CarbonFactor, EnergyTotals, MeterInfo, energy_in_bucket
+from agent.kpi.fields import energy_fields, oee_fields, whole
 from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
 from agent.kpi.rules import RULE_ERROR, StateRules, TagValue
 from agent.kpi.states import STATE_BUCKET, MachineState, TimeBucket
@@ -59,6 +61,7 @@ RESTART_REASON = "agent restart"
 CLOCK_STEP_REASON = "clock step"
 NO_DATA_REASON = "no data"
 GAP_FLAGS = {RESTART_REASON: AGENT_RESTART, CLOCK_STEP_REASON: CLOCK_STEP}  # offline reason -> flag
+QUALITY_SOURCE_NO_DATA = "quality_source_no_data"  # quality_from a machine that made nothing then
 CLOSED_KEPT = 64  # periods remembered as published final by key: three weeks of three shifts a day
 
 
@@ -96,10 +99,24 @@ def variant_key(value: TagValue) -> str:
 
 @dataclass(frozen=True)
 class MeterSetup:
+    """A kWh counter and what it measures: a meter of its own, or a machine's own PLC (`device`:
+    the machine, whose samples carry the registers; counted exactly as a meter on the machine)."""
+
     id: str
     machine: str | None  # None: the workshop's main meter
     kwh: CounterSetup
     max_kw: float
+    power_tag: str | None = None  # real power now, published as `kw`
+    info: MeterInfo = field(default_factory=MeterInfo)
+    device: str | None = None  # whose samples carry the registers; None: the meter's own (id)
+
+    @property
+    def source(self) -> str:
+        return self.device or self.id
+
+    @property
+    def own_plc(self) -> bool:
+        return self.device is not None and self.device == self.machine
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,8 @@ class EngineSetup:
     calendar: ShiftCalendar
     publish_interval_s: float = 60.0
     offline_after_s: float = 10.0
-    kg_co2e_per_kwh: float | None = None
+    carbon: CarbonFactor | None = None
+    kgce_per_kwh: float = GBT_2589_KGCE_PER_KWH
     micro_stop_s: float = 0.0
     micro_stops_lower_performance: bool = False
     lines: tuple[LineSetup, ...] = ()
@@ -184,6 +202,29 @@ class MachineView:
     energy: EnergyTotals
 
 
+def _meter_fields(meter: MeterSetup, day: dt.date) -> dict[str, object]:
+    """The meter behind a figure, as GB 17167 asks a plant to keep it; overdue on the record's day."""
+    info = meter.info
+    return {
+        "id": meter.id,
+        "own_plc": meter.own_plc,
+        "accuracy_class": info.accuracy_class,
+        "ct_ratio": info.ct_ratio,
+        "calibration_due": None if info.calibration_due is None else info.calibration_due.isoformat(),
+        "calibration_overdue": info.overdue_on(day),
+    }
+
+
+def _roll_up_oee_fields(totals: OeeTotals) -> dict[str, object]:
+    """A roll-up's good parts are those counted; the parts of machines whose quality is inferred
+    are in `produced` and in produced_quality_inferred. Nothing counted at all: good is null."""
+    fields = oee_fields(totals)
+    fields["produced_quality_inferred"] = whole(totals.produced_inferred)
+    if totals.produced > 0 and totals.produced_inferred >= totals.produced:
+        fields["good"] = None
+    return fields
+
+
 def _state_record(machine: MachineTracker, ts: float) -> Record:
     fields = {
         "machine": machine.setup.id,
@@ -220,18 +261,25 @@ class KpiEngine:
         }
         self.meters = {m.id: m for m in setup.meters}
         self.meter_counters = {m.id: CounterTracker(m.kwh.modulus, m.max_kw / 3600.0) for m in setup.meters}
-        self.metered_machines = frozenset(m.machine for m in setup.meters if m.machine is not None)
+        self.meter_kw: dict[str, float] = {}  # each meter's latest real power reading
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
-        self.workshop_kwh: dict[str, float] = defaultdict(float)
+        self._index_meters()
+        self.workshop_kwh: dict[str, float] = {}  # main meter kWh per period; no key: no reading yet
         self.period = self.calendar.period_at(start)
         self.day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
-        self.day_main_kwh = 0.0
+        self.day_main_kwh: float | None = None
         self.next_publish = start + setup.publish_interval_s
         self.now = start
         self.resumed_at = start  # the end of the last gap: periods that ended in it settle from here
         self.closed: dict[str, float] = {}  # recently published final periods: key -> when closed
         self.closed_until = -math.inf  # every period that ended by then is closed
+
+    def _index_meters(self) -> None:
+        self.metered_machines = {m.machine: m for m in self.meters.values() if m.machine is not None}
+        self.meters_on: dict[str, list[MeterSetup]] = defaultdict(list)  # device -> meters it carries
+        for meter in self.meters.values():
+            self.meters_on[meter.source].append(meter)
 
     @classmethod
     def fresh(cls, setup: EngineSetup, now: float) -> tuple[KpiEngine, list[Record]]:
@@ -256,8 +304,8 @@ class KpiEngine:
             device_samples.sort(key=lambda s: s.ts)
             if device in self.machines:
                 records += self._ingest_machine(self.machines[device], device_samples)
-            elif device in self.meters:
-                self._ingest_meter(self.meters[device], device_samples)
+            for meter in self.meters_on.get(device, ()):  # a meter, or a machine's own kWh counter
+                self._ingest_meter(meter, device_samples)
         return records
 
     def _ingest_machine(self, machine: MachineTracker, samples: list[Sample]) -> list[Record]:
@@ -377,13 +425,21 @@ class KpiEngine:
         if not any(deltas.values()):
             return
         ideal_cycle = setup.ideal_cycle(variant)
-        for piece, share in self._split(*window):
+        pieces = self._split(*window)
+        # Whole parts per period: an increment read across a shift change is shared by time, in
+        # whole parts, and its good and rejected parts go with the parts they are among.
+        produced_split = split_whole(deltas.get("produced", 0.0), [share for _, share in pieces])
+        basis = produced_split if sum(produced_split) > 0 else [share for _, share in pieces]
+        good_split = split_whole(deltas.get("good", 0.0), basis)
+        rejected_split = split_whole(deltas.get("rejected", 0.0), basis)
+        for (piece, _), produced, good, rejected in zip(
+            pieces, produced_split, good_split, rejected_split, strict=True
+        ):
             totals = machine.periods[self._open_key(piece.period)]
-            produced = deltas.get("produced", 0.0) * share
             totals.produced += produced
             totals.ideal_s += produced * ideal_cycle
-            totals.good += deltas.get("good", 0.0) * share
-            totals.rejected += deltas.get("rejected", 0.0) * share
+            totals.good += good
+            totals.rejected += rejected
             if produced > 0 and piece.kind is PeriodKind.NO_SHIFT:
                 totals.flags.add(PRODUCED_OUTSIDE_SHIFT)
             elif produced > 0 and piece.kind is PeriodKind.BREAK:
@@ -411,6 +467,10 @@ class KpiEngine:
         return step.delta, (previous_ts, sample.ts)
 
     def _ingest_meter(self, meter: MeterSetup, samples: list[Sample]) -> None:
+        """A kWh reading (of a meter, or of a machine's own PLC): the increment since the last one
+        is shared over the states the machine was in meanwhile. Every reading against a baseline
+        gives its periods energy data, also when it counted 0 kWh (no consumption, not no data)."""
+        self._read_power(meter, samples)
         reading = next(
             (s for s in reversed(samples) if s.tag == meter.kwh.tag and s.quality is Quality.GOOD), None
         )
@@ -419,10 +479,13 @@ class KpiEngine:
         counter = self.meter_counters[meter.id]
         if counter.last_value is not None and reading.ts < counter.last_ts:
             return  # read before its baseline: the clock is behind; counted once it catches up
-        previous_ts = counter.last_ts if counter.last_value is not None else reading.ts
+        baseline = counter.last_value is not None
+        previous_ts = counter.last_ts if baseline else reading.ts
         step = counter.update(float(reading.value), reading.ts)
+        measured = baseline and step.event not in (CounterEvent.SPIKE, CounterEvent.REBASE)
         if meter.machine is None:
-            self._main_meter(previous_ts, reading.ts, step.delta)
+            if measured:
+                self._main_meter(previous_ts, reading.ts, step.delta)
             return
         machine = self.machines[meter.machine]
         at = max(reading.ts, machine.accounted_until)
@@ -430,22 +493,35 @@ class KpiEngine:
         now_key = self._open_key(self.calendar.period_at(at))
         window = machine.energy_window
         total_s = sum(window.values())
-        if step.delta > 0:
+        if measured:
             if total_s <= 0:
                 window = {(now_key, STATE_BUCKET[machine.state]): 1.0}
                 total_s = 1.0
+            read: set[str] = set()
             for (period_key, bucket), seconds in window.items():
-                totals = machine.periods[now_key if period_key in self.closed else period_key]
+                key = now_key if period_key in self.closed else period_key
+                totals = machine.periods[key]
                 totals.energy = totals.energy + energy_in_bucket(bucket, step.delta * seconds / total_s)
+                if key not in read:
+                    read.add(key)
+                    totals.energy = totals.energy + EnergyTotals(readings=1)
         if step.event is not None:
             machine.periods[now_key].flags.add("meter_" + COUNTER_FLAGS[step.event])
         machine.energy_window = defaultdict(float)
 
-    def _main_meter(self, start: float, end: float, kwh: float) -> None:
-        if kwh <= 0:
+    def _read_power(self, meter: MeterSetup, samples: list[Sample]) -> None:
+        if meter.power_tag is None:
             return
+        power = next(
+            (s for s in reversed(samples) if s.tag == meter.power_tag and s.quality is Quality.GOOD), None
+        )
+        if power is not None and isinstance(power.value, int | float) and math.isfinite(power.value):
+            self.meter_kw[meter.id] = float(power.value)
+
+    def _main_meter(self, start: float, end: float, kwh: float) -> None:
         for piece, share in self._split(start, end):
-            self.workshop_kwh[self._open_key(piece.period)] += kwh * share
+            key = self._open_key(piece.period)
+            self.workshop_kwh[key] = self.workshop_kwh.get(key, 0.0) + kwh * share
 
     def _open_key(self, period: Period) -> str:
         """Where an increment made in `period` is credited: there, unless it was already published
@@ -605,13 +681,18 @@ class KpiEngine:
         self.meter_counters = {}
         for meter in setup.meters:
             kept = self.meters.get(meter.id)
-            same = kept is not None and (kept.kwh, kept.max_kw) == (meter.kwh, meter.max_kw)
+            same = kept is not None and (kept.kwh, kept.max_kw, kept.source) == (
+                meter.kwh,
+                meter.max_kw,
+                meter.source,
+            )
             self.meter_counters[meter.id] = (
                 old_meters[meter.id] if same else CounterTracker(meter.kwh.modulus, meter.max_kw / 3600.0)
             )
         self.meters = {m.id: m for m in setup.meters}
-        self.metered_machines = frozenset(m.machine for m in setup.meters if m.machine is not None)
+        self.meter_kw = {key: kw for key, kw in self.meter_kw.items() if key in self.meters}
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
+        self._index_meters()
         self.setup = setup
         if setup.calendar != self.calendar:
             self.calendar = setup.calendar
@@ -628,15 +709,22 @@ class KpiEngine:
     # -- publication -------------------------------------------------------------------------
 
     def machine_totals(self, machine: MachineTracker, period_key: str) -> OeeTotals:
+        """The machine's totals; for one that takes its quality from another machine (a sorter
+        downstream), that machine's good share of the same period applied to its parts and ideal
+        time, as an estimate (good_inferred) beside no good parts counted."""
         totals = machine.periods[period_key].oee_totals()
         source_id = machine.setup.quality_from
         if source_id is None or source_id not in self.machines:
             return totals
         source = self.machines[source_id].periods[period_key].oee_totals()
-        if source.produced <= 0:
-            return replace(totals, good=0.0, ideal_good_s=0.0) if totals.produced > 0 else totals
-        share = source.good / source.produced
-        return replace(totals, good=totals.produced * share, ideal_good_s=totals.ideal_s * share)
+        share = source.good / source.produced if source.produced > 0 else 0.0
+        return replace(
+            totals,
+            good=0.0,
+            good_inferred=totals.produced * share,
+            produced_inferred=totals.produced,
+            ideal_good_s=totals.ideal_s * share,
+        )
 
     def _publish(self, period: Period, *, final: bool, ts: float) -> list[Record]:
         common: dict[str, object] = {
@@ -651,12 +739,14 @@ class KpiEngine:
             period_totals = machine.periods[period.key]
             totals = self.machine_totals(machine, period.key)
             machines[machine.setup.id] = (totals, period_totals.energy, period_totals.flags)
-        records = self._records(machines, self.workshop_kwh.get(period.key, 0.0), common, ts)
+        records = self._records(machines, self.workshop_kwh.get(period.key), common, ts, shift=True)
         if final:
             for machine_id, (totals, energy, _) in machines.items():
                 self.day_totals[machine_id] = self.day_totals[machine_id] + totals
                 self.day_energy[machine_id] = self.day_energy[machine_id] + energy
-            self.day_main_kwh += self.workshop_kwh.pop(period.key, 0.0)
+            main_kwh = self.workshop_kwh.pop(period.key, None)
+            if main_kwh is not None:
+                self.day_main_kwh = (self.day_main_kwh or 0.0) + main_kwh
             for machine in self.machines.values():
                 machine.periods.pop(period.key, None)
             self.closed[period.key] = ts
@@ -673,64 +763,99 @@ class KpiEngine:
             "final": True,
         }
         machines = {m: (totals, self.day_energy[m], set[str]()) for m, totals in self.day_totals.items()}
-        records = self._records(machines, self.day_main_kwh, common, ts)
+        records = self._records(machines, self.day_main_kwh, common, ts, shift=False)
         self.day_totals.clear()
         self.day_energy.clear()
-        self.day_main_kwh = 0.0
+        self.day_main_kwh = None
         return records
 
     def _records(
         self,
         machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]],
-        main_kwh: float,
+        main_kwh: float | None,
         common: dict[str, object],
         ts: float,
+        *,
+        shift: bool,
     ) -> list[Record]:
-        """Machine records, line and workshop roll-ups (sums of times and counts, never averages)."""
-        factor = self.setup.kg_co2e_per_kwh
+        """Machine records, line and workshop roll-ups (sums of times and counts, never averages).
+
+        Energy records exist for what a meter (or a machine's own PLC) measures: a machine, a
+        line with at least one such machine, and the workshop when it has any meter. Their energy
+        figures cover the machines whose energy was measured in the period; none: null (no data).
+        """
         records: list[Record] = []
         by_line: dict[str, list[str]] = defaultdict(list)
+        day = dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(self.calendar.timezone)).date()
         for machine_id, (totals, energy, flags) in machines.items():
-            line = self.machines[machine_id].setup.line
-            by_line[line].append(machine_id)
-            ident = {"machine": machine_id, "line": line}
-            all_flags = sorted(flags | set(compute_oee(totals).flags))
-            records.append(
-                Record(RecordKind.OEE, ts, {**ident, **common, **oee_fields(totals), "flags": all_flags})
-            )
-            if machine_id in self.metered_machines:
-                records.append(
-                    Record(
-                        RecordKind.ENERGY, ts, {**ident, **common, **energy_fields(energy, totals, factor)}
-                    )
-                )
+            setup = self.machines[machine_id].setup
+            by_line[setup.line].append(machine_id)
+            ident = {"machine": machine_id, "line": setup.line}
+            oee_record = {**ident, **common, **oee_fields(totals)}
+            all_flags = flags | set(compute_oee(totals).flags)
+            oee_record["quality_source"] = setup.quality_from or machine_id
+            if setup.quality_from is not None:
+                oee_record["good"] = None  # not counted here: the quality is the source's
+                source = machines.get(setup.quality_from)
+                if totals.produced > 0 and (source is None or source[0].produced <= 0):
+                    for key in ("quality", "oee", "nee", "teep"):
+                        oee_record[key] = None  # its source inspected nothing then: quality unknown
+                    all_flags.add(QUALITY_SOURCE_NO_DATA)
+            oee_record["flags"] = sorted(all_flags)
+            records.append(Record(RecordKind.OEE, ts, oee_record))
+            meter = self.metered_machines.get(machine_id)
+            if meter is not None:
+                fields = {**ident, **common, **self._energy(energy, totals)}
+                fields["meter"] = _meter_fields(meter, day)
+                if shift:
+                    fields["kw"] = self.meter_kw.get(meter.id)
+                records.append(Record(RecordKind.ENERGY, ts, fields))
         for line, members in by_line.items():
             line_totals = sum_totals(machines[m][0] for m in members)
-            line_energy = sum((machines[m][1] for m in members), EnergyTotals())
             constraint = self.constraints.get(line)
             measured = (
                 machines[constraint][0] if constraint is not None and constraint in machines else line_totals
             )
-            oee_record = oee_fields(measured)
+            oee_record = _roll_up_oee_fields(measured)
             extra = {"constraint": constraint} if constraint else {}
             records.append(Record(RecordKind.LINE_OEE, ts, {"line": line, **common, **oee_record, **extra}))
-            records.append(
-                Record(
-                    RecordKind.LINE_ENERGY,
-                    ts,
-                    {"line": line, **common, **energy_fields(line_energy, line_totals, factor)},
-                )
-            )
+            metered = [m for m in members if m in self.metered_machines]
+            if metered:
+                energy_record = {"line": line, **common, **self._measured_energy(machines, metered)}
+                records.append(Record(RecordKind.LINE_ENERGY, ts, energy_record))
         workshop = sum_totals(t for t, _, _ in machines.values())
-        metered = sum((e for _, e, _ in machines.values()), EnergyTotals())
-        records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**common, **oee_fields(workshop)}))
-        energy_record = {**common, **energy_fields(metered, workshop, factor)}
-        if any(m.machine is None for m in self.meters.values()):
-            energy_record["kwh_main_meter"] = round(main_kwh, 4)
-            unmetered = max(0.0, main_kwh - metered.total_kwh) / main_kwh if main_kwh > 0 else None
-            energy_record["unmetered_share"] = None if unmetered is None else round(unmetered, 4)
-        records.append(Record(RecordKind.WORKSHOP_ENERGY, ts, energy_record))
+        oee_record = _roll_up_oee_fields(workshop)
+        records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**common, **oee_record}))
+        if self.meters:
+            metered = [m for m in machines if m in self.metered_machines]
+            energy_record = {**common, **self._measured_energy(machines, metered)}
+            mains = [m for m in self.meters.values() if m.machine is None]
+            if mains:
+                machines_kwh = energy_record["kwh"] if metered else 0.0  # no machine meters: all unmetered
+                energy_record["kwh_main_meter"] = None if main_kwh is None else round(main_kwh, 4)
+                unmetered = (
+                    max(0.0, main_kwh - machines_kwh) / main_kwh
+                    if main_kwh is not None and main_kwh > 0 and isinstance(machines_kwh, float | int)
+                    else None
+                )
+                energy_record["unmetered_share"] = None if unmetered is None else round(unmetered, 4)
+                energy_record["main_meters"] = [_meter_fields(m, day) for m in mains]
+            records.append(Record(RecordKind.WORKSHOP_ENERGY, ts, energy_record))
         return records
+
+    def _energy(self, energy: EnergyTotals | None, totals: OeeTotals) -> dict[str, object]:
+        return energy_fields(energy, totals, self.setup.kgce_per_kwh, self.setup.carbon)
+
+    def _measured_energy(
+        self, machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]], members: list[str]
+    ) -> dict[str, object]:
+        """A roll-up's energy over its members whose energy was measured in the period: their kWh
+        over their own parts, so a machine without data never lowers the kWh per piece."""
+        measured = [m for m in members if machines[m][1].measured]
+        if not measured:
+            return self._energy(None, OeeTotals())
+        energy = sum((machines[m][1] for m in measured), EnergyTotals())
+        return self._energy(energy, sum_totals(machines[m][0] for m in measured))
 
     # -- views -------------------------------------------------------------------------------
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from agent.kpi.energy import EnergyTotals, energy_kpis
+from agent.kpi.energy import CarbonFactor, EnergyTotals, energy_kpis
 from agent.kpi.oee import OeeTotals, compute_oee
 
 ROUND_S = 3  # times to the millisecond
 ROUND_RATIO = 4
 ROUND_KWH = 4
+ROUND_PER_UNIT = 6
 
 
 def rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def whole(count: float) -> int | float:
+    """Part counts as whole numbers; a counter scaled to fractions (not a part count) as read."""
+    return int(count) if float(count).is_integer() else round(count, 3)
 
 
 def oee_fields(totals: OeeTotals) -> dict[str, object]:
@@ -40,25 +46,42 @@ def oee_fields(totals: OeeTotals) -> dict[str, object]:
     return {
         **{key: round(value, ROUND_S) for key, value in times.items()},
         "micro_stops": totals.micro_stops,
-        "produced": round(totals.produced, 3),
-        "good": round(totals.good, 3),
+        "produced": whole(totals.produced),
+        "good": whole(totals.good),
         **{key: rounded(value, ROUND_RATIO) for key, value in ratios.items()},
     }
 
 
 def energy_fields(
-    energy: EnergyTotals, totals: OeeTotals, kg_co2e_per_kwh: float | None
+    energy: EnergyTotals | None,
+    totals: OeeTotals,
+    kgce_per_kwh: float,
+    carbon: CarbonFactor | None,
 ) -> dict[str, object]:
-    kpis = energy_kpis(energy, totals.produced, totals.good, kg_co2e_per_kwh)
-    return {
-        "kwh": round(kpis.kwh, ROUND_KWH),
-        "kwh_producing": round(energy.producing_kwh, ROUND_KWH),
-        "kwh_idle": round(energy.idle_kwh, ROUND_KWH),
-        "kwh_no_shift": round(energy.no_shift_kwh, ROUND_KWH),
-        "kwh_unattributed": round(energy.unattributed_kwh, ROUND_KWH),
-        "kwh_per_unit": rounded(kpis.kwh_per_unit, 6),
-        "kwh_per_good": rounded(kpis.kwh_per_good, 6),
+    """The energy figures of a scope over the machines whose energy was measured (`totals` are
+    theirs). energy None or without readings: no data, every figure null. Carbon fields are named
+    by the factor's gas (co2_kg for a CO2-only factor, co2e_kg for a CO2e one), with its id, year
+    and value; without a factor configured there are none."""
+    kpis = energy_kpis(energy, totals.produced, totals.good_estimate, kgce_per_kwh, carbon)
+    measured = energy if energy is not None and energy.measured else None
+    fields: dict[str, object] = {
+        "kwh": rounded(kpis.kwh, ROUND_KWH),
+        "kwh_producing": rounded(measured.producing_kwh if measured else None, ROUND_KWH),
+        "kwh_idle": rounded(measured.idle_kwh if measured else None, ROUND_KWH),
+        "kwh_no_shift": rounded(measured.no_shift_kwh if measured else None, ROUND_KWH),
+        "kwh_unattributed": rounded(measured.unattributed_kwh if measured else None, ROUND_KWH),
+        "kwh_per_unit": rounded(kpis.kwh_per_unit, ROUND_PER_UNIT),
+        "kwh_per_good": rounded(kpis.kwh_per_good, ROUND_PER_UNIT),
         "idle_energy_share": rounded(kpis.idle_share, ROUND_RATIO),
-        "co2e_kg": rounded(kpis.co2e_kg, ROUND_KWH),
-        "co2e_kg_per_unit": rounded(kpis.co2e_kg_per_unit, 6),
+        "kgce": rounded(kpis.kgce, ROUND_KWH),
+        "kgce_per_unit": rounded(kpis.kgce_per_unit, ROUND_PER_UNIT),
+        "kgce_per_good": rounded(kpis.kgce_per_good, ROUND_PER_UNIT),
+        "kgce_per_kwh": kgce_per_kwh,
     }
+    if carbon is not None:
+        fields[f"{carbon.gas}_kg"] = rounded(kpis.carbon_kg, ROUND_KWH)
+        fields[f"{carbon.gas}_kg_per_unit"] = rounded(kpis.carbon_kg_per_unit, ROUND_PER_UNIT)
+        fields["grid_factor"] = carbon.id
+        fields["grid_factor_year"] = carbon.year
+        fields[f"kg_{carbon.gas}_per_kwh"] = carbon.kg_per_kwh
+    return fields

@@ -30,12 +30,21 @@ class OeeTotals:
     no_shift_s: float = 0.0
     offline_s: float = 0.0
     produced: float = 0.0
-    good: float = 0.0
+    good: float = 0.0  # good parts counted: whole, and none for a machine whose quality is inferred
     ideal_s: float = 0.0  # sum of ideal cycle time x produced
-    ideal_good_s: float = 0.0  # sum of ideal cycle time x good
+    ideal_good_s: float = 0.0  # sum of ideal cycle time x good (inferred good included)
+    # Machines that take their quality from another (quality_from): their parts are in `produced`,
+    # their estimated good parts only here (an estimate, never published as a count).
+    produced_inferred: float = 0.0
+    good_inferred: float = 0.0
 
     def __add__(self, other: OeeTotals) -> OeeTotals:
         return OeeTotals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @property
+    def good_estimate(self) -> float:
+        """Good parts counted plus those inferred: the divisor of per-good-piece figures."""
+        return self.good + self.good_inferred
 
     @property
     def calendar_s(self) -> float:
@@ -72,7 +81,7 @@ def compute_oee(t: OeeTotals) -> OeeResult:
     # Quality weighted by ideal time: for one machine with one ideal cycle it is good/produced;
     # for a roll-up of machines with different cycle times it keeps OEE = A x P x Q equal to
     # sum(ideal x good) / PBT, where counting unlike pieces (good/produced) would not.
-    quality = _ratio(t.ideal_good_s, t.ideal_s) if t.ideal_s > 0 else _ratio(t.good, t.produced)
+    quality = _ratio(t.ideal_good_s, t.ideal_s) if t.ideal_s > 0 else _ratio(t.good_estimate, t.produced)
     if t.produced <= 0:
         quality = None
     flags: list[str] = []

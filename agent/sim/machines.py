@@ -177,6 +177,9 @@ class MachineModel:
             "cycle_time_s": round(self.cycle_s, 2),
             "coolant_pump": state is not MachineState.FAULT,
             "estop_ok": True,
+            # a PLC with built-in energy monitoring (sim-grinder-kwh): its own counter and real power
+            "energy_kwh": self.meter_start_kwh + self.kwh_at(t),
+            "power_kw": self.power_kw_at(t),
         }
 
 

@@ -3,7 +3,8 @@
 Every point carries the gateway's place and name as tags (enterprise, site, area, agent), so
 gateways that share one database never write into each other's series, even with the same machine
 ids. Fields are numbers with units in their names, plus the few strings a dashboard selects by
-(a machine's state, the start of a record's shift, its production day).
+(a machine's state, the start of a record's shift, its production day) and the grid factor's id
+an energy figure was computed with. A null figure is no field at all, never 0.
 
 This is the schema Grafana dashboards query; SCHEMA below lists it so tests can hold the two
 together.
@@ -42,6 +43,15 @@ ORIGIN_TAGS = ("enterprise", "site", "area", "agent")
 TEXT_FIELDS = {
     RecordKind.STATE: frozenset({"state", "reason"}),
     **{kind: frozenset({"shift_start", "day"}) for kind in SCOPE},
+    **{
+        kind: frozenset({"shift_start", "day", "grid_factor"})
+        for kind in (RecordKind.ENERGY, RecordKind.LINE_ENERGY, RecordKind.WORKSHOP_ENERGY)
+    },
+}
+# Carbon fields are named by the site's grid factor: CO2-only (the MEE factors) or CO2e.
+CARBON_FIELDS = {
+    "co2": ("co2_kg", "co2_kg_per_unit", "kg_co2_per_kwh"),
+    "co2e": ("co2e_kg", "co2e_kg_per_unit", "kg_co2e_per_kwh"),
 }
 STATE_CODE = {state: index for index, state in enumerate(MachineState)}  # for panels that need numbers
 SCHEMA = {
@@ -67,6 +77,7 @@ SCHEMA = {
             "ideal_s",
             "produced",
             "good",
+            "produced_quality_inferred",
             "availability",
             "performance",
             "quality",
@@ -90,8 +101,15 @@ SCHEMA = {
             "kwh_per_unit",
             "kwh_per_good",
             "idle_energy_share",
-            "co2e_kg",
-            "co2e_kg_per_unit",
+            "kgce",
+            "kgce_per_unit",
+            "kgce_per_good",
+            "kgce_per_kwh",
+            *CARBON_FIELDS["co2"],
+            *CARBON_FIELDS["co2e"],
+            "grid_factor",
+            "grid_factor_year",
+            "kw",
             "kwh_main_meter",
             "unmetered_share",
             "final",

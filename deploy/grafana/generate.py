@@ -56,7 +56,19 @@ STATE_COLOURS = {
 }
 RATIOS = ("availability", "performance", "quality", "oee")
 LOSS_FIELDS = ("setup_s", "idle_s", "fault_s", "micro_stop_s", "offline_s")
-ENERGY_TABLE_FIELDS = ("kwh", "kwh_per_unit", "kwh_per_good", "idle_energy_share", "co2e_kg_per_unit")
+# Carbon is co2_kg_* with a CO2-only grid factor (the MEE factors) and co2e_kg_* with a CO2e one:
+# both are shown, and the one the site's factor does not write stays empty.
+CARBON_PER_UNIT = ("co2_kg_per_unit", "co2e_kg_per_unit")
+ENERGY_TABLE_FIELDS = (
+    "kwh",
+    "kwh_per_unit",
+    "kwh_per_good",
+    "idle_energy_share",
+    "kgce",
+    "kgce_per_unit",
+    "kgce_per_good",
+    *CARBON_PER_UNIT,
+)
 
 
 class Select(StrEnum):
@@ -401,18 +413,27 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         ENERGY,
         "stat",
-        "CO2e per piece, workshop (this shift)",
-        this_shift("energy", "workshop", "co2e_kg_per_unit"),
-        6,
+        "Carbon per piece, workshop (this shift)",
+        this_shift("energy", "workshop", *CARBON_PER_UNIT),
+        4,
         9,
         defaults={"unit": "masskg", "decimals": 4},
     ),
     Panel(
         ENERGY,
         "stat",
+        "Standard coal per piece, workshop (this shift)",
+        this_shift("energy", "workshop", "kgce_per_unit"),
+        4,
+        9,
+        defaults={"unit": "masskg", "decimals": 4, "displayName": "kgce per piece"},
+    ),
+    Panel(
+        ENERGY,
+        "stat",
         "Main meter kWh (this shift)",
         this_shift("energy", "workshop", "kwh_main_meter"),
-        6,
+        4,
         9,
         defaults={"unit": "kwatth", "decimals": 1},
     ),

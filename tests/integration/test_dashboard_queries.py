@@ -375,11 +375,13 @@ def test_the_by_day_table_is_the_day_records(run: Run) -> None:
         for record in days:
             row = table[record["machine"]]
             assert row["day"] == record["day"]
-            assert (row["kwh"], row["kwh_per_unit"], row["co2e_kg_per_unit"]) == (
+            assert (row["kwh"], row["kwh_per_unit"], row["kgce_per_unit"], row["co2_kg_per_unit"]) == (
                 record["kwh"],
                 record["kwh_per_unit"],
-                record["co2e_kg_per_unit"],
+                record["kgce_per_unit"],
+                record["co2_kg_per_unit"],
             )
+            assert row["co2e_kg_per_unit"] is None  # the sample's factor is CO2-only
 
 
 def test_the_gateways_did_not_overwrite_each_other(run: Run) -> None:

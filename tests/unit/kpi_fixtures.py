@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from agent.kpi.calendar import ShiftCalendar, ShiftDef
+from agent.kpi.energy import CarbonFactor
 from agent.kpi.engine import CounterSetup, EngineSetup, KpiEngine, MachineSetup, MeterSetup
 from agent.kpi.rules import StateRules, compile_rule
 from agent.kpi.states import MachineState
@@ -19,6 +20,7 @@ TAGS = frozenset({"running", "alarm", "alarm_code", "setup", "count", "rejects"}
 U32 = float(2**32)
 POWER_KW = {MachineState.PRODUCING: 6.0}
 DEFAULT_KW = 2.0
+NATIONAL_2022 = CarbonFactor("cn-mee-2022-national", "co2", 0.5366, 2022)
 
 RULES = StateRules(
     (
@@ -67,7 +69,7 @@ def engine_setup(
         ShiftCalendar(shifts, "Asia/Shanghai"),
         publish_interval_s=publish_interval_s,
         offline_after_s=offline_after_s,
-        kg_co2e_per_kwh=0.5366,
+        carbon=NATIONAL_2022,
     )
 
 

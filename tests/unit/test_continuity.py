@@ -12,6 +12,7 @@ import pytest
 
 from agent.clock import ClockStep
 from agent.continuity import MAX_RESUME_GAP_S, Checkpointer, StartedEngine, apply_clock_step, start_engine
+from agent.kpi.checkpoint import FORMAT
 from agent.kpi.engine import AGENT_RESTART, KpiEngine
 from agent.kpi.states import TimeBucket
 from agent.outbox import AsyncOutbox, Checkpoint, Outbox
@@ -91,8 +92,8 @@ async def test_a_changed_configuration_is_applied_as_a_reload_applies_it(
     ("change", "reason"),
     [
         ({"agent": "gw-other"}, "checkpoint of agent 'gw-other'; this agent is 'gw-test'"),
-        ({"format": 99}, "checkpoint format 99; this agent reads format 1"),
-        ({"data": {"format": 1, "now": "late"}}, "checkpoint does not fit format 1"),
+        ({"format": 99}, f"checkpoint format 99; this agent reads format {FORMAT}"),
+        ({"data": {"format": FORMAT, "now": "late"}}, f"checkpoint does not fit format {FORMAT}"),
         ({"ts": local(9) - MAX_RESUME_GAP_S - 3600}, "days old: too old to continue"),
     ],
     ids=["another-agent", "another-format", "damaged-data", "too-old"],

@@ -91,7 +91,15 @@ def test_day_shift_energy_split_by_state(day_records: list[Record]) -> None:
     assert energy["kwh_idle"] == pytest.approx(2.0 * (1800 + 3600 + 3600 + 1800) / 3600 + 6.0 * 1800 / 3600)
     assert energy["kwh"] == pytest.approx(60.0)
     assert energy["kwh_per_unit"] == pytest.approx(60.0 / 6480, abs=1e-6)
-    assert energy["co2e_kg"] == pytest.approx(60.0 * 0.5366)
+    assert energy["co2_kg"] == pytest.approx(60.0 * 0.5366)  # a CO2-only factor: co2_kg, never co2e_kg
+    assert "co2e_kg" not in energy
+    assert (energy["grid_factor"], energy["grid_factor_year"], energy["kg_co2_per_kwh"]) == (
+        "cn-mee-2022-national",
+        2022,
+        0.5366,
+    )
+    assert energy["kgce"] == pytest.approx(60.0 * 0.1229)  # GB/T 2589-2020 equivalent value
+    assert energy["kgce_per_unit"] == pytest.approx(60.0 * 0.1229 / 6480, abs=1e-6)
 
 
 def test_state_changes_are_published_with_reasons(day_records: list[Record]) -> None:

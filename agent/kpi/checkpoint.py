@@ -12,6 +12,10 @@ It also holds the setup it was made under, except the state rules (compiled expr
 from the current configuration): an engine is rebuilt exactly as it was, and what changed since is
 then applied by the same path as a reload (`KpiEngine.reconfigure`).
 
+Later additions (display names, statutory dates, the crew rotation and the crews' day totals) are
+optional keys: a checkpoint written before them is read with their defaults, and the configuration's
+values arrive by `reconfigure` as for any change.
+
 Plain data: dicts with string keys, lists, strings, numbers, booleans and None, so any JSON
 encoder stores it, and floats come back bit for bit. FORMAT changes whenever the layout does;
 `restore` refuses any other format with a CheckpointError, as it refuses data it cannot read.
@@ -25,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from agent.kpi.calendar import ShiftCalendar, ShiftDef
+from agent.kpi.calendar import CrewRotation, ShiftCalendar, ShiftDef
 from agent.kpi.counters import CounterTracker
 from agent.kpi.energy import EnergyTotals
 from agent.kpi.engine import (
@@ -36,6 +40,7 @@ from agent.kpi.engine import (
     MachineSetup,
     MachineTracker,
     MeterSetup,
+    Names,
     PeriodTotals,
 )
 from agent.kpi.oee import OeeTotals
@@ -69,6 +74,8 @@ def snapshot(engine: KpiEngine) -> Data:
         "day_totals": {key: dict(vars(totals)) for key, totals in engine.day_totals.items()},
         "day_energy": {key: dict(vars(energy)) for key, energy in engine.day_energy.items()},
         "day_main_kwh": engine.day_main_kwh,
+        "crew_day_totals": {key: dict(vars(totals)) for key, totals in engine.crew_day_totals.items()},
+        "crew_day_energy": {key: dict(vars(energy)) for key, energy in engine.crew_day_energy.items()},
         "setup": _setup_data(engine.setup),
         "machines": {key: _tracker_data(machine) for key, machine in engine.machines.items()},
         "meters": {key: _counter_data(counter) for key, counter in engine.meter_counters.items()},
@@ -145,6 +152,7 @@ def _setup_data(setup: EngineSetup) -> Data:
                 "publish_tags": m.publish_tags,
                 "variant_tag": m.variant_tag,
                 "ideal_cycle_by_variant": dict(m.ideal_cycle_by_variant),
+                "name": m.name,
             }
             for m in setup.machines
         ],
@@ -160,6 +168,15 @@ def _setup_data(setup: EngineSetup) -> Data:
             "days_off": sorted(day.isoformat() for day in calendar.days_off),
             "working_weekdays": sorted(calendar.working_weekdays),
             "maintenance": [list(window) for window in calendar.maintenance],
+            "holidays": sorted(day.isoformat() for day in calendar.holidays),
+            "workdays": sorted(day.isoformat() for day in calendar.workdays),
+            "worked": sorted(day.isoformat() for day in calendar.worked),
+            "rotation": None
+            if calendar.rotation is None
+            else {
+                "anchor": calendar.rotation.anchor.isoformat(),
+                "pattern": [[list(pair) for pair in day] for day in calendar.rotation.pattern],
+            },
         },
         "publish_interval_s": setup.publish_interval_s,
         "offline_after_s": setup.offline_after_s,
@@ -167,6 +184,13 @@ def _setup_data(setup: EngineSetup) -> Data:
         "micro_stop_s": setup.micro_stop_s,
         "micro_stops_lower_performance": setup.micro_stops_lower_performance,
         "lines": [[line.id, line.constraint] for line in setup.lines],
+        "line_names": {line.id: line.name for line in setup.lines if line.name},
+        "names": {
+            "workshop": setup.names.workshop,
+            "shifts": dict(setup.names.shifts),
+            "crews": dict(setup.names.crews),
+            "stops": dict(setup.names.stops),
+        },
     }
 
 
@@ -206,6 +230,12 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
         EnergyTotals, {k: EnergyTotals(**v) for k, v in data["day_energy"].items()}
     )
     engine.day_main_kwh = float(data["day_main_kwh"])
+    engine.crew_day_totals = defaultdict(
+        OeeTotals, {k: OeeTotals(**v) for k, v in data.get("crew_day_totals", {}).items()}
+    )
+    engine.crew_day_energy = defaultdict(
+        EnergyTotals, {k: EnergyTotals(**v) for k, v in data.get("crew_day_energy", {}).items()}
+    )
     machines = data["machines"]
     if set(machines) != set(engine.machines):
         raise CheckpointError("the machines' state does not match the checkpoint's own setup")
@@ -286,6 +316,7 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
             publish_tags=bool(m["publish_tags"]),
             variant_tag=m["variant_tag"],
             ideal_cycle_by_variant={str(k): float(v) for k, v in m["ideal_cycle_by_variant"].items()},
+            name=str(m.get("name", "")),
         )
         for m in data["machines"]
     )
@@ -296,6 +327,8 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
             raise CheckpointError(f"meter {m['id']!r} has no kWh counter")
         meters.append(MeterSetup(m["id"], m["machine"], kwh, float(m["max_kw"])))
     calendar = data["calendar"]
+    line_names = data.get("line_names", {})
+    names = data.get("names", {})
     return EngineSetup(
         machines=machines,
         meters=tuple(meters),
@@ -308,11 +341,37 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
             frozenset(dt.date.fromisoformat(day) for day in calendar["days_off"]),
             frozenset(int(day) for day in calendar["working_weekdays"]),
             tuple((float(a), float(b)) for a, b in calendar["maintenance"]),
+            holidays=_dates(calendar.get("holidays", [])),
+            workdays=_dates(calendar.get("workdays", [])),
+            worked=_dates(calendar.get("worked", [])),
+            rotation=_rotation_from(calendar.get("rotation")),
         ),
         publish_interval_s=float(data["publish_interval_s"]),
         offline_after_s=float(data["offline_after_s"]),
         kg_co2e_per_kwh=None if data["kg_co2e_per_kwh"] is None else float(data["kg_co2e_per_kwh"]),
         micro_stop_s=float(data["micro_stop_s"]),
         micro_stops_lower_performance=bool(data["micro_stops_lower_performance"]),
-        lines=tuple(LineSetup(line_id, constraint) for line_id, constraint in data["lines"]),
+        lines=tuple(
+            LineSetup(line_id, constraint, name=str(line_names.get(line_id, "")))
+            for line_id, constraint in data["lines"]
+        ),
+        names=Names(
+            workshop=str(names.get("workshop", "")),
+            shifts={str(k): str(v) for k, v in names.get("shifts", {}).items()},
+            crews={str(k): str(v) for k, v in names.get("crews", {}).items()},
+            stops={str(k): str(v) for k, v in names.get("stops", {}).items()},
+        ),
+    )
+
+
+def _dates(days: list[str]) -> frozenset[dt.date]:
+    return frozenset(dt.date.fromisoformat(day) for day in days)
+
+
+def _rotation_from(data: Mapping[str, Any] | None) -> CrewRotation | None:
+    if data is None:
+        return None
+    return CrewRotation(
+        dt.date.fromisoformat(data["anchor"]),
+        tuple(tuple((str(shift), str(crew)) for shift, crew in day) for day in data["pattern"]),
     )

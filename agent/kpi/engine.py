@@ -18,6 +18,12 @@ parts and kWh; a stop closes it at once. A closed period is
 never reopened and never published again: a share of an increment that falls into one (a device
 that came back after its end) goes to the open period instead.
 
+Names and crews. Records carry the display names next to the ids (`machine_name`, `line_name`,
+`shift_name`, `workshop_name`, `crew_name`; the id where no name is configured), and every shift
+record its `crew` (null without a rotation). When a production day closes, each crew's totals of
+that day over the whole workshop follow (kinds crew_oee and crew_energy, period: day): sums of
+times and counts of the crew's shifts, so a month per crew is the sum of its days.
+
 Gaps. Time nobody observed is offline with a reason that becomes a flag on the periods it
 touches: `agent_restart` (the agent was down: see `resume` and `fresh`) and `clock_step` (the
 wall clock jumped forward: see `clock_step`). The engine's time never goes backwards: after a
@@ -27,6 +33,7 @@ while states, parts and kWh go on being tracked.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -82,6 +89,11 @@ class MachineSetup:
     publish_tags: bool = False
     variant_tag: str | None = None
     ideal_cycle_by_variant: Mapping[str, float] = field(default_factory=dict)
+    name: str = ""  # as people call it; the id when empty
+
+    @property
+    def display(self) -> str:
+        return self.name or self.id
 
     def ideal_cycle(self, variant: TagValue) -> float:
         return self.ideal_cycle_by_variant.get(variant_key(variant), self.ideal_cycle_s)
@@ -106,6 +118,30 @@ class MeterSetup:
 class LineSetup:
     id: str
     constraint: str | None = None  # a serial line's bottleneck machine: its OEE is the line's
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names that are not a machine's or a line's: the workshop, shifts and crews by id."""
+
+    workshop: str = ""
+    shifts: Mapping[str, str] = field(default_factory=dict)
+    crews: Mapping[str, str] = field(default_factory=dict)
+    # planned stops by where they start: "<shift id>@HH:MM" for breaks, "YYYY-MM-DDTHH:MM" for
+    # maintenance windows (local times)
+    stops: Mapping[str, str] = field(default_factory=dict)
+
+    def planned_stop(self, shift_id: str, local_start: dt.datetime) -> str | None:
+        return self.stops.get(f"{local_start:%Y-%m-%dT%H:%M}") or self.stops.get(
+            f"{shift_id}@{local_start:%H:%M}"
+        )
+
+    def shift(self, shift_id: str) -> str:
+        return self.shifts.get(shift_id, shift_id)
+
+    def crew(self, crew_id: str | None) -> str | None:
+        return None if crew_id is None else self.crews.get(crew_id, crew_id)
 
 
 @dataclass(frozen=True)
@@ -119,6 +155,7 @@ class EngineSetup:
     micro_stop_s: float = 0.0
     micro_stops_lower_performance: bool = False
     lines: tuple[LineSetup, ...] = ()
+    names: Names = field(default_factory=Names)
 
 
 @dataclass
@@ -176,6 +213,8 @@ class MachineView:
 
     id: str
     line: str
+    name: str
+    line_name: str
     state: MachineState
     since: float
     reason: str | None
@@ -184,10 +223,12 @@ class MachineView:
     energy: EnergyTotals
 
 
-def _state_record(machine: MachineTracker, ts: float) -> Record:
+def _state_record(machine: MachineTracker, line_name: str, ts: float) -> Record:
     fields = {
         "machine": machine.setup.id,
+        "machine_name": machine.setup.display,
         "line": machine.setup.line,
+        "line_name": line_name,
         "state": machine.state.value,
         "since": rfc3339_ms(machine.since),
         "reason": machine.reason,
@@ -222,11 +263,14 @@ class KpiEngine:
         self.meter_counters = {m.id: CounterTracker(m.kwh.modulus, m.max_kw / 3600.0) for m in setup.meters}
         self.metered_machines = frozenset(m.machine for m in setup.meters if m.machine is not None)
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
+        self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.workshop_kwh: dict[str, float] = defaultdict(float)
         self.period = self.calendar.period_at(start)
         self.day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
         self.day_main_kwh = 0.0
+        self.crew_day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
+        self.crew_day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
         self.next_publish = start + setup.publish_interval_s
         self.now = start
         self.resumed_at = start  # the end of the last gap: periods that ended in it settle from here
@@ -298,7 +342,10 @@ class KpiEngine:
             return []
         self._track_stop(machine, state, ts)
         machine.state, machine.reason, machine.since = state, reason, ts
-        return [_state_record(machine, ts)]
+        return [_state_record(machine, self.line_name(machine.setup.line), ts)]
+
+    def line_name(self, line: str) -> str:
+        return self.line_names.get(line, line)
 
     def _track_stop(self, machine: MachineTracker, new_state: MachineState, ts: float) -> None:
         """A stop from production back to production within micro_stop_s is a micro-stop."""
@@ -522,7 +569,10 @@ class KpiEngine:
         """Every machine's current state again, with the `since` of its last change: a store that
         is asked for the latest state within a time window then sees every machine, however long
         ago it changed. A consumer that wants changes only keeps the first record of each since."""
-        return [_state_record(machine, ts) for machine in self.machines.values()]
+        return [
+            _state_record(machine, self.line_name(machine.setup.line), ts)
+            for machine in self.machines.values()
+        ]
 
     def resume(self, now: float) -> list[Record]:
         """Continue after the agent was down, from its last checkpoint (the engine's time) to `now`.
@@ -612,6 +662,7 @@ class KpiEngine:
         self.meters = {m.id: m for m in setup.meters}
         self.metered_machines = frozenset(m.machine for m in setup.meters if m.machine is not None)
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
+        self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.setup = setup
         if setup.calendar != self.calendar:
             self.calendar = setup.calendar
@@ -639,9 +690,13 @@ class KpiEngine:
         return replace(totals, good=totals.produced * share, ideal_good_s=totals.ideal_s * share)
 
     def _publish(self, period: Period, *, final: bool, ts: float) -> list[Record]:
+        names = self.setup.names
         common: dict[str, object] = {
             "period": "shift",
             "shift": period.name,
+            "shift_name": names.shift(period.name) if period.is_shift else None,
+            "crew": period.crew,
+            "crew_name": names.crew(period.crew),
             "shift_start": rfc3339_ms(period.start),
             "day": period.day.isoformat(),
             "final": final,
@@ -656,6 +711,14 @@ class KpiEngine:
             for machine_id, (totals, energy, _) in machines.items():
                 self.day_totals[machine_id] = self.day_totals[machine_id] + totals
                 self.day_energy[machine_id] = self.day_energy[machine_id] + energy
+            if period.crew is not None:
+                crew = period.crew
+                self.crew_day_totals[crew] = self.crew_day_totals[crew] + sum_totals(
+                    t for t, _, _ in machines.values()
+                )
+                self.crew_day_energy[crew] = self.crew_day_energy[crew] + sum(
+                    (e for _, e, _ in machines.values()), EnergyTotals()
+                )
             self.day_main_kwh += self.workshop_kwh.pop(period.key, 0.0)
             for machine in self.machines.values():
                 machine.periods.pop(period.key, None)
@@ -669,14 +732,33 @@ class KpiEngine:
         common: dict[str, object] = {
             "period": "day",
             "shift": None,
+            "shift_name": None,
+            "crew": None,
+            "crew_name": None,
             "day": closing.day.isoformat(),
             "final": True,
         }
         machines = {m: (totals, self.day_energy[m], set[str]()) for m, totals in self.day_totals.items()}
         records = self._records(machines, self.day_main_kwh, common, ts)
+        records += self._crew_records(common, ts)
         self.day_totals.clear()
         self.day_energy.clear()
         self.day_main_kwh = 0.0
+        return records
+
+    def _crew_records(self, day: dict[str, object], ts: float) -> list[Record]:
+        """Each crew's totals of the day that closes: its shifts over the whole workshop."""
+        factor = self.setup.kg_co2e_per_kwh
+        records: list[Record] = []
+        for crew, totals in self.crew_day_totals.items():
+            ident = {**day, "crew": crew, "crew_name": self.setup.names.crew(crew)}
+            energy = self.crew_day_energy.get(crew, EnergyTotals())
+            records.append(Record(RecordKind.CREW_OEE, ts, {**ident, **oee_fields(totals)}))
+            records.append(
+                Record(RecordKind.CREW_ENERGY, ts, {**ident, **energy_fields(energy, totals, factor)})
+            )
+        self.crew_day_totals.clear()
+        self.crew_day_energy.clear()
         return records
 
     def _records(
@@ -691,9 +773,15 @@ class KpiEngine:
         records: list[Record] = []
         by_line: dict[str, list[str]] = defaultdict(list)
         for machine_id, (totals, energy, flags) in machines.items():
-            line = self.machines[machine_id].setup.line
+            setup = self.machines[machine_id].setup
+            line = setup.line
             by_line[line].append(machine_id)
-            ident = {"machine": machine_id, "line": line}
+            ident = {
+                "machine": machine_id,
+                "machine_name": setup.display,
+                "line": line,
+                "line_name": self.line_name(line),
+            }
             all_flags = sorted(flags | set(compute_oee(totals).flags))
             records.append(
                 Record(RecordKind.OEE, ts, {**ident, **common, **oee_fields(totals), "flags": all_flags})
@@ -713,18 +801,20 @@ class KpiEngine:
             )
             oee_record = oee_fields(measured)
             extra = {"constraint": constraint} if constraint else {}
-            records.append(Record(RecordKind.LINE_OEE, ts, {"line": line, **common, **oee_record, **extra}))
+            line_ident = {"line": line, "line_name": self.line_name(line)}
+            records.append(Record(RecordKind.LINE_OEE, ts, {**line_ident, **common, **oee_record, **extra}))
             records.append(
                 Record(
                     RecordKind.LINE_ENERGY,
                     ts,
-                    {"line": line, **common, **energy_fields(line_energy, line_totals, factor)},
+                    {**line_ident, **common, **energy_fields(line_energy, line_totals, factor)},
                 )
             )
         workshop = sum_totals(t for t, _, _ in machines.values())
         metered = sum((e for _, e, _ in machines.values()), EnergyTotals())
-        records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**common, **oee_fields(workshop)}))
-        energy_record = {**common, **energy_fields(metered, workshop, factor)}
+        named = {"workshop_name": self.setup.names.workshop or None, **common}
+        records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**named, **oee_fields(workshop)}))
+        energy_record = {**named, **energy_fields(metered, workshop, factor)}
         if any(m.machine is None for m in self.meters.values()):
             energy_record["kwh_main_meter"] = round(main_kwh, 4)
             unmetered = max(0.0, main_kwh - metered.total_kwh) / main_kwh if main_kwh > 0 else None
@@ -740,6 +830,8 @@ class KpiEngine:
             MachineView(
                 m.setup.id,
                 m.setup.line,
+                m.setup.display,
+                self.line_name(m.setup.line),
                 m.state,
                 m.since,
                 m.reason,

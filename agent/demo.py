@@ -175,7 +175,7 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
                 if deadline is not None and loop.time() >= deadline:
                     stop.set()
                 while shown < len(tap.closed):
-                    summary = shift_summary(tap.closed[shown], words)
+                    summary = shift_summary(tap.closed[shown], words, timezone)
                     shown += 1
                     if summary is not None:
                         print_table(live.console, summary)

@@ -60,8 +60,12 @@ class FittedTable:
         if self.rows:
             self.rows[-1].end_section = True
 
+    def shown(self, width: int | None) -> list[int]:
+        """The indexes of the columns laid out at this width."""
+        return visible_columns(self.columns, self.rows, width)
+
     def render(self, width: int | None) -> Table:
-        shown = visible_columns(self.columns, self.rows, width)
+        shown = self.shown(width)
         widths = column_widths([self.columns[i] for i in shown], self._cells(shown), width)
         table = Table(title=self.title, box=TABLE_BOX, expand=False)
         for index, column_width in zip(shown, widths, strict=True):

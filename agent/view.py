@@ -229,7 +229,7 @@ def live_view(agent: Agent, timezone: str, now: float, words: Catalogue, width: 
 SUMMARY_KINDS = (RecordKind.OEE, RecordKind.LINE_OEE, RecordKind.WORKSHOP_OEE)
 
 
-def shift_summary(records: Iterable[Record], words: Catalogue) -> FittedTable | None:
+def shift_summary(records: Iterable[Record], words: Catalogue, timezone: str) -> FittedTable | None:
     """The closing numbers of a shift, from its final records (no-shift stretches have none)."""
     finals = [
         r
@@ -241,13 +241,14 @@ def shift_summary(records: Iterable[Record], words: Catalogue) -> FittedTable | 
     ]
     if not finals:
         return None
-    return summary_table(finals, words)
+    return summary_table(finals, words, timezone)
 
 
-def summary_table(finals: list[Record], words: Catalogue) -> FittedTable:
+def summary_table(finals: list[Record], words: Catalogue, timezone: str) -> FittedTable:
     first = finals[0].fields
     shift = first.get("shift_name") or first["shift"]
-    start = str(first["shift_start"])
+    started = dt.datetime.strptime(str(first["shift_start"]), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    start = f"{started.astimezone(zoneinfo.ZoneInfo(timezone)):%Y-%m-%d %H:%M}"
     if first.get("crew_name"):
         title = words("summary.title_crew", shift=shift, crew=first["crew_name"], start=start)
     else:

@@ -130,7 +130,7 @@ def test_names_are_influx_fields_and_the_crew_a_tag(records: list[Record], confi
     assert point._fields["machine_name"] == "1号内沟磨床"
     assert point._fields["shift_name"] == "中班"
     assert "machine_name" not in point._tags
-    line = point.to_line_protocol()
+    line = point.to_line_protocol()  # type: ignore[no-untyped-call]
     assert 'machine_name="1号内沟磨床"' in line
     crew = next(r for r in records if r.kind is RecordKind.CREW_OEE)
     [crew_point] = to_points(Envelope("gw", 2, crew), topics)

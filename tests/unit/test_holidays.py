@@ -27,15 +27,18 @@ TWO_SHIFTS = (
 MONDAY_TO_FRIDAY = frozenset(range(1, 6))
 
 
-def calendar(**overrides: frozenset[dt.date]) -> ShiftCalendar:
+def calendar(
+    days_off: frozenset[dt.date] = frozenset(), worked: frozenset[dt.date] = frozenset()
+) -> ShiftCalendar:
     """Two shifts on weekdays, with China's holidays and make-up days, as `calendar.holidays: cn`."""
     return ShiftCalendar(
         TWO_SHIFTS,
         "Asia/Shanghai",
+        days_off=days_off,
         working_weekdays=MONDAY_TO_FRIDAY,
         holidays=CN.off,
         workdays=CN.work,
-        **overrides,
+        worked=worked,
     )
 
 

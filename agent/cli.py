@@ -26,7 +26,6 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2  # the configuration is invalid: systemd does not restart (RestartPreventExitStatus)
 EXIT_OUTBOX = 3  # the outbox cannot be opened for writing (permissions, read-only file system)
-DECEMBER = 12  # the State Council publishes the next year's holidays in the autumn; by December, ask
 
 log = logging.getLogger("agent")
 
@@ -101,19 +100,16 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 def holiday_notes(config: AgentConfig, words: Catalogue, today: dt.date | None = None) -> list[str]:
     """A note when the workshop's holiday set does not know this year, or in December the next."""
-    from agent.config.holidays import statutory_calendar
+    from agent.config.holidays import missing_years, statutory_calendar
 
     chosen = config.workshop.calendar.holidays
     if chosen is None:
         return []
-    known = statutory_calendar(chosen)
     today = today or dt.datetime.now(zoneinfo.ZoneInfo(config.workshop.site.timezone)).date()
-    wanted = [today.year] + ([today.year + 1] if today.month == DECEMBER else [])
-    years = ", ".join(str(y) for y in known.years)
+    years = ", ".join(str(y) for y in statutory_calendar(chosen).years)
     return [
         words("validate.holidays_missing", set=chosen, years=years, year=year)
-        for year in wanted
-        if not known.covers(year)
+        for year in missing_years(chosen, today)
     ]
 
 

@@ -109,3 +109,14 @@ def statutory_calendar(set_id: str) -> StatutoryCalendar:
         tuple(sorted(data.years)),
         {year: spec.source for year, spec in data.years.items()},
     )
+
+
+DECEMBER = 12  # the State Council publishes the next year's dates in the autumn; by December, ask
+
+
+def missing_years(set_id: str, today: dt.date) -> list[int]:
+    """This year, and in December the next, when the set does not know them: their holidays would
+    be worked as normal days until an update (or the plant's own dates) brings them."""
+    known = statutory_calendar(set_id)
+    wanted = [today.year] + ([today.year + 1] if today.month == DECEMBER else [])
+    return [year for year in wanted if not known.covers(year)]

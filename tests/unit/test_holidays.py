@@ -195,3 +195,11 @@ def test_any_calendar_with_overrides_still_partitions_time(
             assert piece.kind is PeriodKind.NO_SHIFT
     total = sum(p.end - p.start for p in pieces)
     assert abs(total - (end - start)) < 1e-6
+
+
+def test_a_year_the_set_does_not_know_is_named_this_year_and_in_december_the_next() -> None:
+    from agent.config.holidays import missing_years
+
+    assert missing_years("cn", dt.date(2026, 6, 1)) == []
+    assert missing_years("cn", dt.date(2026, 12, 1)) == [2027]  # published in November: ask for it
+    assert missing_years("cn", dt.date(2028, 3, 1)) == [2028]

@@ -19,6 +19,7 @@ from agent.config.loader import AgentConfig, Device, load_config
 from agent.config.workshop import Connection
 from agent.drivers.base import ReadResult
 from agent.engine_setup import build_engine_setup
+from agent.kpi.engine import KpiEngine
 from agent.outbox import Outbox
 from agent.records import Envelope, Record, RecordKind, from_json
 from agent.restarts import LoopHealth, keep_running
@@ -237,18 +238,19 @@ async def test_a_failing_poll_loop_turns_its_devices_bad_and_the_others_go_on(
 
 
 async def test_values_the_engine_refuses_cost_only_that_device(
-    config: AgentConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    config: AgentConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # patched on the class: the agent's engine is the one it starts (or continues) in run()
     agent = make_agent(config, tmp_path)
-    ingest = agent.engine.ingest
+    ingest = KpiEngine.ingest
     poisoned = {"on": True}
 
-    def picky(samples: Sequence[Sample]) -> list[Record]:
+    def picky(engine: KpiEngine, samples: Sequence[Sample]) -> list[Record]:
         if poisoned["on"] and any(s.device == "grinder-02" for s in samples):
             raise ValueError("poison")
-        return ingest(samples)
+        return ingest(engine, samples)
 
-    agent.engine.ingest = picky  # type: ignore[method-assign]
+    monkeypatch.setattr(KpiEngine, "ingest", picky)
 
     def refused() -> bool:
         status = agent.health.get("plc-a") and agent.health["plc-a"].devices.get("grinder-02")
@@ -260,7 +262,9 @@ async def test_values_the_engine_refuses_cost_only_that_device(
         poisoned["on"] = False
         await run_until(agent, lambda: agent.health["plc-a"].devices["grinder-02"].error is None)
     machines = state_records(tmp_path)
-    assert machines == {"grinder-01": 1, "grinder-02": 1, "grinder-03": 1}
+    # each run_until is a start: the machines whose values were taken turn producing in both runs
+    # (after the restart's offline gap), grinder-02 only once its values are accepted again
+    assert machines == {"grinder-01": 2, "grinder-02": 1, "grinder-03": 2}
     refusals = [r for r in caplog.records if "event=kpi_values_refused" in r.getMessage()]
     assert len(refusals) == 1
     assert refusals[0].exc_info is not None
@@ -272,16 +276,16 @@ async def test_a_kpi_round_that_fails_after_reading_loses_none_of_its_records(
 ) -> None:
     monkeypatch.setattr("agent.runtime.ADVANCE_EVERY_S", 0.0)  # every round advances, and may fail
     agent = make_agent(config, tmp_path)
-    advance = agent.engine.advance
+    advance = KpiEngine.advance
     failures = {"left": 1}
 
-    def failing_once(now: float) -> list[Record]:
-        if failures["left"] and agent.engine.machines["grinder-03"].state.value == "producing":
+    def failing_once(engine: KpiEngine, now: float) -> list[Record]:
+        if failures["left"] and engine.machines["grinder-03"].state.value == "producing":
             failures["left"] -= 1
             raise RuntimeError("engine bug")
-        return advance(now)
+        return advance(engine, now)
 
-    agent.engine.advance = failing_once  # type: ignore[method-assign]
+    monkeypatch.setattr(KpiEngine, "advance", failing_once)
     await run_until(
         agent, lambda: agent.loops.get("kpi:process", LoopHealth("")).restarts == 1 and agent.rounds > 5
     )
@@ -312,19 +316,21 @@ async def test_a_failing_delivery_loop_restarts_from_its_cursor_in_order(
     assert len(sink.delivered) == agent.storage.stored  # the flush at stop delivered the rest
 
 
-async def test_a_record_the_outbox_cannot_take_is_refused_alone(config: AgentConfig, tmp_path: Path) -> None:
+async def test_a_record_the_outbox_cannot_take_is_refused_alone(
+    config: AgentConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     agent = make_agent(config, tmp_path)
-    advance = agent.engine.advance
+    advance = KpiEngine.advance
     once = {"left": 1}
 
-    def with_poison(now: float) -> list[Record]:
-        records = advance(now)
+    def with_poison(engine: KpiEngine, now: float) -> list[Record]:
+        records = advance(engine, now)
         if once["left"]:
             once["left"] -= 1
             records.append(Record(RecordKind.EVENT, now, {"value": 2**70}))  # more than JSON's 64 bits
         return records
 
-    agent.engine.advance = with_poison  # type: ignore[method-assign]
+    monkeypatch.setattr(KpiEngine, "advance", with_poison)
     await run_until(agent, lambda: agent.rounds > 5 and agent.storage.stored > 3)
     assert agent.storage.refused == {"event": 1}
     assert state_records(tmp_path) == {"grinder-01": 1, "grinder-02": 1, "grinder-03": 1}

@@ -36,7 +36,7 @@ STATE_STYLE = {
     MachineState.OFFLINE: "bold magenta",
 }
 # Which columns a narrow terminal gives up first (agent/terminal.py): higher goes earlier.
-DETAIL, RATIO, CONTEXT = 3, 2, 1
+REASON, PER_UNIT, DETAIL, RATIO, CONTEXT = 5, 4, 3, 2, 1
 SUMMARY_TIMES = ("pbt_s", "apt_s", "fault_s", "setup_s")
 
 
@@ -46,14 +46,14 @@ def live_columns(words: Catalogue) -> list[Column]:
         Column(words("column.line"), drop=CONTEXT),
         Column(words("column.state")),
         Column(words("column.since"), drop=DETAIL),
-        Column(words("column.reason"), wrap=True, drop=DETAIL),
+        Column(words("column.reason"), wrap=True, drop=REASON),
         Column(words("column.produced"), numeric=True),
         Column(words("column.good"), numeric=True),
         Column(words("column.availability"), numeric=True, drop=RATIO),
         Column(words("column.performance"), numeric=True, drop=RATIO),
         Column(words("column.quality"), numeric=True, drop=RATIO),
         Column(words("column.oee"), numeric=True),
-        Column(words("column.kwh_per_unit"), numeric=True, drop=DETAIL),
+        Column(words("column.kwh_per_unit"), numeric=True, drop=PER_UNIT),
     ]
 
 

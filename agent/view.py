@@ -47,13 +47,20 @@ def live_columns(words: Catalogue) -> list[Column]:
         Column(words("column.state")),
         Column(words("column.since"), drop=DETAIL),
         Column(words("column.reason"), wrap=True, drop=REASON),
+        *count_and_ratio_columns(words),
+        Column(words("column.kwh_per_unit"), numeric=True, drop=PER_UNIT),
+    ]
+
+
+def count_and_ratio_columns(words: Catalogue) -> list[Column]:
+    """Parts, good parts, A, P, Q and OEE: the live view's and the summary's."""
+    return [
         Column(words("column.produced"), numeric=True),
         Column(words("column.good"), numeric=True),
         Column(words("column.availability"), numeric=True, drop=RATIO),
         Column(words("column.performance"), numeric=True, drop=RATIO),
         Column(words("column.quality"), numeric=True, drop=RATIO),
         Column(words("column.oee"), numeric=True),
-        Column(words("column.kwh_per_unit"), numeric=True, drop=PER_UNIT),
     ]
 
 
@@ -256,12 +263,7 @@ def summary_table(finals: list[Record], words: Catalogue, timezone: str) -> Fitt
     columns = [
         Column(words("column.scope")),
         *(Column(words(f"column.{key[:-2]}_h"), numeric=True, drop=DETAIL) for key in SUMMARY_TIMES),
-        Column(words("column.produced"), numeric=True),
-        Column(words("column.good"), numeric=True),
-        Column(words("column.availability"), numeric=True, drop=RATIO),
-        Column(words("column.performance"), numeric=True, drop=RATIO),
-        Column(words("column.quality"), numeric=True, drop=RATIO),
-        Column(words("column.oee"), numeric=True),
+        *count_and_ratio_columns(words),
     ]
     table = FittedTable(title, columns)
     for record in finals:

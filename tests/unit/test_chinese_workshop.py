@@ -15,7 +15,7 @@ from agent.engine_setup import build_engine_setup
 from agent.kpi.checkpoint import restore, snapshot
 from agent.kpi.engine import KpiEngine
 from agent.records import Envelope, Record, RecordKind, from_json, to_json
-from agent.samples import Sample
+from agent.sim.history import feed
 from agent.sim.server import WorkshopSimulator
 from agent.sinks.points import to_points
 from agent.sinks.registry import topic_root
@@ -47,20 +47,7 @@ def run(
     config: AgentConfig, engine: KpiEngine, start: float, end: float, models: WorkshopSimulator | None = None
 ) -> list[Record]:
     """Every device read every POLL_S from start to end, as the simulator's models say."""
-    models = models or simulator(config)
-    devices = list(config.devices())
-    records: list[Record] = []
-    t = start
-    while t < end:
-        batch = []
-        for device in devices:
-            model = models.machines.get(device.id) or models.meters[device.id]
-            values = model.values_at(t)
-            batch += [Sample(device.id, tag, values.get(tag, 0), t) for tag in device.profile.spec.tag_names]
-        records += engine.ingest(batch)
-        records += engine.advance(t)
-        t += POLL_S
-    return records
+    return feed(config, engine, models or simulator(config), start, end, POLL_S)
 
 
 @pytest.fixture(scope="module")

@@ -97,16 +97,19 @@ def test_a_truncated_outbox_is_salvaged_delivered_and_counted(place: Path) -> No
     outbox.open()
     outbox.register(["file"])
     stored = []
+    # made a minute before the start: records older than the outbox's max_age_h (7 days) would be
+    # dropped as aged by the agent's first commit, before any output could take them
+    made = time.time() - 60
     for start in range(0, UNDELIVERED, 25):
         batch = [
             Record(
                 RecordKind.OEE,
-                1000.0 + start + i,
+                made + start + i,
                 {"machine": "grinder-01", "n": start + i, "pad": "x" * 300},
             )
             for i in range(25)
         ]
-        stored += [e.seq for e in outbox.append("gw-test", batch, now=1000.0)]
+        stored += [e.seq for e in outbox.append("gw-test", batch, now=made)]
     outbox.close()
     data = (state / "outbox.db").read_bytes()
     (state / "outbox.db").write_bytes(data[: len(data) * 2 // 3])

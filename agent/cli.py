@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import signal
 import sys
+import zoneinfo
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from agent import __version__
 from agent.config.issues import ConfigError
 from agent.config.loader import AgentConfig, load_config
 from agent.config.shipped import shipped_profiles_dir
+from agent.i18n import Catalogue, catalogue, languages
+from agent.terminal import Column, FittedTable, output_console, print_lines, print_table
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -32,9 +35,20 @@ def _load(path: Path, console: Console) -> AgentConfig | None:
         return load_config(path)
     except ConfigError as error:
         for issue in error.issues:
-            print(issue, file=sys.stderr)
+            print_lines(str(issue), sys.stderr)  # between words at a terminal, whole when piped
         print(f"{len(error.issues)} error(s) in {path}", file=sys.stderr)
         return None
+
+
+def _words(
+    args: argparse.Namespace, config: AgentConfig | None = None, fallback: str | None = None
+) -> Catalogue:
+    """The catalogue in --language if given, else the workshop's site.language."""
+    if args.language is not None:
+        return catalogue(args.language)
+    if config is not None:
+        return catalogue(config.workshop.site.language)
+    return catalogue(fallback) if fallback in languages() else catalogue()
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
@@ -56,19 +70,49 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     for warning in config.warnings:
         print(f"{warning} (a warning: the file is valid)", file=sys.stderr)
     w = config.workshop
-    print(
-        f"{args.config}: OK — {len(w.machines)} machines on {len(w.lines)} lines, "
-        f"{len(w.meters)} meters, {len(w.connections)} connections, "
-        f"{len(config.profiles)} device profiles"
+    words = _words(args, config)
+    print_lines(
+        words(
+            "validate.ok",
+            file=args.config,
+            machines=len(w.machines),
+            lines=len(w.lines),
+            meters=len(w.meters),
+            connections=len(w.connections),
+            profiles=len(config.profiles),
+        ),
+        sys.stdout,
     )
     by_folder: dict[Path, list[str]] = {}
     for name, profile in sorted(config.profiles.items()):
         by_folder.setdefault(profile.file.parent, []).append(name)
     shipped = shipped_profiles_dir()
     for folder, names in by_folder.items():
-        where = "shipped with edge-agent" if folder == shipped else f"from {folder}"
-        print(f"  profiles {where}: {', '.join(names)}")
+        listed = ", ".join(names)
+        line = (
+            words("validate.profiles_shipped", names=listed)
+            if folder == shipped
+            else words("validate.profiles_from", folder=folder, names=listed)
+        )
+        print_lines(line, sys.stdout)
+    for note in holiday_notes(config, words):
+        print_lines(note, sys.stdout)
     return EXIT_OK
+
+
+def holiday_notes(config: AgentConfig, words: Catalogue, today: dt.date | None = None) -> list[str]:
+    """A note when the workshop's holiday set does not know this year, or in December the next."""
+    from agent.config.holidays import missing_years, statutory_calendar
+
+    chosen = config.workshop.calendar.holidays
+    if chosen is None:
+        return []
+    today = today or dt.datetime.now(zoneinfo.ZoneInfo(config.workshop.site.timezone)).date()
+    years = ", ".join(str(y) for y in statutory_calendar(chosen).years)
+    return [
+        words("validate.holidays_missing", set=chosen, years=years, year=year)
+        for year in missing_years(chosen, today)
+    ]
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
@@ -79,12 +123,20 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
+    words = _words(args, config)
     for connection in config.workshop.connections:
         if isinstance(connection, OpcUaConnection):
             nodes = sum(len(d.profile.spec.nodes) for d in config.devices_on(connection))
             console.print(
-                f"{connection.id} (opcua {connection.url}, {connection.security_policy}/"
-                f"{connection.security_mode}): {nodes} nodes, read or subscribed per the profiles"
+                words(
+                    "plan.opcua",
+                    connection=connection.id,
+                    url=connection.url,
+                    policy=connection.security_policy,
+                    mode=connection.security_mode,
+                    nodes=nodes,
+                ),
+                highlight=False,
             )
             continue
         plans = [plan_device(d, connection) for d in config.devices_on(connection)]
@@ -93,16 +145,35 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         if isinstance(connection, ModbusRtuConnection):
             busy = cycle_seconds(requests, connection, request_pause(connection))
             share = busy / connection.interval_s
-            budget = f"; bus busy {busy * 1000:.0f} ms of {connection.interval_s * 1000:.0f} ms ({share:.0%})"
+            budget = words(
+                "plan.budget",
+                busy_ms=f"{busy * 1000:.0f}",
+                interval_ms=f"{connection.interval_s * 1000:.0f}",
+                share=f"{share:.0%}",
+            )
             if share > 0.8:
-                budget += " - TOO SLOW: raise interval_s or baudrate, or move devices to another bus"
-        table = Table(
-            title=f"{connection.id} ({connection.transport} {connection.endpoint}, every "
-            f"{connection.interval_s:g}s): {len(requests)} requests per cycle{budget}"
+                budget += words("plan.too_slow")
+        table = FittedTable(
+            words(
+                "plan.title",
+                connection=connection.id,
+                transport=connection.transport,
+                endpoint=connection.endpoint,
+                interval=f"{connection.interval_s:g}",
+                requests=len(requests),
+                budget=budget,
+            ),
+            [
+                Column(words("column.device")),
+                Column(words("column.unit_id"), numeric=True),
+                Column(words("column.fc")),
+                Column(words("column.table")),
+                Column(words("column.address"), numeric=True),
+                Column(words("column.count"), numeric=True),
+                Column(words("column.gap_filled"), numeric=True),
+                Column(words("column.tags"), wrap=True),
+            ],
         )
-        for column in ("device", "unit", "fc", "table", "address", "count", "gap filled"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("tags", overflow="fold")
         for plan in plans:
             for request in plan.requests:
                 table.add_row(
@@ -115,7 +186,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
                     str(request.filled),
                     ", ".join(t.name for t in request.tags),
                 )
-        console.print(table)
+        print_table(console, table)
     return EXIT_OK
 
 
@@ -150,7 +221,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if config is None:
         return EXIT_CONFIG
     if args.once:
-        return _run_once(config)
+        return _run_once(config, _words(args, config))
     from agent.daemon import Daemon
 
     async def main() -> None:
@@ -162,11 +233,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
-def _run_once(config: AgentConfig) -> int:
+def _run_once(config: AgentConfig, words: Catalogue) -> int:
     from agent.run_once import poll_once, report
 
     readings = asyncio.run(poll_once(config))
-    return EXIT_OK if report(readings, _wide_console()) else EXIT_FAILURE
+    return EXIT_OK if report(readings, output_console(), words) else EXIT_FAILURE
 
 
 def _wide_console(width: int = 160) -> Console:
@@ -212,7 +283,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     except StatusError as error:
         print(f"status: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    print_status(document, console)
+    print_status(document, console, _words(args, fallback=document.get("language")))
     return EXIT_OK if document.get("ok") else EXIT_FAILURE
 
 
@@ -256,10 +327,16 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from agent.demo import DemoOptions, default_state_dir, demo_config, reset_demo_state, run_demo
 
-    config = _load(args.config or demo_config(), console)
+    try:
+        path = args.config or demo_config(args.example)
+    except KeyError as error:
+        print(f"demo: {error.args[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    config = _load(path, console)
     if config is None:
         return EXIT_CONFIG
     options = DemoOptions(
+        language=args.language,
         state_dir=args.state_dir or default_state_dir(),
         speed=args.speed,
         duration_s=args.duration,
@@ -337,6 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--language",
+        choices=languages(),
+        help="the language of tables and messages (default: the workshop's site.language; for status "
+        "without -c, the running agent's)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(name: str, help_text: str, *, required: bool = True) -> argparse.ArgumentParser:
@@ -392,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON Lines file for records (default <state-dir>/records.jsonl; '' for none)",
     )
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--example",
+        default="grinding",
+        help="which shipped workshop (default: grinding; grinding-zh: a Chinese plant, in Chinese)",
+    )
     status = commands.add_parser(
         "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
     )
@@ -458,5 +546,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
-    console = Console()
-    return HANDLERS[args.command](args, console)
+    return HANDLERS[args.command](args, output_console())

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import signal
+import zoneinfo
 from pathlib import Path
 
 from agent.clock import SteadyClock
+from agent.config.holidays import missing_years
 from agent.config.issues import ConfigError
 from agent.config.loader import AgentConfig, load_config
 from agent.health import HealthServer
@@ -32,6 +35,7 @@ class Daemon:
     def __init__(self, config: AgentConfig, path: Path) -> None:
         self.path = path
         self.agent = Agent(config, clock=SteadyClock(), outputs=build_outputs(config))
+        log_missing_holidays(config)
         self.notifier = SystemdNotifier()
         self.stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -102,6 +106,7 @@ class Daemon:
             return
         log_warnings(config)
         self.notifier.send("RELOADING=1")
+        log_missing_holidays(config)
         self.agent.request_reload(config)
 
     async def _start_health_endpoint(self, stack: contextlib.AsyncExitStack) -> None:
@@ -119,3 +124,19 @@ class Daemon:
             )
             return
         log.info("event=health_endpoint url=http://%s:%d/health", server.host, server.port)
+
+
+def log_missing_holidays(config: AgentConfig) -> None:
+    """Once at start and at each reload: a holiday set that does not know this year (or, in
+    December, the next) would have its holidays worked as normal days."""
+    chosen = config.workshop.calendar.holidays
+    if chosen is None:
+        return
+    today = dt.datetime.now(zoneinfo.ZoneInfo(config.workshop.site.timezone)).date()
+    for year in missing_years(chosen, today):
+        log.warning(
+            "event=holidays_unknown set=%s year=%d detail='until an update carries this year, write its "
+            "holidays into calendar.days_off and its make-up working days into calendar.working_days'",
+            chosen,
+            year,
+        )

@@ -21,20 +21,22 @@ from agent.config.loader import AgentConfig
 from agent.config.shipped import example
 from agent.config.workshop import Connection, ModbusRtuConnection, OpcUaConnection
 from agent.engine_setup import build_engine_setup
+from agent.i18n import catalogue
 from agent.outbox import Outbox
 from agent.records import Envelope, Record
 from agent.runtime import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.registry import Output
+from agent.terminal import print_table, table_width
 from agent.view import live_view, shift_summary
 
 REFRESH_S = 0.5
 
 
-def demo_config() -> Path:
-    """The sample workshop shipped in the package: the demo runs from any install and folder."""
-    return example("grinding")
+def demo_config(name: str = "grinding") -> Path:
+    """A sample workshop shipped in the package: the demo runs from any install and folder."""
+    return example(name)
 
 
 def default_state_dir() -> Path:
@@ -96,6 +98,7 @@ class DemoOptions:
     records: Path | None = None  # default <state_dir>/records.jsonl
     write_records: bool = True
     seed: int = 7
+    language: str | None = None  # default: the workshop's site.language
 
     @property
     def outbox(self) -> Path:
@@ -154,6 +157,8 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
         outbox=outbox,
     )
     timezone = config.workshop.site.timezone
+    words = catalogue(options.language or config.workshop.site.language)
+    width = table_width(console)
     async with WorkshopSimulator(
         config, clock, seed=options.seed, opcua=OpcUaSimulation(trust_into_agent=True)
     ):
@@ -162,7 +167,7 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
         deadline = loop.time() + options.duration_s if options.duration_s > 0 else None
         shown = 0
         with Live(
-            live_view(agent, timezone, clock()),
+            live_view(agent, timezone, clock(), words, width),
             console=console,
             auto_refresh=False,
         ) as live:
@@ -170,15 +175,16 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
                 if deadline is not None and loop.time() >= deadline:
                     stop.set()
                 while shown < len(tap.closed):
-                    summary = shift_summary(tap.closed[shown])
+                    summary = shift_summary(tap.closed[shown], words, timezone)
                     shown += 1
                     if summary is not None:
-                        live.console.print(summary)
-                live.update(live_view(agent, timezone, clock()), refresh=True)
+                        print_table(live.console, summary)
+                live.update(live_view(agent, timezone, clock(), words, width), refresh=True)
                 await asyncio.wait({agent_task}, timeout=REFRESH_S)
         await agent_task
     console.print(
-        f"demo: {agent.storage.stored} records produced" + (f", written to {records}" if records else ""),
+        words("demo.produced", count=agent.storage.stored)
+        + (words("demo.written", path=records) if records else ""),
         soft_wrap=True,  # a path to copy stays on one line
         highlight=False,
     )

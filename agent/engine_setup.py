@@ -5,12 +5,13 @@ from __future__ import annotations
 import zoneinfo
 
 from agent.config.grid import GridSetting
+from agent.config.holidays import statutory_calendar
 from agent.config.loader import AgentConfig, DeviceProfile
 from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, MachineSpec, MeterKeeping, Workshop
 from agent.drivers.codec import register_modulus
-from agent.kpi.calendar import ShiftCalendar, ShiftDef
+from agent.kpi.calendar import CrewRotation, ShiftCalendar, ShiftDef
 from agent.kpi.energy import CarbonFactor, MeterInfo
-from agent.kpi.engine import CounterSetup, EngineSetup, LineSetup, MachineSetup, MeterSetup
+from agent.kpi.engine import CounterSetup, EngineSetup, LineSetup, MachineSetup, MeterSetup, Names
 
 
 def _minutes(hhmm: str) -> int:
@@ -26,19 +27,41 @@ def build_calendar(calendar: CalendarSection, timezone: str) -> ShiftCalendar:
     )
     shifts = tuple(
         ShiftDef(
-            s.name,
+            s.key,
             _minutes(s.start),
             _minutes(s.end),
             tuple((_minutes(b.start), _minutes(b.end)) for b in s.breaks),
         )
         for s in calendar.shifts
     )
+    statutory = statutory_calendar(calendar.holidays) if calendar.holidays is not None else None
+    rotation = calendar.rotation
     return ShiftCalendar(
         shifts,
         timezone,
         frozenset(calendar.days_off),
         frozenset(calendar.working_weekdays),
         maintenance,
+        holidays=statutory.off if statutory else frozenset(),
+        workdays=statutory.work if statutory else frozenset(),
+        worked=frozenset(calendar.working_days),
+        rotation=CrewRotation(rotation.anchor, tuple(tuple(sorted(day.items())) for day in rotation.pattern))
+        if rotation is not None
+        else None,
+    )
+
+
+def build_names(workshop: Workshop) -> Names:
+    """What people call the workshop, its shifts and crews (ids where no name is given)."""
+    calendar = workshop.calendar
+    return Names(
+        workshop=workshop.name or workshop.site.area,
+        shifts={s.key: s.display for s in calendar.shifts},
+        crews={c.id: c.name or c.id for c in calendar.crews},
+        stops={
+            **{f"{s.key}@{b.start}": b.name for s in calendar.shifts for b in s.breaks},
+            **{f"{w.start:%Y-%m-%dT%H:%M}": w.name for w in calendar.maintenance},
+        },
     )
 
 
@@ -68,6 +91,7 @@ def build_engine_setup(
             MachineSetup(
                 id=machine.id,
                 line=machine.line,
+                name=machine.name or machine.id,
                 ideal_cycle_s=machine.ideal_cycle_s,
                 rules=profile.rules,
                 produced=_counter(profile, counters.produced) if counters else None,
@@ -103,6 +127,7 @@ def build_engine_setup(
         micro_stop_s=workshop.kpi.micro_stop_s,
         micro_stops_lower_performance=workshop.kpi.micro_stop_loss == "performance",
         lines=build_lines(workshop),
+        names=build_names(workshop),
     )
 
 
@@ -147,5 +172,7 @@ def build_lines(workshop: Workshop) -> tuple[LineSetup, ...]:
         members = [m for m in workshop.machines if m.line == line.id]
         if line.kind == "serial" and constraint is None and members:
             constraint = max(members, key=lambda m: m.ideal_cycle_s).id
-        lines.append(LineSetup(line.id, constraint if line.kind == "serial" else None))
+        lines.append(
+            LineSetup(line.id, constraint if line.kind == "serial" else None, name=line.name or line.id)
+        )
     return tuple(lines)

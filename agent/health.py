@@ -47,6 +47,7 @@ def health_document(agent: Agent) -> dict[str, Any]:
     storage = agent.storage
     return {
         "agent": agent.agent_id,
+        "language": agent.config.workshop.site.language,  # what `edge-agent status` prints in
         "config": {"file": str(agent.config.source), "version": agent.config.version},
         "connections": connections,
         "outputs": outputs,

@@ -19,6 +19,8 @@ class RecordKind(StrEnum):
     WORKSHOP_OEE = "workshop_oee"
     LINE_ENERGY = "line_energy"
     WORKSHOP_ENERGY = "workshop_energy"
+    CREW_OEE = "crew_oee"  # a crew's totals of a production day, over the workshop
+    CREW_ENERGY = "crew_energy"
     EVENT = "event"
     AGENT = "agent"  # the agent's own health and delivery figures
 

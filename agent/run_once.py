@@ -15,15 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from agent.config.loader import AgentConfig, Device
 from agent.config.workshop import Connection, OpcUaConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.registry import build_driver
+from agent.i18n import Catalogue
 from agent.kpi.states import MachineState
 from agent.samples import DeviceStatus, Quality, Sample
+from agent.terminal import Column, FittedTable, print_table
 
 SETTLE_POLL_S = 0.1
 # A connection that fails at the first try gets two more, as the service would retry it: a
@@ -34,6 +35,10 @@ RETRY_PAUSES_S = (1.05, 2.05)
 # Subscribed OPC UA values arrive with the subscription's first publish, not with the connect:
 # wait this many publishing intervals (plus the connection's timeout) for them.
 PUBLISHES_TO_WAIT = 2
+UNKNOWN_STATE = "unknown"
+NO_ANSWER = "run_once.no_answer"  # reasons that are the agent's own words, in the catalogue
+NO_RULE = "run_once.no_rule"
+TROUBLE = frozenset({MachineState.FAULT.value, MachineState.OFFLINE.value, UNKNOWN_STATE})
 
 
 @dataclass
@@ -49,15 +54,16 @@ class DeviceReading:
 
     @property
     def state(self) -> tuple[str, str | None]:
-        """The machine state its profile's rules give for these values; meters have none."""
+        """The machine state its profile's rules give for these values (a state id, or `unknown`,
+        and the reason as a catalogue key or the rule's own text); meters have none."""
         if self.device.machine is None:
             return "", None
         if self.status is None or not self.status.connected:
-            return MachineState.OFFLINE.value, "no answer"
+            return MachineState.OFFLINE.value, NO_ANSWER
         values = {s.tag: s.value for s in self.samples if s.quality is Quality.GOOD}
         verdict = self.device.profile.rules.evaluate(values)
         if verdict is None:
-            return "unknown", "no state rule matched these values"
+            return UNKNOWN_STATE, NO_RULE
         return verdict.state.value, verdict.reason
 
 
@@ -126,44 +132,68 @@ def _unit(device: Device, tag: str) -> str:
     return (found.unit or "") if found is not None else ""
 
 
-def readings_table(readings: list[DeviceReading]) -> Table:
+def readings_table(readings: list[DeviceReading], words: Catalogue) -> FittedTable:
     """One row per tag, the device and its state on every row: greppable when piped."""
-    table = Table(title="one poll of every device")
-    for column in ("device", "connection", "state", "reason", "tag", "value", "unit", "quality"):
-        table.add_column(column, overflow="fold")
+    table = FittedTable(
+        words("run_once.title"),
+        [
+            Column(words("column.device")),
+            Column(words("column.connection"), drop=1),
+            Column(words("column.state")),
+            Column(words("column.reason"), wrap=True, drop=2),
+            Column(words("column.tag")),
+            Column(words("column.value"), wrap=True),
+            Column(words("column.unit"), drop=1),
+            Column(words("column.quality")),
+        ],
+    )
     for reading in readings:
         state, reason = reading.state
-        style = "bold red" if state in ("fault", "offline", "unknown") else ""
-        device = reading.device.id if reading.device.machine else f"{reading.device.id} (meter)"
+        style = "bold red" if state in TROUBLE else ""
+        device = reading.device.machine.name if reading.device.machine and reading.device.machine.name else ""
+        label = reading.device.id if not device else f"{reading.device.id} {device}"
+        if reading.device.machine is None:
+            label = words("run_once.meter", device=reading.device.id)
         for index, sample in enumerate(reading.samples):
             table.add_row(
-                device,
+                label,
                 reading.device.connection,
-                Text(state, style=style),
-                reason or "",
+                Text(words.state(state) if state else "", style=style),
+                _reason(reason, words),
                 sample.tag,
                 _value_text(sample),
                 _unit(reading.device, sample.tag),
-                Text(sample.quality.value, style="" if sample.quality is Quality.GOOD else "red"),
+                Text(
+                    words(f"quality.{sample.quality.value}"),
+                    style="" if sample.quality is Quality.GOOD else "red",
+                ),
                 end_section=index == len(reading.samples) - 1,
             )
     return table
 
 
-def _problem(reading: DeviceReading) -> str:
+def _reason(reason: str | None, words: Catalogue) -> str:
+    if reason is None:
+        return ""
+    return words(reason) if reason in (NO_ANSWER, NO_RULE) else reason
+
+
+def _problem(reading: DeviceReading, words: Catalogue) -> str:
     if reading.status is None:
-        return "no status from the driver"
-    return reading.status.error or ("no answer" if not reading.status.connected else "")
+        return words("run_once.no_status")
+    return reading.status.error or (words("run_once.no_answer") if not reading.status.connected else "")
 
 
-def report(readings: list[DeviceReading], console: Console) -> bool:
+def report(readings: list[DeviceReading], console: Console, words: Catalogue) -> bool:
     """Print the table and a summary; True when every device answered every read."""
-    console.print(readings_table(readings))
+    print_table(console, readings_table(readings, words))
     failed = [r for r in readings if not r.answered]
-    console.print(f"{len(readings) - len(failed)} of {len(readings)} devices answered every read")
+    console.print(
+        words("run_once.answered", answered=len(readings) - len(failed), total=len(readings)), highlight=False
+    )
     grouped: dict[tuple[str, str, str], list[str]] = {}
     for reading in failed:
-        key = (reading.device.connection, reading.endpoint, _problem(reading))
+        key = (reading.device.connection, reading.endpoint, _problem(reading, words))
         grouped.setdefault(key, []).append(reading.device.id)
     for (connection, endpoint, problem), devices in grouped.items():
         console.print(

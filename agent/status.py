@@ -8,7 +8,9 @@ import urllib.request
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from agent.i18n import Catalogue
+from agent.terminal import Column, FittedTable, table_width
 
 
 class StatusError(Exception):
@@ -28,18 +30,41 @@ def fetch_health(base_url: str, timeout_s: float = 3.0) -> dict[str, Any]:
     return document
 
 
-def print_status(document: dict[str, Any], console: Console) -> None:
+def print_status(document: dict[str, Any], console: Console, words: Catalogue) -> None:
     config = document["config"]
+    verdict = words("status.ok") if document["ok"] else words("status.degraded")
     console.print(
-        f"agent {document['agent']}: {'OK' if document['ok'] else 'DEGRADED'} "
-        f"(config {config['file']}, version {config['version']})"
+        words(
+            "status.headline",
+            agent=document["agent"],
+            verdict=verdict,
+            file=config["file"],
+            version=config["version"],
+        ),
+        highlight=False,
     )
-    connections = Table(title="connections")
-    for column in ("connection", "endpoint", "devices up", "cycles", "missed", "errors", "cycle ms"):
-        connections.add_column(column)
-    down = Table(title="devices not answering")
-    for column in ("connection", "device", "last good read", "error"):
-        down.add_column(column)
+    width = table_width(console)
+    connections = FittedTable(
+        words("status.connections"),
+        [
+            Column(words("column.connection")),
+            Column(words("column.endpoint"), drop=1),
+            Column(words("column.devices_up"), numeric=True),
+            Column(words("column.cycles"), numeric=True, drop=2),
+            Column(words("column.missed"), numeric=True),
+            Column(words("column.errors"), numeric=True),
+            Column(words("column.cycle_ms"), numeric=True, drop=2),
+        ],
+    )
+    down = FittedTable(
+        words("status.devices_down"),
+        [
+            Column(words("column.connection")),
+            Column(words("column.device")),
+            Column(words("column.last_good_read")),
+            Column(words("column.error"), wrap=True),
+        ],
+    )
     for name, health in document["connections"].items():
         devices = health["devices"]
         connections.add_row(
@@ -55,41 +80,52 @@ def print_status(document: dict[str, Any], console: Console) -> None:
             if not state["connected"]:
                 ago = state["last_good_read_s_ago"]
                 down.add_row(
-                    name, device, "never" if ago is None else f"{ago:.0f} s ago", state["error"] or ""
+                    name,
+                    device,
+                    words("status.never") if ago is None else words("status.ago", seconds=f"{ago:.0f}"),
+                    state["error"] or "",
                 )
-    console.print(connections)
-    if down.row_count:
-        console.print(down)
-    outputs = Table(title="outputs")
-    for column in ("output", "connected", "backlog", "oldest s", "delivered", "failures", "last error"):
-        outputs.add_column(column)
+    console.print(connections.render(width))
+    if down.rows:
+        console.print(down.render(width))
+    outputs = FittedTable(
+        words("status.outputs"),
+        [
+            Column(words("column.output")),
+            Column(words("column.connected")),
+            Column(words("column.backlog"), numeric=True),
+            Column(words("column.oldest_s"), numeric=True, drop=2),
+            Column(words("column.delivered"), numeric=True, drop=1),
+            Column(words("column.failures"), numeric=True),
+            Column(words("column.last_error"), wrap=True),
+        ],
+    )
     for name, stats in document["outputs"].items():
         outputs.add_row(
-            f"{name} (at-most-once: accept_loss)" if stats.get("accept_loss") else name,
-            "yes" if stats["connected"] else "no",
+            words("status.at_most_once", name=name) if stats.get("accept_loss") else name,
+            words("word.yes") if stats["connected"] else words("word.no"),
             str(stats["backlog_records"]),
             str(stats["oldest_undelivered_s"] or ""),
             str(stats["delivered"]),
             str(stats["failures"]),
             stats["last_error"] or "",
         )
-    console.print(outputs)
+    console.print(outputs.render(width))
     outbox = document["outbox"]
-    console.print(
-        f"outbox: {outbox['committed']} records committed"
-        + (
-            f", NOT WRITABLE ({outbox['unwritable_reason']}): {outbox['waiting_in_memory']} waiting in memory"
-            if outbox["unwritable"]
-            else ""
+    line = words("status.outbox", count=outbox["committed"])
+    if outbox["unwritable"]:
+        line += words(
+            "status.outbox_unwritable", reason=outbox["unwritable_reason"], count=outbox["waiting_in_memory"]
         )
-    )
+    console.print(line, highlight=False)
     if outbox.get("salvaged") or outbox.get("lost_to_corruption"):
         console.print(
-            f"outbox was corrupt at start: {outbox['salvaged']} records salvaged, "
-            f"{outbox['lost_to_corruption']} lost"
+            words("status.outbox_corrupt", salvaged=outbox["salvaged"], lost=outbox["lost_to_corruption"]),
+            highlight=False,
         )
     for name, loop in document.get("loops", {}).items():
         if loop["restarts"]:
             console.print(
-                f"loop {name} restarted {loop['restarts']} time(s); last error: {loop['last_error']}"
+                words("status.loop_restarted", name=name, count=loop["restarts"], error=loop["last_error"]),
+                highlight=False,
             )

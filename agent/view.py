@@ -1,21 +1,30 @@
-"""The live terminal view: machines, states, OEE with A/P/Q, energy per unit."""
+"""The live terminal view and the shift summary: machines, states, OEE with A/P/Q, energy per unit.
+
+Words come from the catalogue (agent/i18n) in the workshop's language; machines and lines are
+shown by their names (their ids where none is configured). Tables are laid out by
+agent/terminal.py: at a narrow terminal the least needed columns go first (A/P/Q, since, reason,
+line), and nothing is cut inside a word.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
+from agent.i18n import Catalogue
+from agent.kpi.calendar import NO_SHIFT
 from agent.kpi.engine import KpiEngine
 from agent.kpi.oee import OeeTotals, compute_oee
 from agent.kpi.states import MachineState
 from agent.records import Record, RecordKind
 from agent.runtime import Agent, ConnectionHealth
+from agent.terminal import Column, FittedTable
 
 STATE_STYLE = {
     MachineState.PRODUCING: "bold green",
@@ -26,139 +35,152 @@ STATE_STYLE = {
     MachineState.NO_SHIFT: "dim",
     MachineState.OFFLINE: "bold magenta",
 }
+# Which columns a narrow terminal gives up first (agent/terminal.py): higher goes earlier.
+REASON, PER_UNIT, DETAIL, RATIO, CONTEXT = 5, 4, 3, 2, 1
+SUMMARY_TIMES = ("pbt_s", "apt_s", "fault_s", "setup_s")
 
 
-LIVE_COLUMNS = (
-    "machine",
-    "line",
-    "state",
-    "since",
-    "reason",
-    "produced",
-    "good",
-    "A",
-    "P",
-    "Q",
-    "OEE",
-    "kWh/unit",
-)
-SUMMARY_COLUMNS = ("scope", "PBT h", "APT h", "fault h", "setup h", "produced", "good", "A", "P", "Q", "OEE")
-HEALTH_COLUMNS = ("connection", "endpoint", "cycles", "missed", "cycle ms", "devices up", "last error")
-OUTPUT_COLUMNS = (
-    "output",
-    "connected",
-    "backlog",
-    "oldest s",
-    "delivered/s",
-    "delivered",
-    "failures",
-    "last error",
-)
-TEXT_COLUMNS = frozenset(
-    {
-        "machine",
-        "line",
-        "state",
-        "since",
-        "reason",
-        "scope",
-        "connection",
-        "endpoint",
-        "last error",
-        "output",
-        "connected",
-    }
-)
+def live_columns(words: Catalogue) -> list[Column]:
+    return [
+        Column(words("column.machine")),
+        Column(words("column.line"), drop=CONTEXT),
+        Column(words("column.state")),
+        Column(words("column.since"), drop=DETAIL),
+        Column(words("column.reason"), wrap=True, drop=REASON),
+        *count_and_ratio_columns(words),
+        Column(words("column.kwh_per_unit"), numeric=True, drop=PER_UNIT),
+    ]
 
 
-def new_table(title: str, columns: tuple[str, ...]) -> Table:
-    """Numbers right-aligned, text left-aligned."""
-    table = Table(title=title, expand=False)
-    for column in columns:
-        table.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
-    return table
+def count_and_ratio_columns(words: Catalogue) -> list[Column]:
+    """Parts, good parts, A, P, Q and OEE: the live view's and the summary's."""
+    return [
+        Column(words("column.produced"), numeric=True),
+        Column(words("column.good"), numeric=True),
+        Column(words("column.availability"), numeric=True, drop=RATIO),
+        Column(words("column.performance"), numeric=True, drop=RATIO),
+        Column(words("column.quality"), numeric=True, drop=RATIO),
+        Column(words("column.oee"), numeric=True),
+    ]
 
 
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:5.1f}%"
+def percent(value: float | None, words: Catalogue) -> str:
+    return words("word.none") if value is None else f"{value * 100:5.1f}%"
 
 
 def _local(ts: float, zone: zoneinfo.ZoneInfo) -> str:
     return dt.datetime.fromtimestamp(ts, zone).strftime("%H:%M:%S")
 
 
-def _oee_cells(totals: OeeTotals) -> list[str]:
+def _oee_cells(totals: OeeTotals, words: Catalogue) -> list[str]:
     result = compute_oee(totals)
     return [
-        percent(result.availability),
-        percent(result.performance),
-        percent(result.quality),
-        percent(result.oee),
+        percent(result.availability, words),
+        percent(result.performance, words),
+        percent(result.quality, words),
+        percent(result.oee, words),
     ]
 
 
-def _good(totals: OeeTotals) -> str:
+def _good(totals: OeeTotals, none: str) -> str:
     """A machine whose quality comes from another one counts no good parts of its own."""
     inferred = totals.produced > 0 and totals.produced_inferred == totals.produced
-    return "—" if inferred else f"{totals.good:.0f}"
+    return none if inferred else f"{totals.good:.0f}"
 
 
-def machine_table(engine: KpiEngine, timezone: str, now: float) -> Table:
+def view_title(engine: KpiEngine, timezone: str, now: float, words: Catalogue) -> str:
     zone = zoneinfo.ZoneInfo(timezone)
     period = engine.period
-    title = (
-        f"{dt.datetime.fromtimestamp(now, zone):%Y-%m-%d %H:%M:%S} {timezone} · "
-        f"shift {period.name} since {_local(period.start, zone)}"
-    )
-    table = new_table(title, LIVE_COLUMNS)
+    names = engine.setup.names
+    common = {
+        "now": f"{dt.datetime.fromtimestamp(now, zone):%Y-%m-%d %H:%M:%S}",
+        "timezone": timezone,
+        "separator": words("word.separator"),
+        "start": _local(period.start, zone)[:5],
+    }
+    if not period.is_shift:
+        title = words("view.title_no_shift", **common)
+    elif period.crew is not None:
+        title = words(
+            "view.title_crew", shift=names.shift(period.name), crew=names.crew(period.crew), **common
+        )
+    else:
+        title = words("view.title", shift=names.shift(period.name), **common)
+    stop = next(((a, b) for a, b in period.breaks if a <= now < b), None)
+    if stop is not None:
+        title += words(
+            "view.planned_stop",
+            name=names.planned_stop(period.name, dt.datetime.fromtimestamp(stop[0], zone))
+            or words("state.planned_stop"),
+            end=_local(stop[1], zone)[:5],
+            separator=words("word.separator"),
+        )
+    return title
+
+
+def machine_table(engine: KpiEngine, timezone: str, now: float, words: Catalogue) -> FittedTable:
+    zone = zoneinfo.ZoneInfo(timezone)
+    table = FittedTable(view_title(engine, timezone, now, words), live_columns(words))
+    none = words("word.none")
     for view in engine.views():
         energy = view.energy.total_kwh
         measured = view.energy.measured and view.totals.produced > 0
-        per_unit = f"{energy / view.totals.produced:.4f}" if measured else "—"
+        per_unit = f"{energy / view.totals.produced:.4f}" if measured else none
         table.add_row(
-            view.id,
-            view.line,
-            Text(view.state.value, style=STATE_STYLE[view.state]),
+            view.name,
+            view.line_name,
+            Text(words.state(view.state.value), style=STATE_STYLE[view.state]),
             _local(view.since, zone),
             view.reason or "",
             f"{view.totals.produced:.0f}",
-            _good(view.totals),
-            *_oee_cells(view.totals),
+            _good(view.totals, none),
+            *_oee_cells(view.totals, words),
             per_unit,
         )
     line_totals = engine.line_totals()
     table.add_section()
     for line, totals in line_totals.items():
         table.add_row(
-            f"[b]{line}[/b]",
-            "line",
+            Text(engine.line_name(line), style="bold"),
+            words("word.line"),
             "",
             "",
             "",
             f"{totals.produced:.0f}",
             f"{totals.good:.0f}",
-            *_oee_cells(totals),
+            *_oee_cells(totals, words),
             "",
         )
     workshop = OeeTotals()
     for totals in line_totals.values():
         workshop = workshop + totals
     table.add_row(
-        "[b]workshop[/b]",
-        "",
+        Text(engine.setup.names.workshop or words("word.workshop"), style="bold"),
+        words("word.workshop"),
         "",
         "",
         "",
         f"{workshop.produced:.0f}",
         f"{workshop.good:.0f}",
-        *_oee_cells(workshop),
+        *_oee_cells(workshop, words),
         "",
     )
     return table
 
 
-def health_table(health: Iterable[ConnectionHealth]) -> Table:
-    table = new_table("connections", HEALTH_COLUMNS)
+def health_table(health: Iterable[ConnectionHealth], words: Catalogue) -> FittedTable:
+    table = FittedTable(
+        words("view.connections"),
+        [
+            Column(words("column.connection")),
+            Column(words("column.endpoint"), drop=CONTEXT),
+            Column(words("column.cycles"), numeric=True, drop=DETAIL),
+            Column(words("column.missed"), numeric=True),
+            Column(words("column.cycle_ms"), numeric=True, drop=DETAIL),
+            Column(words("column.devices_up"), numeric=True),
+            Column(words("column.last_error"), wrap=True, drop=RATIO),
+        ],
+    )
     for item in health:
         up = sum(1 for s in item.devices.values() if s.connected)
         errors = [f"{d}: {s.error}" for d, s in item.devices.items() if s.error]
@@ -174,22 +196,34 @@ def health_table(health: Iterable[ConnectionHealth]) -> Table:
     return table
 
 
-def outputs_table(agent: Agent, now: float) -> Table:
+def outputs_table(agent: Agent, now: float, words: Catalogue) -> FittedTable:
     storage = agent.storage
     waiting = (
-        f", {storage.waiting_in_memory} waiting in memory ({storage.unwritable_reason})"
+        words("view.waiting", count=storage.waiting_in_memory, reason=storage.unwritable_reason)
         if storage.unwritable
         else ""
     )
-    table = new_table(f"outputs · outbox: {storage.stored} records committed{waiting}", OUTPUT_COLUMNS)
+    table = FittedTable(
+        words("view.outputs", stored=storage.stored, waiting=waiting, separator=words("word.separator")),
+        [
+            Column(words("column.output")),
+            Column(words("column.connected")),
+            Column(words("column.backlog"), numeric=True),
+            Column(words("column.oldest_s"), numeric=True, drop=DETAIL),
+            Column(words("column.delivered_per_s"), numeric=True, drop=DETAIL),
+            Column(words("column.delivered"), numeric=True, drop=CONTEXT),
+            Column(words("column.failures"), numeric=True),
+            Column(words("column.last_error"), wrap=True, drop=RATIO),
+        ],
+    )
     for delivery in agent.deliveries:
         stats = delivery.stats
         oldest = stats.oldest_undelivered_ts
         table.add_row(
             stats.sink,
-            "yes" if stats.connected else "no",
+            words("word.yes") if stats.connected else words("word.no"),
             str(stats.backlog_records),
-            "—" if oldest is None else f"{max(0.0, now - oldest):.0f}",
+            words("word.none") if oldest is None else f"{max(0.0, now - oldest):.0f}",
             f"{stats.delivered_per_s(time.monotonic()):.1f}",
             str(stats.delivered),
             str(stats.failures),
@@ -198,39 +232,65 @@ def outputs_table(agent: Agent, now: float) -> Table:
     return table
 
 
-def live_view(agent: Agent, timezone: str, now: float) -> Group:
+def live_view(agent: Agent, timezone: str, now: float, words: Catalogue, width: int | None) -> Group:
     return Group(
-        machine_table(agent.engine, timezone, now),
-        health_table(agent.health.values()),
-        outputs_table(agent, now),
+        machine_table(agent.engine, timezone, now, words).render(width),
+        health_table(agent.health.values(), words).render(width),
+        outputs_table(agent, now, words).render(width),
     )
 
 
-def shift_summary(records: Iterable[Record]) -> Table | None:
-    """The closing numbers of a shift, from its final records."""
+SUMMARY_KINDS = (RecordKind.OEE, RecordKind.LINE_OEE, RecordKind.WORKSHOP_OEE)
+
+
+def shift_summary(records: Iterable[Record], words: Catalogue, timezone: str) -> FittedTable | None:
+    """The closing numbers of a shift, from its final records (no-shift stretches have none)."""
     finals = [
         r
         for r in records
-        if r.fields.get("final") and r.kind in (RecordKind.OEE, RecordKind.LINE_OEE, RecordKind.WORKSHOP_OEE)
+        if r.fields.get("final")
+        and r.kind in SUMMARY_KINDS
+        and r.fields.get("period") == "shift"
+        and r.fields.get("shift") != NO_SHIFT
     ]
     if not finals:
         return None
+    return summary_table(finals, words, timezone)
+
+
+def summary_table(finals: list[Record], words: Catalogue, timezone: str) -> FittedTable:
     first = finals[0].fields
-    table = new_table(f"shift {first['shift']} closed (started {first['shift_start']})", SUMMARY_COLUMNS)
+    shift = first.get("shift_name") or first["shift"]
+    started = dt.datetime.strptime(str(first["shift_start"]), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    start = f"{started.astimezone(zoneinfo.ZoneInfo(timezone)):%Y-%m-%d %H:%M}"
+    if first.get("crew_name"):
+        title = words("summary.title_crew", shift=shift, crew=first["crew_name"], start=start)
+    else:
+        title = words("summary.title", shift=shift, start=start)
+    columns = [
+        Column(words("column.scope")),
+        *(Column(words(f"column.{key[:-2]}_h"), numeric=True, drop=DETAIL) for key in SUMMARY_TIMES),
+        *count_and_ratio_columns(words),
+    ]
+    table = FittedTable(title, columns)
     for record in finals:
         f = record.fields
-        scope = f.get("machine") or (f"line {f['line']}" if "line" in f else "workshop")
         table.add_row(
-            str(scope),
-            f"{f['pbt_s'] / 3600:.2f}",
-            f"{f['apt_s'] / 3600:.2f}",
-            f"{f['fault_s'] / 3600:.2f}",
-            f"{f['setup_s'] / 3600:.2f}",
+            _scope(record.kind, f, words),
+            *(f"{f[key] / 3600:.2f}" for key in SUMMARY_TIMES),
             f"{f['produced']:.0f}",
-            "—" if f["good"] is None else f"{f['good']:.0f}",
-            percent(f["availability"]),
-            percent(f["performance"]),
-            percent(f["quality"]),
-            percent(f["oee"]),
+            words("word.none") if f["good"] is None else f"{f['good']:.0f}",
+            percent(f["availability"], words),
+            percent(f["performance"], words),
+            percent(f["quality"], words),
+            percent(f["oee"], words),
         )
     return table
+
+
+def _scope(kind: RecordKind, fields: Mapping[str, Any], words: Catalogue) -> str:
+    if kind is RecordKind.OEE:
+        return str(fields.get("machine_name") or fields["machine"])
+    if kind is RecordKind.LINE_OEE:
+        return words("summary.line", line=fields.get("line_name") or fields["line"])
+    return str(fields.get("workshop_name") or words("word.workshop"))

@@ -8,6 +8,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from agent.i18n import DEFAULT_LANGUAGE
 from tests.conftest import REPO
 
 GRAFANA = REPO / "deploy" / "grafana"
@@ -27,8 +28,17 @@ def load_generator() -> ModuleType:
     return module
 
 
-def dashboards() -> dict[str, dict[str, Any]]:
+def dashboards(language: str = DEFAULT_LANGUAGE) -> dict[str, dict[str, Any]]:
+    """One language's dashboards by file name."""
     return {
         p.name: json.loads(p.read_text(encoding="utf-8"))
-        for p in sorted((GRAFANA / "dashboards").glob("*.json"))
+        for p in sorted((GRAFANA / "dashboards" / language).glob("*.json"))
+    }
+
+
+def every_dashboard() -> dict[str, dict[str, Any]]:
+    """Every language's dashboards, by <language>/<file>."""
+    return {
+        f"{p.parent.name}/{p.name}": json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted((GRAFANA / "dashboards").glob("*/*.json"))
     }

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agent.config.grid import check_grid, grid_warnings
+from agent.config.holidays import holiday_sets
 from agent.config.issues import ConfigError, ConfigIssue, SourceMark, format_path
-from agent.config.models import IDENTIFIER_PATTERN
+from agent.config.models import DISPLAY_NAME_PATTERN, IDENTIFIER_PATTERN
 from agent.config.paths import anchored
 from agent.config.profile import Profile, TagSpec
 from agent.config.roles import check_roles, own_energy_hint
@@ -53,6 +54,7 @@ PATTERN_MEANING = {
     URL_PATTERN: "expected an http:// or https:// URL",
     OPCUA_URL_PATTERN: "expected opc.tcp://host:port[/path], e.g. opc.tcp://10.0.1.50:4840",
     CT_RATIO_PATTERN: "expected the current transformer's primary/secondary amperes, e.g. 200/5",
+    DISPLAY_NAME_PATTERN: "a name is one line: no line breaks or tabs",
 }
 
 
@@ -517,8 +519,12 @@ def _cross_check(
                 )
             )
     issues += _check_protocols(parts, loaded, profiles)
-    issues += _check_calendar(parts.shifts, loaded)
-    return issues
+    return [
+        *issues,
+        *_check_calendar(parts.shifts, loaded),
+        *_check_crews(parts, loaded),
+        *_check_days(loaded),
+    ]
 
 
 def _unit_used(
@@ -585,7 +591,9 @@ def _check_calendar(shifts: tuple[tuple[int, ShiftSpec], ...], loaded: LoadedYam
     """Breaks lie inside their shift; shifts do not overlap one another."""
     day = 24 * 60
     issues: list[ConfigIssue] = []
-    issues += _duplicates(loaded, [(("calendar", "shifts", i, "name"), s.name) for i, s in shifts], "shift")
+    issues += _duplicates(
+        loaded, [(("calendar", "shifts", i, "id" if s.id else "name"), s.key) for i, s in shifts], "shift id"
+    )
     names = dict(shifts)
     occupied: list[tuple[int, int, int]] = []
     for i, shift in shifts:
@@ -603,9 +611,83 @@ def _check_calendar(shifts: tuple[tuple[int, ShiftSpec], ...], loaded: LoadedYam
                 )
         for other_start, other_length, other in occupied:
             if (other_start - start) % day < length or (start - other_start) % day < other_length:
-                name = names[other].name
+                name = names[other].display
                 issues.append(loaded.issue(("calendar", "shifts", i), f"overlaps shift '{name}'"))
         occupied.append((start, length, i))
+    return issues
+
+
+def _check_crews(parts: WorkshopParts, loaded: LoadedYaml) -> list[ConfigIssue]:
+    """A rotation names known shifts and crews, every shift on every day of its cycle; crews are
+    named once and only with a rotation that puts them on shifts."""
+    issues = _duplicates(loaded, [(("calendar", "crews", i, "id"), c.id) for i, c in parts.crews], "crew id")
+    calendar = loaded.data.get("calendar") if isinstance(loaded.data, dict) else None
+    written = calendar if isinstance(calendar, dict) else {}
+    rotation = parts.rotation
+    if rotation is None:
+        if parts.crews and "rotation" not in written:
+            issues.append(
+                loaded.issue(
+                    ("calendar", "crews"),
+                    "crews need a rotation (anchor and pattern) that puts them on shifts",
+                )
+            )
+        return issues
+    if "crews" not in written:
+        return [
+            *issues,
+            loaded.issue(("calendar", "rotation"), "a rotation needs the crews it names (crews:)"),
+        ]
+    shift_ids = [s.key for _, s in parts.shifts]
+    shifts_judged = isinstance(written.get("shifts"), list) and len(shift_ids) == len(written["shifts"])
+    crew_ids = [c.id for _, c in parts.crews]
+    crews_judged = isinstance(written.get("crews"), list) and len(crew_ids) == len(written["crews"])
+    for day, entry in enumerate(rotation.pattern):
+        where = ("calendar", "rotation", "pattern", day)
+        for shift, crew in entry.items():
+            if shifts_judged and shift not in shift_ids:
+                issues.append(
+                    loaded.issue(
+                        (*where, shift), f"unknown shift '{shift}'{did_you_mean(shift, shift_ids)}", key=True
+                    )
+                )
+            if crews_judged and crew not in crew_ids:
+                issues.append(
+                    loaded.issue((*where, shift), f"unknown crew '{crew}'{did_you_mean(crew, crew_ids)}")
+                )
+        missing = [shift for shift in shift_ids if shift not in entry] if shifts_judged else []
+        if missing:
+            issues.append(
+                loaded.issue(where, f"names no crew for shift {', '.join(repr(m) for m in missing)}")
+            )
+    return issues
+
+
+def _check_days(loaded: LoadedYaml) -> list[ConfigIssue]:
+    """The holiday set exists; a date is either a day off or a working day, not both."""
+    calendar = loaded.data.get("calendar") if isinstance(loaded.data, dict) else None
+    if not isinstance(calendar, dict):
+        return []
+    issues = []
+    chosen = calendar.get("holidays")
+    known = holiday_sets()
+    if isinstance(chosen, str) and chosen not in known:
+        issues.append(
+            loaded.issue(
+                ("calendar", "holidays"),
+                f"no holiday set '{chosen}'; shipped: {', '.join(known)}{did_you_mean(chosen, known)}",
+            )
+        )
+    off, worked = calendar.get("days_off"), calendar.get("working_days")
+    if isinstance(off, list) and isinstance(worked, list):
+        for index, day in enumerate(worked):
+            if day in off:
+                issues.append(
+                    loaded.issue(
+                        ("calendar", "working_days", index),
+                        f"{day} is also in days_off: a date is either worked or off",
+                    )
+                )
     return issues
 
 

@@ -12,6 +12,13 @@ Identifier = Annotated[
     str, Field(pattern=IDENTIFIER_PATTERN, description="lower-case id, topic- and tag-safe")
 ]
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# What people read next to the ids: any language, one line. Bounded so a view stays readable.
+MAX_DISPLAY_NAME = 64
+DISPLAY_NAME_PATTERN = r"^[^\n\r\t]*$"
+DisplayName = Annotated[
+    str,
+    Field(max_length=MAX_DISPLAY_NAME, pattern=DISPLAY_NAME_PATTERN, description="any language, one line"),
+]
 
 
 class StrictModel(BaseModel):

@@ -23,9 +23,11 @@ from agent.config.profile import Profile, StateRuleSpec
 from agent.config.workshop import (
     CalendarSection,
     Connection,
+    CrewSpec,
     LineSpec,
     MachineSpec,
     MeterSpec,
+    RotationSpec,
     ShiftSpec,
     Workshop,
 )
@@ -91,6 +93,8 @@ class WorkshopParts:
     machines: tuple[tuple[int, MachineSpec], ...]
     meters: tuple[tuple[int, MeterSpec], ...]
     shifts: tuple[tuple[int, ShiftSpec], ...]
+    crews: tuple[tuple[int, CrewSpec], ...]
+    rotation: RotationSpec | None
     # every id written per section, also of invalid items: a reference to a machine whose `kind`
     # is wrong is not an unknown machine. None: the section is unusable, references are not judged.
     ids: Mapping[str, tuple[tuple[int, str], ...] | None]
@@ -109,6 +113,8 @@ class WorkshopParts:
             machines=machines,
             meters=meters,
             shifts=tuple(enumerate(workshop.calendar.shifts)),
+            crews=tuple(enumerate(workshop.calendar.crews)),
+            rotation=workshop.calendar.rotation,
             ids={
                 "connections": tuple((i, c.id) for i, c in connections),
                 "lines": tuple((i, x.id) for i, x in lines),
@@ -125,7 +131,9 @@ class WorkshopParts:
     @classmethod
     def salvage(cls, data: dict[str, Any]) -> WorkshopParts:
         calendar = data.get("calendar")
-        shifts = calendar.get("shifts") if isinstance(calendar, dict) else None
+        if not isinstance(calendar, dict):
+            calendar = {}
+        ok_rotation, rotation = valid(RotationSpec, calendar.get("rotation"))
         ids = {name: written_ids(data.get(name)) for name in ("connections", "lines", "machines", "meters")}
         if "meters" not in data:
             ids["meters"] = ()  # optional: no meters is a valid answer
@@ -142,7 +150,9 @@ class WorkshopParts:
             lines=valid_items(LineSpec, data.get("lines")),
             machines=valid_items(MachineSpec, data.get("machines")),
             meters=valid_items(MeterSpec, data.get("meters")),
-            shifts=valid_items(_item_type(CalendarSection, "shifts"), shifts),
+            shifts=valid_items(_item_type(CalendarSection, "shifts"), calendar.get("shifts")),
+            crews=valid_items(CrewSpec, calendar.get("crews")),
+            rotation=rotation if ok_rotation else None,
             ids=ids,
             profile_references=references,
             profiles_dir=profiles_dir if ok else None,

@@ -19,7 +19,7 @@ def sample_endpoints() -> dict[str, str]:
     found: dict[str, str] = {}
     for name, path in examples().items():
         for connection in load_config(path).workshop.connections:
-            found[connection.endpoint] = name
+            found.setdefault(connection.endpoint, name)  # the samples share ports: name the first
     return found
 
 

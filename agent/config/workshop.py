@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from agent.config.grid import GridSetting
-from agent.config.models import Identifier, PositiveSeconds, StrictModel
+from agent.config.models import IDENTIFIER_PATTERN, DisplayName, Identifier, PositiveSeconds, StrictModel
+from agent.i18n import DEFAULT_LANGUAGE, languages
 from agent.kpi.energy import GBT_2589_KGCE_PER_KWH
 
 WORKSHOP_SCOPE = "workshop"  # a meter that measures the whole workshop (the main meter)
@@ -53,6 +55,19 @@ class SiteSection(StrictModel):
         None, description="grid emission factor: a shipped factor's id, or your own with its provenance"
     )
     standard_coal: StandardCoal = StandardCoal()
+    language: str = Field(
+        DEFAULT_LANGUAGE,
+        description="the language of the terminal view, the tables and the messages people read "
+        "(en, zh-CN); never of what the agent publishes",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        known = languages()
+        if value not in known:
+            raise ValueError(f"'{value}' is not one of {', '.join(repr(k) for k in known)}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -183,7 +198,7 @@ Connection = Annotated[ModbusConnection | OpcUaConnection, Field(discriminator="
 
 class LineSpec(StrictModel):
     id: Identifier
-    name: str = ""
+    name: DisplayName = ""
     kind: Literal["cell", "serial"] = Field(
         "cell", description="serial: parts flow through every machine; the line's OEE is its constraint's"
     )
@@ -232,7 +247,7 @@ class MachineSpec(StrictModel):
     ideal_cycle_by_variant: dict[int | str, PositiveSeconds] = Field(
         default_factory=dict, description="ideal cycle per product variant (the profile's variant tag)"
     )
-    name: str = ""
+    name: DisplayName = ""
     quality_from: Identifier | None = Field(
         None, description="machine (e.g. a downstream sorter) whose good/NG counts are this one's"
     )
@@ -252,16 +267,53 @@ class MeterSpec(MeterKeeping):
 
 
 class BreakSpec(StrictModel):
-    name: str = "break"
+    name: DisplayName = "break"
     start: HHMM
     end: HHMM
 
 
 class ShiftSpec(StrictModel):
-    name: Identifier
+    """A shift: an ASCII `id` for records, topics and tags, and a `name` people read (any
+    language). The older form, an ASCII `name` alone, is both: `{name: day}` is `{id: day, name: day}`."""
+
+    id: Identifier | None = Field(None, description="in records and InfluxDB tags; default: the name")
+    name: DisplayName | None = None
     start: HHMM
     end: HHMM = Field(description="may be earlier than start: the shift crosses midnight")
     breaks: tuple[BreakSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_an_id(self) -> Self:
+        if self.id is None and self.name is None:
+            raise ValueError("a shift needs an id (and may have a name)")
+        if self.id is None and not re.fullmatch(IDENTIFIER_PATTERN, self.name or ""):
+            raise ValueError(
+                f"the shift name '{self.name}' is not an id: add an ASCII id for records and InfluxDB "
+                "(lower-case letters, digits, '-', '_' or '.'), e.g. {id: early, name: 早班}"
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        """The shift's id in records: `id`, or the name when it is one (the older form)."""
+        return self.id or self.name or ""
+
+    @property
+    def display(self) -> str:
+        return self.name or self.key
+
+
+class CrewSpec(StrictModel):
+    id: Identifier
+    name: DisplayName = ""
+
+
+class RotationSpec(StrictModel):
+    """Which crew works which shift, repeating from `anchor`: one entry per calendar day of the
+    cycle, mapping each shift's id to the crew on it (four crews on three shifts: an 8-day cycle)."""
+
+    anchor: dt.date = Field(description="the date the first entry of the pattern applies to")
+    pattern: tuple[dict[Identifier, Identifier], ...] = Field(min_length=1, max_length=366)
 
 
 class MaintenanceWindow(StrictModel):
@@ -280,8 +332,18 @@ class MaintenanceWindow(StrictModel):
 
 class CalendarSection(StrictModel):
     shifts: tuple[ShiftSpec, ...] = Field(min_length=1)
-    days_off: tuple[dt.date, ...] = ()
     working_weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = (1, 2, 3, 4, 5, 6, 7)
+    holidays: str | None = Field(
+        None,
+        description="statutory holidays and make-up working days shipped with the agent: cn (China, "
+        "the State Council's yearly notice); days_off and working_days below override single dates",
+    )
+    days_off: tuple[dt.date, ...] = Field((), description="no shifts on these dates, whatever else applies")
+    working_days: tuple[dt.date, ...] = Field(
+        (), description="the normal shifts on these dates, whatever else applies (a holiday worked)"
+    )
+    crews: tuple[CrewSpec, ...] = ()
+    rotation: RotationSpec | None = None
     maintenance: tuple[MaintenanceWindow, ...] = Field(
         (), description="planned maintenance: planned stops inside shifts, excluded from planned time"
     )
@@ -439,6 +501,7 @@ class OutputsSection(StrictModel):
 
 
 class Workshop(StrictModel):
+    name: DisplayName = Field("", description="the workshop's name as people say it, e.g. 磨加工车间")
     agent: AgentSection
     site: SiteSection
     connections: tuple[Connection, ...] = Field(min_length=1)

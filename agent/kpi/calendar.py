@@ -4,6 +4,14 @@ Shift times are local wall-clock times in the workshop's time zone; instants are
 seconds. Each shift instance is built from local dates through zoneinfo, so on DST days a shift
 is simply an hour shorter or longer, never misplaced. A shift crossing midnight belongs to the
 day it starts on; a shift whose start day is a day off does not happen.
+
+Which days are worked, first rule that applies: the plant's own `days_off`, then its own
+`worked` days (a holiday worked), then statutory holidays, then statutory make-up working days (a
+make-up Saturday has a normal working day's shifts), then the working weekdays. The statutory
+dates come in as plain sets (agent/config/holidays.py reads them), so this module reads no files.
+
+A crew rotation names the crew on each shift: a pattern of calendar days repeating from an anchor
+date, each day mapping shift ids to crews. A shift's crew is the one of its production day.
 """
 
 from __future__ import annotations
@@ -32,12 +40,25 @@ class ShiftDef:
 
 
 @dataclass(frozen=True)
+class CrewRotation:
+    anchor: dt.date
+    pattern: tuple[tuple[tuple[str, str], ...], ...]  # per day of the cycle: (shift id, crew id) pairs
+
+    def crew(self, day: dt.date, shift: str) -> str | None:
+        if not self.pattern:
+            return None
+        entry = self.pattern[(day - self.anchor).days % len(self.pattern)]
+        return dict(entry).get(shift)
+
+
+@dataclass(frozen=True)
 class ShiftInstance:
     name: str
     day: dt.date  # the production day: the date the shift starts on
     start: float
     end: float
     breaks: tuple[tuple[float, float], ...]
+    crew: str | None = None
 
     @property
     def key(self) -> str:
@@ -54,6 +75,7 @@ class Period:
     start: float
     end: float
     breaks: tuple[tuple[float, float], ...]
+    crew: str | None = None
 
     @property
     def is_shift(self) -> bool:
@@ -89,6 +111,10 @@ class ShiftCalendar:
     days_off: frozenset[dt.date] = frozenset()
     working_weekdays: frozenset[int] = frozenset(range(1, 8))  # ISO: Monday = 1
     maintenance: tuple[tuple[float, float], ...] = ()  # planned maintenance windows (instants)
+    holidays: frozenset[dt.date] = frozenset()  # statutory days off
+    workdays: frozenset[dt.date] = frozenset()  # statutory make-up working days
+    worked: frozenset[dt.date] = frozenset()  # the plant's own: worked whatever else applies
+    rotation: CrewRotation | None = None
     # caches: two calendars with the same plan are equal whatever they have looked up
     _by_day: dict[dt.date, tuple[ShiftInstance, ...]] = field(default_factory=dict, repr=False, compare=False)
     _last_period: Period | None = field(default=None, repr=False, compare=False)
@@ -102,12 +128,26 @@ class ShiftCalendar:
         local = dt.datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=self._zone)
         return local.timestamp()
 
+    def is_working_day(self, day: dt.date) -> bool:
+        if day in self.days_off:
+            return False
+        if day in self.worked:
+            return True
+        if day in self.holidays:
+            return False
+        if day in self.workdays:
+            return True
+        return day.isoweekday() in self.working_weekdays
+
+    def crew(self, day: dt.date, shift: str) -> str | None:
+        return None if self.rotation is None else self.rotation.crew(day, shift)
+
     def shifts_starting_on(self, day: dt.date) -> tuple[ShiftInstance, ...]:
         cached = self._by_day.get(day)
         if cached is not None:
             return cached
         instances: list[ShiftInstance] = []
-        if day not in self.days_off and day.isoweekday() in self.working_weekdays:
+        if self.is_working_day(day):
             for shift in self.shifts:
                 length = (shift.end_min - shift.start_min) % MINUTES_PER_DAY or MINUTES_PER_DAY
                 breaks = []
@@ -120,7 +160,14 @@ class ShiftCalendar:
                 end = self._instant(day, shift.start_min + length)
                 windows = [(max(a, start), min(b, end)) for a, b in self.maintenance if a < end and b > start]
                 instances.append(
-                    ShiftInstance(shift.name, day, start, end, merge_intervals([*breaks, *windows]))
+                    ShiftInstance(
+                        shift.name,
+                        day,
+                        start,
+                        end,
+                        merge_intervals([*breaks, *windows]),
+                        self.crew(day, shift.name),
+                    )
                 )
         if len(self._by_day) > 64:  # a gateway runs for months: keep the cache bounded
             self._by_day.clear()
@@ -154,7 +201,9 @@ class ShiftCalendar:
         next_start: float | None = None
         for shift in around:
             if shift.start <= instant < shift.end:
-                return Period(shift.key, shift.name, shift.day, shift.start, shift.end, shift.breaks)
+                return Period(
+                    shift.key, shift.name, shift.day, shift.start, shift.end, shift.breaks, shift.crew
+                )
             if shift.end <= instant:
                 previous_end = shift.end if previous_end is None else max(previous_end, shift.end)
             elif next_start is None or shift.start < next_start:

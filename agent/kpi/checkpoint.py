@@ -13,6 +13,10 @@ It also holds the setup it was made under, except the state rules (compiled expr
 from the current configuration): an engine is rebuilt exactly as it was, and what changed since is
 then applied by the same path as a reload (`KpiEngine.reconfigure`).
 
+Later additions (display names, statutory dates, the crew rotation and the crews' day totals) are
+optional keys: a checkpoint written before them is read with their defaults, and the configuration's
+values arrive by `reconfigure` as for any change.
+
 Plain data: dicts with string keys, lists, strings, numbers, booleans and None, so any JSON
 encoder stores it, and floats come back bit for bit. FORMAT changes whenever the layout does;
 `restore` refuses any other format with a CheckpointError, as it refuses data it cannot read.
@@ -26,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from agent.kpi.calendar import ShiftCalendar, ShiftDef
+from agent.kpi.calendar import CrewRotation, ShiftCalendar, ShiftDef
 from agent.kpi.counters import CounterTracker
 from agent.kpi.energy import CarbonFactor, EnergyTotals, MeterInfo
 from agent.kpi.engine import (
@@ -37,6 +41,7 @@ from agent.kpi.engine import (
     MachineSetup,
     MachineTracker,
     MeterSetup,
+    Names,
     PeriodTotals,
 )
 from agent.kpi.oee import OeeTotals
@@ -70,6 +75,11 @@ def snapshot(engine: KpiEngine) -> Data:
         "day_totals": {key: dict(vars(totals)) for key, totals in engine.day_totals.items()},
         "day_energy": {key: dict(vars(energy)) for key, energy in engine.day_energy.items()},
         "day_main_kwh": engine.day_main_kwh,
+        "crew_day_totals": {key: dict(vars(totals)) for key, totals in engine.crew_day_totals.items()},
+        "crew_day_energy": {key: dict(vars(energy)) for key, energy in engine.crew_day_energy.items()},
+        "crew_day_energy_totals": {
+            key: dict(vars(totals)) for key, totals in engine.crew_day_energy_totals.items()
+        },
         "setup": _setup_data(engine.setup),
         "machines": {key: _tracker_data(machine) for key, machine in engine.machines.items()},
         "meters": {key: _counter_data(counter) for key, counter in engine.meter_counters.items()},
@@ -147,6 +157,7 @@ def _setup_data(setup: EngineSetup) -> Data:
                 "publish_tags": m.publish_tags,
                 "variant_tag": m.variant_tag,
                 "ideal_cycle_by_variant": dict(m.ideal_cycle_by_variant),
+                "name": m.name,
             }
             for m in setup.machines
         ],
@@ -174,6 +185,15 @@ def _setup_data(setup: EngineSetup) -> Data:
             "days_off": sorted(day.isoformat() for day in calendar.days_off),
             "working_weekdays": sorted(calendar.working_weekdays),
             "maintenance": [list(window) for window in calendar.maintenance],
+            "holidays": sorted(day.isoformat() for day in calendar.holidays),
+            "workdays": sorted(day.isoformat() for day in calendar.workdays),
+            "worked": sorted(day.isoformat() for day in calendar.worked),
+            "rotation": None
+            if calendar.rotation is None
+            else {
+                "anchor": calendar.rotation.anchor.isoformat(),
+                "pattern": [[list(pair) for pair in day] for day in calendar.rotation.pattern],
+            },
         },
         "publish_interval_s": setup.publish_interval_s,
         "offline_after_s": setup.offline_after_s,
@@ -182,6 +202,13 @@ def _setup_data(setup: EngineSetup) -> Data:
         "micro_stop_s": setup.micro_stop_s,
         "micro_stops_lower_performance": setup.micro_stops_lower_performance,
         "lines": [[line.id, line.constraint] for line in setup.lines],
+        "line_names": {line.id: line.name for line in setup.lines if line.name},
+        "names": {
+            "workshop": setup.names.workshop,
+            "shifts": dict(setup.names.shifts),
+            "crews": dict(setup.names.crews),
+            "stops": dict(setup.names.stops),
+        },
     }
 
 
@@ -221,6 +248,15 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
         EnergyTotals, {k: EnergyTotals(**v) for k, v in data["day_energy"].items()}
     )
     engine.day_main_kwh = None if data["day_main_kwh"] is None else float(data["day_main_kwh"])
+    engine.crew_day_totals = defaultdict(
+        OeeTotals, {k: OeeTotals(**v) for k, v in data.get("crew_day_totals", {}).items()}
+    )
+    engine.crew_day_energy = defaultdict(
+        EnergyTotals, {k: EnergyTotals(**v) for k, v in data.get("crew_day_energy", {}).items()}
+    )
+    engine.crew_day_energy_totals = defaultdict(
+        OeeTotals, {k: OeeTotals(**v) for k, v in data.get("crew_day_energy_totals", {}).items()}
+    )
     machines = data["machines"]
     if set(machines) != set(engine.machines):
         raise CheckpointError("the machines' state does not match the checkpoint's own setup")
@@ -309,6 +345,7 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
             publish_tags=bool(m["publish_tags"]),
             variant_tag=m["variant_tag"],
             ideal_cycle_by_variant={str(k): float(v) for k, v in m["ideal_cycle_by_variant"].items()},
+            name=str(m.get("name", "")),
         )
         for m in data["machines"]
     )
@@ -330,6 +367,8 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
             )
         )
     calendar = data["calendar"]
+    line_names = data.get("line_names", {})
+    names = data.get("names", {})
     return EngineSetup(
         machines=machines,
         meters=tuple(meters),
@@ -342,6 +381,10 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
             frozenset(dt.date.fromisoformat(day) for day in calendar["days_off"]),
             frozenset(int(day) for day in calendar["working_weekdays"]),
             tuple((float(a), float(b)) for a, b in calendar["maintenance"]),
+            holidays=_dates(calendar.get("holidays", [])),
+            workdays=_dates(calendar.get("workdays", [])),
+            worked=_dates(calendar.get("worked", [])),
+            rotation=_rotation_from(calendar.get("rotation")),
         ),
         publish_interval_s=float(data["publish_interval_s"]),
         offline_after_s=float(data["offline_after_s"]),
@@ -349,5 +392,27 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
         kgce_per_kwh=float(data["kgce_per_kwh"]),
         micro_stop_s=float(data["micro_stop_s"]),
         micro_stops_lower_performance=bool(data["micro_stops_lower_performance"]),
-        lines=tuple(LineSetup(line_id, constraint) for line_id, constraint in data["lines"]),
+        lines=tuple(
+            LineSetup(line_id, constraint, name=str(line_names.get(line_id, "")))
+            for line_id, constraint in data["lines"]
+        ),
+        names=Names(
+            workshop=str(names.get("workshop", "")),
+            shifts={str(k): str(v) for k, v in names.get("shifts", {}).items()},
+            crews={str(k): str(v) for k, v in names.get("crews", {}).items()},
+            stops={str(k): str(v) for k, v in names.get("stops", {}).items()},
+        ),
+    )
+
+
+def _dates(days: list[str]) -> frozenset[dt.date]:
+    return frozenset(dt.date.fromisoformat(day) for day in days)
+
+
+def _rotation_from(data: Mapping[str, Any] | None) -> CrewRotation | None:
+    if data is None:
+        return None
+    return CrewRotation(
+        dt.date.fromisoformat(data["anchor"]),
+        tuple(tuple((str(shift), str(crew)) for shift, crew in day) for day in data["pattern"]),
     )

@@ -18,6 +18,12 @@ parts and kWh; a stop closes it at once. A closed period is
 never reopened and never published again: a share of an increment that falls into one (a device
 that came back after its end) goes to the open period instead.
 
+Names and crews. Records carry the display names next to the ids (`machine_name`, `line_name`,
+`shift_name`, `workshop_name`, `crew_name`; the id where no name is configured), and every shift
+record its `crew` (null without a rotation). When a production day closes, each crew's totals of
+that day over the whole workshop follow (kinds crew_oee and crew_energy, period: day): sums of
+times and counts of the crew's shifts, so a month per crew is the sum of its days.
+
 Gaps. Time nobody observed is offline with a reason that becomes a flag on the periods it
 touches: `agent_restart` (the agent was down: see `resume` and `fresh`) and `clock_step` (the
 wall clock jumped forward: see `clock_step`). The engine's time never goes backwards: after a
@@ -85,6 +91,11 @@ class MachineSetup:
     publish_tags: bool = False
     variant_tag: str | None = None
     ideal_cycle_by_variant: Mapping[str, float] = field(default_factory=dict)
+    name: str = ""  # as people call it; the id when empty
+
+    @property
+    def display(self) -> str:
+        return self.name or self.id
 
     def ideal_cycle(self, variant: TagValue) -> float:
         return self.ideal_cycle_by_variant.get(variant_key(variant), self.ideal_cycle_s)
@@ -123,6 +134,30 @@ class MeterSetup:
 class LineSetup:
     id: str
     constraint: str | None = None  # a serial line's bottleneck machine: its OEE is the line's
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names that are not a machine's or a line's: the workshop, shifts and crews by id."""
+
+    workshop: str = ""
+    shifts: Mapping[str, str] = field(default_factory=dict)
+    crews: Mapping[str, str] = field(default_factory=dict)
+    # planned stops by where they start: "<shift id>@HH:MM" for breaks, "YYYY-MM-DDTHH:MM" for
+    # maintenance windows (local times)
+    stops: Mapping[str, str] = field(default_factory=dict)
+
+    def planned_stop(self, shift_id: str, local_start: dt.datetime) -> str | None:
+        return self.stops.get(f"{local_start:%Y-%m-%dT%H:%M}") or self.stops.get(
+            f"{shift_id}@{local_start:%H:%M}"
+        )
+
+    def shift(self, shift_id: str) -> str:
+        return self.shifts.get(shift_id, shift_id)
+
+    def crew(self, crew_id: str | None) -> str | None:
+        return None if crew_id is None else self.crews.get(crew_id, crew_id)
 
 
 @dataclass(frozen=True)
@@ -137,6 +172,7 @@ class EngineSetup:
     micro_stop_s: float = 0.0
     micro_stops_lower_performance: bool = False
     lines: tuple[LineSetup, ...] = ()
+    names: Names = field(default_factory=Names)
 
 
 @dataclass
@@ -194,6 +230,8 @@ class MachineView:
 
     id: str
     line: str
+    name: str
+    line_name: str
     state: MachineState
     since: float
     reason: str | None
@@ -225,10 +263,12 @@ def _roll_up_oee_fields(totals: OeeTotals) -> dict[str, object]:
     return fields
 
 
-def _state_record(machine: MachineTracker, ts: float) -> Record:
+def _state_record(machine: MachineTracker, line_name: str, ts: float) -> Record:
     fields = {
         "machine": machine.setup.id,
+        "machine_name": machine.setup.display,
         "line": machine.setup.line,
+        "line_name": line_name,
         "state": machine.state.value,
         "since": rfc3339_ms(machine.since),
         "reason": machine.reason,
@@ -264,11 +304,17 @@ class KpiEngine:
         self.meter_kw: dict[str, float] = {}  # each meter's latest real power reading
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
         self._index_meters()
+        self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.workshop_kwh: dict[str, float] = {}  # main meter kWh per period; no key: no reading yet
         self.period = self.calendar.period_at(start)
         self.day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
         self.day_main_kwh: float | None = None
+        # each crew's day: its shifts over every machine, and the energy of the measured machines
+        # with their own totals (energy per piece is over the parts of machines whose kWh is known)
+        self.crew_day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
+        self.crew_day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
+        self.crew_day_energy_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.next_publish = start + setup.publish_interval_s
         self.now = start
         self.resumed_at = start  # the end of the last gap: periods that ended in it settle from here
@@ -346,7 +392,10 @@ class KpiEngine:
             return []
         self._track_stop(machine, state, ts)
         machine.state, machine.reason, machine.since = state, reason, ts
-        return [_state_record(machine, ts)]
+        return [_state_record(machine, self.line_name(machine.setup.line), ts)]
+
+    def line_name(self, line: str) -> str:
+        return self.line_names.get(line, line)
 
     def _track_stop(self, machine: MachineTracker, new_state: MachineState, ts: float) -> None:
         """A stop from production back to production within micro_stop_s is a micro-stop."""
@@ -598,7 +647,10 @@ class KpiEngine:
         """Every machine's current state again, with the `since` of its last change: a store that
         is asked for the latest state within a time window then sees every machine, however long
         ago it changed. A consumer that wants changes only keeps the first record of each since."""
-        return [_state_record(machine, ts) for machine in self.machines.values()]
+        return [
+            _state_record(machine, self.line_name(machine.setup.line), ts)
+            for machine in self.machines.values()
+        ]
 
     def resume(self, now: float) -> list[Record]:
         """Continue after the agent was down, from its last checkpoint (the engine's time) to `now`.
@@ -693,6 +745,7 @@ class KpiEngine:
         self.meter_kw = {key: kw for key, kw in self.meter_kw.items() if key in self.meters}
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
         self._index_meters()
+        self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.setup = setup
         if setup.calendar != self.calendar:
             self.calendar = setup.calendar
@@ -727,9 +780,13 @@ class KpiEngine:
         )
 
     def _publish(self, period: Period, *, final: bool, ts: float) -> list[Record]:
+        names = self.setup.names
         common: dict[str, object] = {
             "period": "shift",
             "shift": period.name,
+            "shift_name": names.shift(period.name) if period.is_shift else None,
+            "crew": period.crew,
+            "crew_name": names.crew(period.crew),
             "shift_start": rfc3339_ms(period.start),
             "day": period.day.isoformat(),
             "final": final,
@@ -744,6 +801,8 @@ class KpiEngine:
             for machine_id, (totals, energy, _) in machines.items():
                 self.day_totals[machine_id] = self.day_totals[machine_id] + totals
                 self.day_energy[machine_id] = self.day_energy[machine_id] + energy
+            if period.crew is not None:
+                self._add_to_crew(period.crew, machines)
             main_kwh = self.workshop_kwh.pop(period.key, None)
             if main_kwh is not None:
                 self.day_main_kwh = (self.day_main_kwh or 0.0) + main_kwh
@@ -759,14 +818,50 @@ class KpiEngine:
         common: dict[str, object] = {
             "period": "day",
             "shift": None,
+            "shift_name": None,
+            "crew": None,
+            "crew_name": None,
             "day": closing.day.isoformat(),
             "final": True,
         }
         machines = {m: (totals, self.day_energy[m], set[str]()) for m, totals in self.day_totals.items()}
         records = self._records(machines, self.day_main_kwh, common, ts, shift=False)
+        records += self._crew_records(common, ts)
         self.day_totals.clear()
         self.day_energy.clear()
         self.day_main_kwh = None
+        return records
+
+    def _add_to_crew(
+        self, crew: str, machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]]
+    ) -> None:
+        """A closed shift's totals go to its crew's day; its energy over the measured machines."""
+        self.crew_day_totals[crew] = self.crew_day_totals[crew] + sum_totals(
+            t for t, _, _ in machines.values()
+        )
+        measured = [m for m, (_, e, _) in machines.items() if m in self.metered_machines and e.measured]
+        self.crew_day_energy[crew] = self.crew_day_energy[crew] + sum(
+            (machines[m][1] for m in measured), EnergyTotals()
+        )
+        self.crew_day_energy_totals[crew] = self.crew_day_energy_totals[crew] + sum_totals(
+            machines[m][0] for m in measured
+        )
+
+    def _crew_records(self, day: dict[str, object], ts: float) -> list[Record]:
+        """Each crew's totals of the day that closes: its shifts over the whole workshop."""
+        records: list[Record] = []
+        for crew, totals in self.crew_day_totals.items():
+            ident = {**day, "crew": crew, "crew_name": self.setup.names.crew(crew)}
+            records.append(Record(RecordKind.CREW_OEE, ts, {**ident, **_roll_up_oee_fields(totals)}))
+            if self.meters:
+                energy = self.crew_day_energy.get(crew)
+                measured = self.crew_day_energy_totals.get(crew, OeeTotals())
+                records.append(
+                    Record(RecordKind.CREW_ENERGY, ts, {**ident, **self._energy(energy, measured)})
+                )
+        self.crew_day_totals.clear()
+        self.crew_day_energy.clear()
+        self.crew_day_energy_totals.clear()
         return records
 
     def _records(
@@ -787,29 +882,9 @@ class KpiEngine:
         records: list[Record] = []
         by_line: dict[str, list[str]] = defaultdict(list)
         day = dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(self.calendar.timezone)).date()
-        for machine_id, (totals, energy, flags) in machines.items():
-            setup = self.machines[machine_id].setup
-            by_line[setup.line].append(machine_id)
-            ident = {"machine": machine_id, "line": setup.line}
-            oee_record = {**ident, **common, **oee_fields(totals)}
-            all_flags = flags | set(compute_oee(totals).flags)
-            oee_record["quality_source"] = setup.quality_from or machine_id
-            if setup.quality_from is not None:
-                oee_record["good"] = None  # not counted here: the quality is the source's
-                source = machines.get(setup.quality_from)
-                if totals.produced > 0 and (source is None or source[0].produced <= 0):
-                    for key in ("quality", "oee", "nee", "teep"):
-                        oee_record[key] = None  # its source inspected nothing then: quality unknown
-                    all_flags.add(QUALITY_SOURCE_NO_DATA)
-            oee_record["flags"] = sorted(all_flags)
-            records.append(Record(RecordKind.OEE, ts, oee_record))
-            meter = self.metered_machines.get(machine_id)
-            if meter is not None:
-                fields = {**ident, **common, **self._energy(energy, totals)}
-                fields["meter"] = _meter_fields(meter, day)
-                if shift:
-                    fields["kw"] = self.meter_kw.get(meter.id)
-                records.append(Record(RecordKind.ENERGY, ts, fields))
+        for machine_id in machines:
+            by_line[self.machines[machine_id].setup.line].append(machine_id)
+            records += self._machine_records(machine_id, machines, common, ts, day, shift=shift)
         for line, members in by_line.items():
             line_totals = sum_totals(machines[m][0] for m in members)
             constraint = self.constraints.get(line)
@@ -818,17 +893,19 @@ class KpiEngine:
             )
             oee_record = _roll_up_oee_fields(measured)
             extra = {"constraint": constraint} if constraint else {}
-            records.append(Record(RecordKind.LINE_OEE, ts, {"line": line, **common, **oee_record, **extra}))
+            line_ident = {"line": line, "line_name": self.line_name(line)}
+            records.append(Record(RecordKind.LINE_OEE, ts, {**line_ident, **common, **oee_record, **extra}))
             metered = [m for m in members if m in self.metered_machines]
             if metered:
-                energy_record = {"line": line, **common, **self._measured_energy(machines, metered)}
+                energy_record = {**line_ident, **common, **self._measured_energy(machines, metered)}
                 records.append(Record(RecordKind.LINE_ENERGY, ts, energy_record))
         workshop = sum_totals(t for t, _, _ in machines.values())
+        named = {"workshop_name": self.setup.names.workshop or None, **common}
         oee_record = _roll_up_oee_fields(workshop)
-        records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**common, **oee_record}))
+        records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**named, **oee_record}))
         if self.meters:
             metered = [m for m in machines if m in self.metered_machines]
-            energy_record = {**common, **self._measured_energy(machines, metered)}
+            energy_record = {**named, **self._measured_energy(machines, metered)}
             mains = [m for m in self.meters.values() if m.machine is None]
             if mains:
                 machines_kwh = energy_record["kwh"] if metered else 0.0  # no machine meters: all unmetered
@@ -841,6 +918,46 @@ class KpiEngine:
                 energy_record["unmetered_share"] = None if unmetered is None else round(unmetered, 4)
                 energy_record["main_meters"] = [_meter_fields(m, day) for m in mains]
             records.append(Record(RecordKind.WORKSHOP_ENERGY, ts, energy_record))
+        return records
+
+    def _machine_records(
+        self,
+        machine_id: str,
+        machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]],
+        common: dict[str, object],
+        ts: float,
+        day: dt.date,
+        *,
+        shift: bool,
+    ) -> list[Record]:
+        """One machine's oee record, and its energy record when a meter (or its own PLC) measures it."""
+        totals, energy, flags = machines[machine_id]
+        setup = self.machines[machine_id].setup
+        ident = {
+            "machine": machine_id,
+            "machine_name": setup.display,
+            "line": setup.line,
+            "line_name": self.line_name(setup.line),
+        }
+        oee_record = {**ident, **common, **oee_fields(totals)}
+        all_flags = flags | set(compute_oee(totals).flags)
+        oee_record["quality_source"] = setup.quality_from or machine_id
+        if setup.quality_from is not None:
+            oee_record["good"] = None  # not counted here: the quality is the source's
+            source = machines.get(setup.quality_from)
+            if totals.produced > 0 and (source is None or source[0].produced <= 0):
+                for key in ("quality", "oee", "nee", "teep"):
+                    oee_record[key] = None  # its source inspected nothing then: quality unknown
+                all_flags.add(QUALITY_SOURCE_NO_DATA)
+        oee_record["flags"] = sorted(all_flags)
+        records = [Record(RecordKind.OEE, ts, oee_record)]
+        meter = self.metered_machines.get(machine_id)
+        if meter is not None:
+            fields = {**ident, **common, **self._energy(energy, totals)}
+            fields["meter"] = _meter_fields(meter, day)
+            if shift:
+                fields["kw"] = self.meter_kw.get(meter.id)
+            records.append(Record(RecordKind.ENERGY, ts, fields))
         return records
 
     def _energy(self, energy: EnergyTotals | None, totals: OeeTotals) -> dict[str, object]:
@@ -865,6 +982,8 @@ class KpiEngine:
             MachineView(
                 m.setup.id,
                 m.setup.line,
+                m.setup.display,
+                self.line_name(m.setup.line),
                 m.state,
                 m.since,
                 m.reason,

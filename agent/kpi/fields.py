@@ -33,6 +33,9 @@ def oee_fields(totals: OeeTotals) -> dict[str, object]:
         "no_shift_s": totals.no_shift_s,
         "offline_s": totals.offline_s,
         "ideal_s": totals.ideal_s,
+        # Σ(ideal cycle x good): OEE = ideal_good_s / pbt_s, so a store sums both over any records
+        # (a crew's month, a plant's gateways) for an exact OEE, never an average of percentages
+        "ideal_good_s": totals.ideal_good_s,
     }
     ratios = {
         "availability": result.availability,

@@ -17,10 +17,23 @@ def simulated_records(
     """Every record of [start, start + duration_s), each device read every poll_s."""
     simulator = WorkshopSimulator(config, lambda: start)  # models only: nothing is served
     engine = KpiEngine(build_engine_setup(config), start)
+    return feed(config, engine, simulator, start, start + duration_s, poll_s)
+
+
+def feed(
+    config: AgentConfig,
+    engine: KpiEngine,
+    simulator: WorkshopSimulator,
+    start: float,
+    end: float,
+    poll_s: float = 5.0,
+) -> list[Record]:
+    """The engine's records of [start, end), each device read every poll_s from the simulator's
+    models (one simulator for several calls continues one history, as across a restart)."""
     devices = list(config.devices())
     records: list[Record] = []
     t = start
-    while t < start + duration_s:
+    while t < end:
         batch = []
         for device in devices:
             model = simulator.machines.get(device.id) or simulator.meters[device.id]

@@ -3,8 +3,10 @@
 Every point carries the gateway's place and name as tags (enterprise, site, area, agent), so
 gateways that share one database never write into each other's series, even with the same machine
 ids. Fields are numbers with units in their names, plus the few strings a dashboard selects by
-(a machine's state, the start of a record's shift, its production day) and the grid factor's id
-an energy figure was computed with. A null figure is no field at all, never 0.
+(a machine's state, the start of a record's shift, its production day), the grid factor's id an
+energy figure was computed with, or shows (the display names). A null figure is no field at all,
+never 0. Names are fields, not tags: a tag is part of a series' identity, so renaming a machine
+would split its history in two, and a name adds nothing to select by that its id does not have.
 
 This is the schema Grafana dashboards query; SCHEMA below lists it so tests can hold the two
 together.
@@ -27,25 +29,35 @@ MEASUREMENT = {
     RecordKind.ENERGY: "energy",
     RecordKind.LINE_ENERGY: "energy",
     RecordKind.WORKSHOP_ENERGY: "energy",
+    RecordKind.CREW_OEE: "oee",
+    RecordKind.CREW_ENERGY: "energy",
     RecordKind.TAGS: "tag",
 }
 SCOPE = {
     RecordKind.OEE: "machine",
     RecordKind.LINE_OEE: "line",
     RecordKind.WORKSHOP_OEE: "workshop",
+    RecordKind.CREW_OEE: "crew",
     RecordKind.ENERGY: "machine",
     RecordKind.LINE_ENERGY: "line",
     RecordKind.WORKSHOP_ENERGY: "workshop",
+    RecordKind.CREW_ENERGY: "crew",
 }
-TAG_FIELDS = ("line", "machine", "shift", "period", "sink")
+TAG_FIELDS = ("line", "machine", "shift", "period", "crew", "sink")
 ORIGIN_TAGS = ("enterprise", "site", "area", "agent")
+NAME_FIELDS = frozenset({"machine_name", "line_name", "shift_name", "crew_name", "workshop_name"})
 # Text fields, by the measurement they belong to; every other text in a record stays out.
 TEXT_FIELDS = {
-    RecordKind.STATE: frozenset({"state", "reason"}),
-    **{kind: frozenset({"shift_start", "day"}) for kind in SCOPE},
+    RecordKind.STATE: frozenset({"state", "reason", "machine_name", "line_name"}),
+    **{kind: frozenset({"shift_start", "day"}) | NAME_FIELDS for kind in SCOPE},
     **{
-        kind: frozenset({"shift_start", "day", "grid_factor"})
-        for kind in (RecordKind.ENERGY, RecordKind.LINE_ENERGY, RecordKind.WORKSHOP_ENERGY)
+        kind: frozenset({"shift_start", "day", "grid_factor"}) | NAME_FIELDS
+        for kind in (
+            RecordKind.ENERGY,
+            RecordKind.LINE_ENERGY,
+            RecordKind.WORKSHOP_ENERGY,
+            RecordKind.CREW_ENERGY,
+        )
     },
 }
 # Carbon fields are named by the site's grid factor: CO2-only (the MEE factors) or CO2e.
@@ -57,13 +69,14 @@ STATE_CODE = {state: index for index, state in enumerate(MachineState)}  # for p
 SCHEMA = {
     "machine_state": {
         "tags": (*ORIGIN_TAGS, "line", "machine"),
-        "fields": ("state", "state_code", "reason"),
+        "fields": ("state", "state_code", "reason", "machine_name", "line_name"),
     },
     "oee": {
-        "tags": (*ORIGIN_TAGS, "line", "machine", "shift", "period", "scope"),
+        "tags": (*ORIGIN_TAGS, "line", "machine", "shift", "period", "crew", "scope"),
         "fields": (
             "shift_start",
             "day",
+            *sorted(NAME_FIELDS),
             "pbt_s",
             "apt_s",
             "setup_s",
@@ -75,6 +88,7 @@ SCHEMA = {
             "no_shift_s",
             "offline_s",
             "ideal_s",
+            "ideal_good_s",
             "produced",
             "good",
             "produced_quality_inferred",
@@ -89,10 +103,11 @@ SCHEMA = {
         ),
     },
     "energy": {
-        "tags": (*ORIGIN_TAGS, "line", "machine", "shift", "period", "scope"),
+        "tags": (*ORIGIN_TAGS, "line", "machine", "shift", "period", "crew", "scope"),
         "fields": (
             "shift_start",
             "day",
+            *sorted(NAME_FIELDS),
             "kwh",
             "kwh_producing",
             "kwh_idle",

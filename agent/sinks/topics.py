@@ -14,6 +14,9 @@ MACHINE_TOPICS = {
 }
 LINE_TOPICS = {RecordKind.LINE_OEE: "oee", RecordKind.LINE_ENERGY: "energy"}
 WORKSHOP_TOPICS = {RecordKind.WORKSHOP_OEE: "oee", RecordKind.WORKSHOP_ENERGY: "energy"}
+# A crew is no ISA-95 equipment level: its day totals go under `_crew`, which no line id can be
+# (ids start with a letter or digit).
+CREW_TOPICS = {RecordKind.CREW_OEE: "oee", RecordKind.CREW_ENERGY: "energy"}
 AGENT_TOPICS = {RecordKind.AGENT: "delivery", RecordKind.EVENT: "events"}
 RETAINED = frozenset({RecordKind.STATE})  # a new subscriber learns each machine's state at once
 
@@ -42,4 +45,6 @@ class TopicRoot:
             return f"{self.root}/{record.line}/{LINE_TOPICS[record.kind]}"
         if record.kind in WORKSHOP_TOPICS:
             return f"{self.root}/{WORKSHOP_TOPICS[record.kind]}"
+        if record.kind in CREW_TOPICS:
+            return f"{self.root}/_crew/{record.fields['crew']}/{CREW_TOPICS[record.kind]}"
         return f"{self.root}/_agent/{self.agent}/{AGENT_TOPICS[record.kind]}"

@@ -1,4 +1,9 @@
-"""Writes the Grafana dashboards in deploy/grafana/dashboards/ (run `make dashboards`).
+"""Writes the Grafana dashboards in deploy/grafana/dashboards/<language>/ (run `make dashboards`).
+
+One panel list, one set of dashboards per language of the agent's catalogue (agent/i18n): titles,
+variable labels and state names come from the catalogue; the queries are the same in every
+language (tests/unit/test_dashboards.py proves it), so running each query once proves them all.
+Names people read (machine_name, line_name, crew_name) are columns of the queries, next to the ids.
 
 Every panel is one entry of PANELS: where it sits and what it shows, said in terms of the agent's
 records (a `Show`: measurement, selection, columns, grouping). `influxql()` turns a Show into the
@@ -32,6 +37,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from agent.i18n import DEFAULT_LANGUAGE, Catalogue, catalogue, languages
+
 DATASOURCE = {"type": "influxdb", "uid": "edge-influx"}
 OUT = Path(__file__).resolve().parent / "dashboards"
 SCHEMA_VERSION = 39
@@ -55,6 +62,10 @@ STATE_COLOURS = {
     "offline": "#4b4b4b",
 }
 RATIOS = ("availability", "performance", "quality", "oee")
+# Text columns: a sum or a ratio of them means nothing, so totals take their last value.
+TEXT_COLUMNS = frozenset(
+    {"machine_name", "line_name", "shift_name", "crew_name", "workshop_name", "shift_start", "day", "state"}
+)
 LOSS_FIELDS = ("setup_s", "idle_s", "fault_s", "micro_stop_s", "offline_s")
 # Carbon is co2_kg_* with a CO2-only grid factor (the MEE factors) and co2e_kg_* with a CO2e one:
 # both are shown, and the one the site's factor does not write stays empty.
@@ -79,6 +90,7 @@ class Select(StrEnum):
     STATE_NOW = "state now"
     STATES = "states"
     COUNT_IN_STATE = "count in state"
+    DAY_TOTALS = "day totals"  # the day records in the time range, summed per group
 
 
 AGGREGATED = frozenset({Select.THIS_SHIFT, Select.TREND, Select.STATE_NOW})
@@ -114,13 +126,15 @@ class Show:
 class Panel:
     dashboard: str
     type: str
-    title: str
+    title: str  # the catalogue's dashboard.panel.<title>
     show: Show
     width: int
     height: int
     table: bool = False  # Grafana's "table" result format: one row per point, tags as columns
     defaults: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Grafana transformations; BY_NAME labels a row by its name column instead of its id
+    transformations: tuple[Mapping[str, Any], ...] = ()
 
 
 def quoted(name: str) -> str:
@@ -128,6 +142,12 @@ def quoted(name: str) -> str:
 
 
 def selector(show: Show, column: Column) -> str:
+    if show.select is Select.DAY_TOTALS:
+        if column.numerator is not None and column.denominator is not None:
+            ratio_of_sums = f"sum({quoted(column.numerator)}) / sum({quoted(column.denominator)})"
+            return f"{ratio_of_sums} AS {quoted(column.name)}"
+        function = "last" if column.name in TEXT_COLUMNS else "sum"
+        return f"{function}({quoted(column.name)}) AS {quoted(column.name)}"
     aggregated = show.select in AGGREGATED
     if column.numerator is not None and column.denominator is not None:
         parts = (column.numerator, column.denominator)
@@ -152,12 +172,13 @@ def influxql(show: Show) -> str:
         where.append("\"period\" = 'shift'")
     elif select is Select.CLOSED_SHIFTS:
         where += ["\"period\" = 'shift'", "\"shift\" != 'no_shift'", '"final" = 1']
-    elif select is Select.DAYS:
+    elif select in (Select.DAYS, Select.DAY_TOTALS):
         where.append("\"period\" = 'day'")
     elif select in (Select.STATE_NOW, Select.COUNT_IN_STATE):
         where.append(f"time > ${{__to}}ms - {STATE_MAX_AGE}")
-    divisors = dict.fromkeys(c.denominator for c in show.columns if c.denominator is not None)
-    where += [f"{quoted(divisor)} > 0" for divisor in divisors]
+    if select is not Select.DAY_TOTALS:  # totals sum every day; a ratio of sums has its divisor
+        divisors = dict.fromkeys(c.denominator for c in show.columns if c.denominator is not None)
+        where += [f"{quoted(divisor)} > 0" for divisor in divisors]
     where.append("$timeFilter")
     group = [quoted(tag) for tag in show.by]
     if select is Select.TREND:
@@ -200,12 +221,7 @@ def ratio(**more: Any) -> dict[str, Any]:
     }
 
 
-def state_mappings() -> list[dict[str, Any]]:
-    options = {
-        state: {"color": colour, "index": index, "text": state.replace("_", " ")}
-        for index, (state, colour) in enumerate(STATE_COLOURS.items())
-    }
-    return [{"type": "value", "options": options}]
+STATE_NAMES = "state names"  # a panel's mappings: the states' names in the dashboard's language
 
 
 PARTS = {"unit": "none", "decimals": 0}
@@ -217,17 +233,38 @@ def this_shift(measurement: str, scope: str, *names: str, by: tuple[str, ...] = 
     return Show(measurement, Select.THIS_SHIFT, columns(*names), scope=scope, by=by)
 
 
+def by_name(id_column: str) -> tuple[Mapping[str, Any], ...]:
+    """A table result shown one bar per row: Grafana names each row by its text columns
+    (fieldDisplay's getSmartDisplayNameForRow), so hiding the id leaves the name people read."""
+    return ({"id": "organize", "options": {"excludeByName": {id_column: True, "Time": True}}},)
+
+
+ALL_ROWS = {"reduceOptions": {"values": True, "calcs": [], "fields": ""}}  # a bar per row, not per field
+
+
 def trend(measurement: str, *cols: Column) -> Show:
     return Show(measurement, Select.TREND, cols, scope="machine", one_machine=True)
 
 
-OVERVIEW, MACHINE, ENERGY = "edge-overview", "edge-machine", "edge-energy"
+OVERVIEW, MACHINE, ENERGY, CREWS = "edge-overview", "edge-machine", "edge-energy", "edge-crews"
+# A crew's OEE and its factors over many days: ratios of the sums of its days' times and counts
+CREW_OEE = Column("oee", "ideal_good_s", "pbt_s")
+CREW_TOTAL_COLUMNS = (
+    Column("crew_name"),
+    Column("availability", "apt_s", "pbt_s"),
+    Column("performance", "ideal_s", "apt_s"),
+    Column("quality", "ideal_good_s", "ideal_s"),
+    CREW_OEE,
+    Column("produced"),
+    Column("good"),
+    Column("pbt_s"),
+)
 PANELS: tuple[Panel, ...] = (
     # -- workshop overview --
     Panel(
         OVERVIEW,
         "stat",
-        "Workshop OEE (this shift)",
+        "workshop_oee",
         this_shift("oee", "workshop", "oee"),
         6,
         4,
@@ -236,7 +273,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         OVERVIEW,
         "stat",
-        "Parts made (this shift)",
+        "workshop_produced",
         this_shift("oee", "workshop", "produced"),
         6,
         4,
@@ -245,7 +282,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         OVERVIEW,
         "stat",
-        "Good parts (this shift)",
+        "workshop_good",
         this_shift("oee", "workshop", "good"),
         6,
         4,
@@ -254,7 +291,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         OVERVIEW,
         "stat",
-        "Machines producing now",
+        "producing_now",
         Show("machine_state", Select.COUNT_IN_STATE, columns("machines"), state="producing"),
         6,
         4,
@@ -263,18 +300,20 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         OVERVIEW,
         "bargauge",
-        "OEE per machine (this shift)",
-        this_shift("oee", "machine", "oee", by=("machine",)),
+        "machine_oee",
+        this_shift("oee", "machine", "machine_name", "oee", by=("machine",)),
         12,
         9,
-        defaults=ratio(displayName="${__field.labels.machine}"),
-        options=HORIZONTAL,
+        table=True,
+        defaults=ratio(),
+        options={**HORIZONTAL, **ALL_ROWS},
+        transformations=by_name("machine"),
     ),
     Panel(
         OVERVIEW,
         "table",
-        "Lines (this shift): availability, performance, quality, OEE",
-        this_shift("oee", "line", *RATIOS, by=("line",)),
+        "line_ratios",
+        this_shift("oee", "line", "line_name", *RATIOS, by=("line",)),
         12,
         9,
         table=True,
@@ -283,28 +322,28 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         OVERVIEW,
         "state-timeline",
-        "Machine states",
+        "machine_states",
         Show("machine_state", Select.STATES, columns("state"), by=("machine",)),
         24,
         10,
-        defaults={"mappings": state_mappings(), "displayName": "${__field.labels.machine}"},
+        defaults={"mappings": STATE_NAMES, "displayName": "${__field.labels.machine}"},
         options={"mergeValues": True, "showValue": "never", "rowHeight": 0.8},
     ),
     Panel(
         OVERVIEW,
         "barchart",
-        "Parts per machine (this shift)",
-        this_shift("oee", "machine", "produced", "good", by=("machine",)),
+        "machine_parts",
+        this_shift("oee", "machine", "machine_name", "produced", "good", by=("machine",)),
         12,
         9,
         table=True,
         defaults={"unit": "none"},
-        options={"xField": "machine", "orientation": "auto"},
+        options={"xField": "machine_name", "orientation": "auto"},
     ),
     Panel(
         OVERVIEW,
         "bargauge",
-        "Losses (this shift, all machines)",
+        "workshop_losses",
         this_shift("oee", "workshop", *LOSS_FIELDS),
         12,
         9,
@@ -316,7 +355,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         MACHINE,
         "timeseries",
-        "Availability, performance, quality, OEE (shift so far)",
+        "ratio_trend",
         trend("oee", *columns(*RATIOS)),
         16,
         9,
@@ -325,27 +364,27 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         MACHINE,
         "stat",
-        "State now",
+        "state_now",
         Show("machine_state", Select.STATE_NOW, columns("state"), one_machine=True),
         8,
         9,
-        defaults={"mappings": state_mappings()},
+        defaults={"mappings": STATE_NAMES},
         options={"colorMode": "background", "reduceOptions": {"fields": "/.*/", "calcs": ["lastNotNull"]}},
     ),
     Panel(
         MACHINE,
         "state-timeline",
-        "States",
+        "states",
         Show("machine_state", Select.STATES, columns("state"), one_machine=True),
         24,
         4,
-        defaults={"mappings": state_mappings()},
+        defaults={"mappings": STATE_NAMES},
         options={"mergeValues": True, "showValue": "auto"},
     ),
     Panel(
         MACHINE,
         "timeseries",
-        "Cycle time: actual against ideal (shift so far)",
+        "cycle_trend",
         trend(
             "oee",
             Column("actual_cycle_s", "apt_s", "produced"),
@@ -358,7 +397,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         MACHINE,
         "table",
-        "Losses (this shift)",
+        "machine_losses",
         Show(
             "oee",
             Select.THIS_SHIFT,
@@ -374,7 +413,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         MACHINE,
         "timeseries",
-        "Energy per piece and idle share (shift so far)",
+        "energy_trend",
         trend("energy", *columns("kwh_per_unit", "idle_energy_share")),
         24,
         8,
@@ -383,37 +422,43 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         ENERGY,
         "bargauge",
-        "kWh per piece per machine (this shift)",
-        this_shift("energy", "machine", "kwh_per_unit", by=("machine",)),
+        "machine_kwh_per_unit",
+        this_shift("energy", "machine", "machine_name", "kwh_per_unit", by=("machine",)),
         12,
         9,
-        defaults={**PER_UNIT, "displayName": "${__field.labels.machine}"},
-        options=HORIZONTAL,
+        table=True,
+        defaults=PER_UNIT,
+        options={**HORIZONTAL, **ALL_ROWS},
+        transformations=by_name("machine"),
     ),
     Panel(
         ENERGY,
         "bargauge",
-        "kWh per piece per line (this shift)",
-        this_shift("energy", "line", "kwh_per_unit", by=("line",)),
+        "line_kwh_per_unit",
+        this_shift("energy", "line", "line_name", "kwh_per_unit", by=("line",)),
         12,
         9,
-        defaults={**PER_UNIT, "displayName": "${__field.labels.line}"},
-        options=HORIZONTAL,
+        table=True,
+        defaults=PER_UNIT,
+        options={**HORIZONTAL, **ALL_ROWS},
+        transformations=by_name("line"),
     ),
     Panel(
         ENERGY,
         "bargauge",
-        "Idle energy share per machine (this shift)",
-        this_shift("energy", "machine", "idle_energy_share", by=("machine",)),
+        "machine_idle_share",
+        this_shift("energy", "machine", "machine_name", "idle_energy_share", by=("machine",)),
         12,
         9,
-        defaults={"unit": "percentunit", "min": 0, "max": 1, "displayName": "${__field.labels.machine}"},
-        options=HORIZONTAL,
+        table=True,
+        defaults={"unit": "percentunit", "min": 0, "max": 1},
+        options={**HORIZONTAL, **ALL_ROWS},
+        transformations=by_name("machine"),
     ),
     Panel(
         ENERGY,
         "stat",
-        "Carbon per piece, workshop (this shift)",
+        "workshop_carbon_per_unit",
         this_shift("energy", "workshop", *CARBON_PER_UNIT),
         4,
         9,
@@ -422,16 +467,16 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         ENERGY,
         "stat",
-        "Standard coal per piece, workshop (this shift)",
+        "workshop_kgce_per_unit",
         this_shift("energy", "workshop", "kgce_per_unit"),
         4,
         9,
-        defaults={"unit": "masskg", "decimals": 4, "displayName": "kgce per piece"},
+        defaults={"unit": "masskg", "decimals": 4},
     ),
     Panel(
         ENERGY,
         "stat",
-        "Main meter kWh (this shift)",
+        "main_meter_kwh",
         this_shift("energy", "workshop", "kwh_main_meter"),
         4,
         9,
@@ -440,11 +485,11 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         ENERGY,
         "table",
-        "By shift (closed shifts)",
+        "energy_by_shift",
         Show(
             "energy",
             Select.CLOSED_SHIFTS,
-            columns("shift_start", *ENERGY_TABLE_FIELDS),
+            columns("shift_start", "machine_name", "shift_name", *ENERGY_TABLE_FIELDS),
             scope="machine",
             by=("machine", "shift"),
         ),
@@ -456,8 +501,70 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         ENERGY,
         "table",
-        "By day",
-        Show("energy", Select.DAYS, columns("day", *ENERGY_TABLE_FIELDS), scope="machine", by=("machine",)),
+        "energy_by_day",
+        Show(
+            "energy",
+            Select.DAYS,
+            columns("day", "machine_name", *ENERGY_TABLE_FIELDS),
+            scope="machine",
+            by=("machine",),
+        ),
+        24,
+        10,
+        table=True,
+        defaults={"decimals": 3},
+    ),
+    # -- crews: their days summed over the time range (this month by default), their days, their shifts --
+    Panel(
+        CREWS,
+        "bargauge",
+        "crew_totals",
+        Show("oee", Select.DAY_TOTALS, (Column("crew_name"), CREW_OEE), scope="crew", by=("crew",)),
+        12,
+        10,
+        table=True,
+        defaults=ratio(),
+        options={**HORIZONTAL, **ALL_ROWS},
+        transformations=by_name("crew"),
+    ),
+    Panel(
+        CREWS,
+        "table",
+        "crew_sums",
+        Show("oee", Select.DAY_TOTALS, CREW_TOTAL_COLUMNS, scope="crew", by=("crew",)),
+        12,
+        10,
+        table=True,
+        defaults={"decimals": 3},
+        transformations=by_name("crew"),
+    ),
+    Panel(
+        CREWS,
+        "table",
+        "crew_days",
+        Show(
+            "oee",
+            Select.DAYS,
+            columns("day", "crew_name", *RATIOS, "produced", "good"),
+            scope="crew",
+            by=("crew",),
+        ),
+        24,
+        10,
+        table=True,
+        defaults={"decimals": 3},
+    ),
+    Panel(
+        CREWS,
+        "table",
+        "crew_shifts",
+        Show(
+            "oee",
+            Select.CLOSED_SHIFTS,
+            columns("shift_start", "shift_name", "crew_name", *RATIOS, "produced", "good"),
+            scope="workshop",
+            by=("crew",),
+        ),
         24,
         10,
         table=True,
@@ -470,14 +577,19 @@ PANELS: tuple[Panel, ...] = (
 class Dashboard:
     uid: str
     file: str
-    title: str
     machine_variable: bool = False
+    time_from: str = "now-12h"  # the default time range's start
+
+    def uid_in(self, language: str) -> str:
+        """Unique per language: both sets can be provisioned into one Grafana."""
+        return self.uid if language == DEFAULT_LANGUAGE else f"{self.uid}-{language.lower()}"
 
 
 DASHBOARDS = (
-    Dashboard(OVERVIEW, "workshop-overview.json", "Workshop overview"),
-    Dashboard(MACHINE, "machine-detail.json", "Machine detail", machine_variable=True),
-    Dashboard(ENERGY, "energy-carbon.json", "Energy and carbon"),
+    Dashboard(OVERVIEW, "workshop-overview.json"),
+    Dashboard(MACHINE, "machine-detail.json", machine_variable=True),
+    Dashboard(ENERGY, "energy-carbon.json"),
+    Dashboard(CREWS, "crews.json", time_from="now/M"),  # this month so far
 )
 
 
@@ -499,19 +611,20 @@ def variable(name: str, label: str, query: str, *, hide: int = 0, refresh: int =
     }
 
 
-def tag_values(name: str, label: str, condition: str | None = None) -> dict[str, Any]:
+def tag_values(name: str, words: Catalogue, condition: str | None = None) -> dict[str, Any]:
     query = f'SHOW TAG VALUES FROM "oee" WITH KEY = "{name}"'
+    label = words(f"dashboard.variable.{name}")
     return variable(name, label, f"{query} WHERE {condition}" if condition else query)
 
 
-def variables(board: Dashboard) -> list[dict[str, Any]]:
+def variables(board: Dashboard, words: Catalogue) -> list[dict[str, Any]]:
     found = [
-        tag_values("site", "Site"),
-        tag_values("area", "Workshop", '"site" =~ /^$site$/'),
-        tag_values("agent", "Gateway", '"site" =~ /^$site$/ AND "area" =~ /^$area$/'),
+        tag_values("site", words),
+        tag_values("area", words, '"site" =~ /^$site$/'),
+        tag_values("agent", words, '"site" =~ /^$site$/ AND "area" =~ /^$area$/'),
         variable(
             "shift_start",
-            "Shift",
+            words("dashboard.variable.shift_start"),
             f'SELECT last("shift_start") FROM "oee" WHERE {ORIGIN} AND "scope" = \'workshop\' AND '
             "\"period\" = 'shift' AND \"shift\" != 'no_shift' AND $timeFilter",
             hide=2,
@@ -519,14 +632,23 @@ def variables(board: Dashboard) -> list[dict[str, Any]]:
         ),
     ]
     if board.machine_variable:
-        found.append(tag_values("machine", "Machine", ORIGIN))
+        found.append(tag_values("machine", words, ORIGIN))
     return found
+
+
+def state_mappings(words: Catalogue) -> list[dict[str, Any]]:
+    options = {
+        state: {"color": colour, "index": index, "text": words.state(state)}
+        for index, (state, colour) in enumerate(STATE_COLOURS.items())
+    }
+    return [{"type": "value", "options": options}]
 
 
 class Layout:
     """Panels placed left to right, wrapping at Grafana's 24 columns; ids in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, words: Catalogue) -> None:
+        self.words = words
         self.panels: list[dict[str, Any]] = []
         self.x = 0
         self.y = 0
@@ -542,16 +664,21 @@ class Layout:
             "query": influxql(panel.show),
             "resultFormat": "table" if panel.table else "time_series",
         }
+        defaults = dict(panel.defaults)
+        if defaults.get("mappings") == STATE_NAMES:
+            defaults["mappings"] = state_mappings(self.words)
         rendered: dict[str, Any] = {
             "id": len(self.panels) + 1,
             "type": panel.type,
-            "title": panel.title,
+            "title": self.words(f"dashboard.panel.{panel.title}"),
             "datasource": DATASOURCE,
             "gridPos": {"x": self.x, "y": self.y, "w": panel.width, "h": panel.height},
             "targets": [target],
-            "fieldConfig": {"defaults": dict(panel.defaults), "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": []},
             "options": dict(panel.options),
         }
+        if panel.transformations:
+            rendered["transformations"] = [dict(t) for t in panel.transformations]
         if panel.show.select is Select.TREND:
             rendered["maxDataPoints"] = TREND_MAX_DATA_POINTS
         self.panels.append(rendered)
@@ -559,39 +686,46 @@ class Layout:
         self.row_height = max(self.row_height, panel.height)
 
 
-def dashboard(board: Dashboard) -> dict[str, Any]:
-    layout = Layout()
+def dashboard(board: Dashboard, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    words = catalogue(language)
+    layout = Layout(words)
     for panel in PANELS:
         if panel.dashboard == board.uid:
             layout.add(panel)
     return {
-        "uid": board.uid,
-        "title": board.title,
-        "tags": ["shopfloor", "edge-agent"],
+        "uid": board.uid_in(language),
+        "title": words(f"dashboard.{board.uid}"),
+        "tags": ["shopfloor", "edge-agent", language],
         "timezone": "browser",
         "schemaVersion": SCHEMA_VERSION,
         "version": 1,
         "editable": False,
         "refresh": "1m",
-        "time": {"from": "now-12h", "to": "now"},
-        "templating": {"list": variables(board)},
+        "time": {"from": board.time_from, "to": "now"},
+        "templating": {"list": variables(board, words)},
         "annotations": {"list": []},
-        "links": [{"type": "dashboards", "tags": ["edge-agent"], "asDropdown": False}],
+        # the other dashboards of the same language
+        "links": [{"type": "dashboards", "tags": ["edge-agent", language], "asDropdown": False}],
         "panels": layout.panels,
     }
 
 
 def render() -> dict[str, str]:
+    """Every dashboard in every language: <language>/<file> -> JSON text."""
     return {
-        board.file: json.dumps(dashboard(board), indent=2, ensure_ascii=False) + "\n" for board in DASHBOARDS
+        f"{language}/{board.file}": json.dumps(dashboard(board, language), indent=2, ensure_ascii=False)
+        + "\n"
+        for language in languages()
+        for board in DASHBOARDS
     }
 
 
 def main() -> int:
-    OUT.mkdir(exist_ok=True)
     for name, text in render().items():
-        (OUT / name).write_text(text, encoding="utf-8")
-        print(f"wrote {OUT / name}")
+        path = OUT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

@@ -29,8 +29,11 @@ MEASUREMENT_OF = {
     "energy": ("energy", "machine"),
     "line_energy": ("energy", "line"),
     "workshop_energy": ("energy", "workshop"),
+    "crew_oee": ("oee", "crew"),
+    "crew_energy": ("energy", "crew"),
 }
-TAG_KEYS = ("machine", "line", "shift", "period")
+TAG_KEYS = ("machine", "line", "shift", "period", "crew")
+TEXT_COLUMNS = {"machine_name", "line_name", "shift_name", "crew_name", "workshop_name", "shift_start", "day"}
 Row = dict[str, Any]
 Answer = dict[tuple[tuple[str, str], ...], list[Row]]
 
@@ -92,6 +95,7 @@ SELECTED: dict[str, Callable[[Point, View], bool]] = {
         p.tags.get("period") == "shift" and p.tags.get("shift") != "no_shift" and p.fields.get("final") == 1
     ),
     "days": lambda p, v: p.tags.get("period") == "day",
+    "day totals": lambda p, v: p.tags.get("period") == "day",
     "states": lambda p, v: True,
     "state now": _recent,
     "count in state": _recent,
@@ -106,6 +110,8 @@ def expected(show: Any, points: list[Point], view: View) -> Answer:
         return _raw(show, chosen)
     if select == "count in state":
         return _count(show, chosen)
+    if select == "day totals":
+        return _totals(show, chosen)
     return _aggregate(show, chosen, timed=select == "trend", interval=view.interval)
 
 
@@ -163,6 +169,24 @@ def _aggregate(show: Any, points: list[Point], *, timed: bool, interval: int = 1
                 rows.append({"time": start, **row} if timed else row)
         if rows:
             answer[group] = rows
+    return answer
+
+
+def _totals(show: Any, points: list[Point]) -> Answer:
+    """Per group: text columns' last value, sums of the rest, ratios as a ratio of sums."""
+    answer: Answer = {}
+    for group, members in _groups(show, points).items():
+        row: Row = {}
+        for column in show.columns:
+            if column.denominator is not None:
+                numerator = sum(p.fields.get(column.numerator, 0) for p in members)
+                denominator = sum(p.fields.get(column.denominator, 0) for p in members)
+                row[column.name] = numerator / denominator if denominator else None
+            elif column.name in TEXT_COLUMNS:
+                row[column.name] = _last(members, column.name)
+            else:
+                row[column.name] = sum(p.fields.get(column.name, 0) for p in members)
+        answer[group] = [row]
     return answer
 
 

@@ -21,7 +21,9 @@ pkg/tsdb/influxdb/influxql/buffered/response_parser.go (frames of a variable's a
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +62,8 @@ NICE_INTERVALS = (
     (3628800000, 2592000000),
 )
 YEAR_MS = 31_536_000_000
+# Dashboards use the browser's time zone; the managers who open them are at the plant.
+VIEWER_ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
 # templateSrv's variable syntaxes: $name, [[name]] or [[name:format]], ${name} or ${name:format}
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?::(\w+))?\}")
 REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")  # grafana-data escapeRegex
@@ -79,9 +83,15 @@ class TimeRange:
 def relative_ms(text: str, now_ms: int) -> int:
     if text == "now":
         return now_ms
+    if text in ("now/d", "now/M"):  # the start of this day or month, in the viewer's time zone
+        now = dt.datetime.fromtimestamp(now_ms / 1000, VIEWER_ZONE)
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        if text == "now/M":
+            start = start.replace(day=1)
+        return round(start.timestamp() * 1000)
     match = re.fullmatch(r"now-(\d+)(ms|[smhdw])", text)
     if match is None:
-        raise ValueError(f"time {text!r}: only now and now-<n><unit> are understood here")
+        raise ValueError(f"time {text!r}: only now, now/d, now/M and now-<n><unit> are understood here")
     return now_ms - int(match[1]) * MS_PER[match[2]]
 
 

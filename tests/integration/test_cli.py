@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE_WORKSHOP
+from agent.config.loader import AgentConfig, load_config
+from agent.demo import demo_start
+from agent.engine_setup import build_engine_setup
+from tests.conftest import CONFIGS, SAMPLE_WORKSHOP
 from tests.integration.workshop_run import (
     EDGE_AGENT,
     read_records,
@@ -23,13 +26,13 @@ from tests.integration.workshop_run import (
 pytestmark = pytest.mark.integration
 
 
-def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> None:
-    records_file = tmp_path / "records.jsonl"
-    done = subprocess.run(
+def demo(tmp_path: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    """`edge-agent demo` for 8 s at 600x: 07:20 to 08:40 of shop-floor time."""
+    return subprocess.run(
         [
             *EDGE_AGENT,
-            *("demo", "--duration", "8", "--speed", "600"),
-            *("--state-dir", str(tmp_path / "demo"), "--records", str(records_file)),
+            *("demo", *more, "--duration", "8", "--speed", "600"),
+            *("--state-dir", str(tmp_path / "demo"), "--records", str(tmp_path / "records.jsonl")),
         ],
         cwd=tmp_path,
         capture_output=True,
@@ -37,6 +40,11 @@ def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> No
         timeout=60,
         check=False,
     )
+
+
+def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> None:
+    records_file = tmp_path / "records.jsonl"
+    done = demo(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "shift night closed" in done.stdout  # 07:20 + 8 s x 600 passes the 08:00 shift change
     records = read_records(records_file)
@@ -54,6 +62,29 @@ def test_demo_runs_for_its_duration_and_shows_real_numbers(tmp_path: Path) -> No
             assert value is None or 0.0 <= value <= 1.0
     assert any(r["kind"] == "energy" and r["kwh_per_unit"] for r in records)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(r["ts"])) for r in records)
+
+
+def test_the_chinese_demo_speaks_chinese_and_names_everything(tmp_path: Path) -> None:
+    """`demo --example grinding-zh`: the view and the shift summary in Chinese, with the shift's and
+    crew's names; records carry the names and the crew, with ASCII ids and keys."""
+    records_file = tmp_path / "records.jsonl"
+    done = demo(tmp_path, "--example", "grinding-zh")
+    assert done.returncode == 0, done.stderr
+    config = load_config(CONFIGS / "grinding-zh-workshop.yaml")
+    calendar = build_engine_setup(config).calendar
+    night = calendar.period_at(demo_start(config, "07:20"))
+    if night.is_shift:  # not on a statutory holiday: the night shift closes at 08:00
+        assert f"夜班（{config_crew(config, night.crew)}）已结束" in done.stdout
+    assert "演示：共产生" in done.stdout
+    records = read_records(records_file)
+    machines = {r["machine_name"] for r in records if r["kind"] == "oee"}
+    assert "1号内沟磨床" in machines
+    assert all(r["crew"] is not None for r in records if r["kind"] == "oee" and r["shift"] != "no_shift")
+    assert all(key.isascii() for r in records for key in r)
+
+
+def config_crew(config: AgentConfig, crew: str | None) -> str:
+    return next(c.name for c in config.workshop.calendar.crews if c.id == crew)
 
 
 def test_run_against_simulate_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from agent.config.loader import AgentConfig, load_config
 from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, InfluxOutput, OpcUaConnection
 from agent.demo import on_free_ports
 from agent.engine_setup import build_engine_setup
+from agent.i18n import catalogue
 from agent.outbox import Outbox
 from agent.runtime import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
@@ -73,7 +74,8 @@ POLL_S = 0.25
 PUBLISH_S = 120.0  # shop-floor seconds between publications
 START, VIEWED = "23:38", "00:18"  # local shop-floor times; the second on the next day
 DAY = {
-    "name": "day",
+    "id": "day",
+    "name": "白班",
     "start": "08:00",
     "end": "23:50",
     "breaks": [{"name": "meal", "start": "12:00", "end": "12:30"}],
@@ -88,7 +90,13 @@ THREE_SHIFTS = {
             "breaks": [{"name": "tea", "start": "00:00", "end": "00:04"}],
         },
         {"name": "night", "start": "00:10", "end": "08:00"},
-    ]
+    ],
+    # A runs two crews, which swap every day; B has none
+    "crews": [{"id": "a", "name": "甲班"}, {"id": "b", "name": "乙班"}],
+    "rotation": {
+        "anchor": "2026-01-01",
+        "pattern": [{"day": "a", "late": "b", "night": "a"}, {"day": "b", "late": "a", "night": "b"}],
+    },
 }
 NO_NIGHT_SHIFT = {"shifts": [DAY, {"name": "late", "start": "23:50", "end": "00:04"}]}
 DATABASE = "shopfloor"
@@ -251,8 +259,15 @@ def test_the_run_crossed_a_shift_change_and_a_day_change(run: Run) -> None:
 
 def panels_of(board: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
     """Each panel with its description in the generator's panel list."""
-    shows = {(p.dashboard, p.title): p.show for p in load_generator().PANELS}
+    words = catalogue()
+    shows = {(p.dashboard, words(f"dashboard.panel.{p.title}")): p.show for p in load_generator().PANELS}
     return [(panel, shows[(board["uid"], panel["title"])]) for panel in board["panels"]]
+
+
+def titled(board: dict[str, Any], key: str) -> dict[str, Any]:
+    """The panel the catalogue's dashboard.panel.<key> names."""
+    title = catalogue()(f"dashboard.panel.{key}")
+    return next(p for p in board["panels"] if p["title"] == title)
 
 
 def now_panel(show: Any) -> bool:
@@ -304,10 +319,15 @@ def test_every_panel_answers_with_what_the_records_say(run: Run, name: str) -> N
         assert variables["shift_start"].value == current_shift_start(records)
         points = stored_points(records)
         silent = gateway.silent_at != VIEWED
+        crews = bool(gateway.config.workshop.calendar.crews)
 
-        def rows_due(show: Any, machine_metered: bool = True, silent: bool = silent) -> bool:
+        def rows_due(
+            show: Any, machine_metered: bool = True, silent: bool = silent, crews: bool = crews
+        ) -> bool:
             if now_panel(show):
                 return not silent
+            if show.scope == "crew":
+                return crews
             return machine_metered or show.measurement != "energy"
 
         if "machine" not in variables:
@@ -345,7 +365,7 @@ def test_a_silent_gateway_shows_no_state_now_but_keeps_its_timeline(run: Run) ->
 
 def test_the_workshop_oee_stat_is_the_last_workshop_record_of_the_current_shift(run: Run) -> None:
     board = dashboards()["workshop-overview.json"]
-    panel = next(p for p in board["panels"] if p["title"] == "Workshop OEE (this shift)")
+    panel = titled(board, "workshop_oee")
     time_range = TimeRange.of(board, run.now_ms)
     for gateway in run.gateways:
         records = run.records[gateway.id]
@@ -359,7 +379,7 @@ def test_the_workshop_oee_stat_is_the_last_workshop_record_of_the_current_shift(
 
 def test_the_by_day_table_is_the_day_records(run: Run) -> None:
     board = dashboards()["energy-carbon.json"]
-    panel = next(p for p in board["panels"] if p["title"] == "By day")
+    panel = titled(board, "energy_by_day")
     time_range = TimeRange.of(board, run.now_ms)
     for gateway in run.gateways:
         days = [r for r in run.records[gateway.id] if r["kind"] == "energy" and r["period"] == "day"]

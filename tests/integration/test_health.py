@@ -14,6 +14,7 @@ from rich.console import Console
 from agent.config.loader import AgentConfig
 from agent.engine_setup import build_engine_setup
 from agent.health import HealthServer
+from agent.i18n import catalogue
 from agent.outbox import Outbox
 from agent.runtime import Agent
 from agent.sim.server import WorkshopSimulator
@@ -55,7 +56,7 @@ async def test_health_and_metrics_show_a_dead_gateway_and_a_dead_output(
         document = await asyncio.to_thread(fetch_health, base)
         metrics = await asyncio.to_thread(get, base + "/metrics")
         out = io.StringIO()
-        print_status(document, Console(file=out, width=200))
+        print_status(document, Console(file=out, width=200), catalogue())
         stop.set()
         await asyncio.wait_for(task, 30)
     assert document["ok"] is False

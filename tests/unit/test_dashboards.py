@@ -16,12 +16,13 @@ import pytest
 import yaml
 
 from agent.config.loader import load_config
+from agent.i18n import DEFAULT_LANGUAGE, catalogue, languages
 from agent.records import Envelope
 from agent.sim.history import simulated_records
 from agent.sinks.points import CARBON_FIELDS, SCHEMA, to_points
 from agent.sinks.registry import topic_root
-from tests.conftest import SAMPLE_WORKSHOP
-from tests.dashboard_files import GRAFANA, dashboards, load_generator
+from tests.conftest import CONFIGS, SAMPLE_WORKSHOP
+from tests.dashboard_files import GRAFANA, dashboards, every_dashboard, load_generator
 
 GLOBAL_VARIABLES = {"timeFilter", "__interval", "__interval_ms", "__to", "__from"}
 Schema = Mapping[str, Mapping[str, tuple[str, ...]]]
@@ -68,9 +69,52 @@ def dashboard_problems(board: dict[str, Any], schema: Schema) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("name", sorted(dashboards()))
+@pytest.mark.parametrize("name", sorted(every_dashboard()))
 def test_every_query_names_only_what_the_agent_writes(name: str) -> None:
-    assert dashboard_problems(dashboards()[name], SCHEMA) == []
+    assert dashboard_problems(every_dashboard()[name], SCHEMA) == []
+
+
+WORDS = frozenset({"title", "label"})  # what a language changes; "text" of a state's mapping too
+
+
+def without_words(value: Any) -> Any:
+    """A dashboard with every translated text taken out (and the language in its uid and tags)."""
+    if isinstance(value, dict):
+        kept = {k: without_words(v) for k, v in value.items() if k not in WORDS and k != "uid"}
+        if "color" in value and "index" in value:
+            kept.pop("text", None)
+        if "tags" in value:
+            kept["tags"] = [t for t in value["tags"] if t not in languages()]
+        return kept
+    if isinstance(value, list):
+        return [without_words(v) for v in value]
+    return value
+
+
+def test_every_language_has_the_same_dashboards_with_the_same_queries() -> None:
+    """Running each query of one language (tests/integration/test_dashboard_queries.py) runs them
+    all: the languages differ in their words only, never in a query, a variable or a layout."""
+    english = dashboards(DEFAULT_LANGUAGE)
+    for language in languages():
+        translated = dashboards(language)
+        assert set(translated) == set(english), language
+        for name, board in translated.items():
+            assert without_words(board) == without_words(english[name]), (language, name)
+            assert board["uid"].startswith(english[name]["uid"])
+    uids = [board["uid"] for board in every_dashboard().values()]
+    assert len(uids) == len(set(uids))  # both languages can live in one Grafana
+
+
+def test_chinese_dashboards_speak_chinese() -> None:
+    words = catalogue("zh-CN")
+    board = dashboards("zh-CN")["workshop-overview.json"]
+    assert board["title"] == words("dashboard.edge-overview") == "车间总览"
+    assert {p["title"] for p in board["panels"]} >= {"车间 OEE（本班）", "设备状态"}
+    timeline = next(p for p in board["panels"] if p["type"] == "state-timeline")
+    [mapping] = timeline["fieldConfig"]["defaults"]["mappings"]
+    assert mapping["options"]["fault"]["text"] == "故障"
+    assert mapping["options"]["producing"]["text"] == "运行"
+    assert [v["label"] for v in board["templating"]["list"]][:3] == ["工厂", "车间", "采集网关"]
 
 
 def test_a_renamed_field_breaks_the_check() -> None:
@@ -78,19 +122,22 @@ def test_a_renamed_field_breaks_the_check() -> None:
     renamed["energy"]["fields"] = tuple(
         f if f != "kwh_per_unit" else "kwh_per_piece" for f in SCHEMA["energy"]["fields"]
     )
-    problems = [p for board in dashboards().values() for p in dashboard_problems(board, renamed)]
+    problems = [p for board in every_dashboard().values() for p in dashboard_problems(board, renamed)]
     assert any("'kwh_per_unit' is neither a tag nor a field of 'energy'" in p for p in problems)
 
 
 def test_a_dropped_tag_breaks_the_check() -> None:
     dropped = {m: {**s, "tags": tuple(t for t in s["tags"] if t != "agent")} for m, s in SCHEMA.items()}
-    problems = [p for board in dashboards().values() for p in dashboard_problems(board, dropped)]
+    problems = [p for board in every_dashboard().values() for p in dashboard_problems(board, dropped)]
     assert any("variable agent: 'agent' is not a tag of 'oee'" in p for p in problems)
 
 
 def test_the_committed_dashboards_are_what_the_generator_writes() -> None:
     rendered = load_generator().render()
-    committed = {p.name: p.read_text(encoding="utf-8") for p in (GRAFANA / "dashboards").glob("*.json")}
+    committed = {
+        f"{p.parent.name}/{p.name}": p.read_text(encoding="utf-8")
+        for p in (GRAFANA / "dashboards").glob("*/*.json")
+    }
     assert committed == rendered, "run `make dashboards` and commit the result"
 
 
@@ -98,8 +145,19 @@ def test_every_panel_of_the_list_is_in_a_dashboard_once() -> None:
     generator = load_generator()
     titles = [(p.dashboard, p.title) for p in generator.PANELS]
     assert len(titles) == len(set(titles))
-    shown = {(board["uid"], panel["title"]) for board in dashboards().values() for panel in board["panels"]}
-    assert shown == set(titles)
+    for language in languages():
+        words = catalogue(language)
+        shown = [
+            (board["uid"], panel["title"])
+            for board in dashboards(language).values()
+            for p in [0]
+            for panel in board["panels"]
+        ]
+        expected = [
+            (generator.Dashboard(uid, "").uid_in(language), words(f"dashboard.panel.{title}"))
+            for uid, title in titles
+        ]
+        assert sorted(shown) == sorted(expected), language
 
 
 def test_dashboards_are_well_formed_and_use_the_provisioned_influxql_datasource() -> None:
@@ -111,7 +169,7 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_influxql_datasource(
     assert datasource["jsonData"]["dbName"] == "${INFLUX_DATABASE}"
     assert datasource["secureJsonData"]["password"] == "${INFLUX_READ_PASSWORD}"  # never in a file
     uids = set()
-    for board in dashboards().values():
+    for board in dashboards().values():  # the other languages: the same but for words (above)
         uids.add(board["uid"])
         assert board["title"]
         assert board["schemaVersion"] >= 36
@@ -131,7 +189,7 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_influxql_datasource(
             assert var["datasource"]["uid"] == datasource["uid"]
         overlaps = _overlapping(board["panels"])
         assert not overlaps, overlaps
-    assert uids == {"edge-overview", "edge-machine", "edge-energy"}
+    assert uids == {"edge-overview", "edge-machine", "edge-energy", "edge-crews"}
 
 
 def _overlapping(panels: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -145,20 +203,22 @@ def _overlapping(panels: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def test_schema_is_exactly_what_the_agent_writes_over_a_shift_change() -> None:
-    """Two hours of the sample workshop across the 08:00 shift change, as InfluxDB points."""
-    config = load_config(SAMPLE_WORKSHOP)
-    start = dt.datetime(2026, 11, 24, 7, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai")).timestamp()
-    records = simulated_records(config, start, 2 * 3600.0, poll_s=5.0)
-    topics = topic_root(config)
+    """Two hours of the sample workshop across the 08:00 shift change, and two hours of the
+    Chinese sample (names, crews) across midnight, where its crews' day totals are published."""
     seen: dict[str, dict[str, set[str]]] = {}
-    for seq, record in enumerate(records):
-        for point in to_points(Envelope("gw", seq, record), topics):
-            name = point._name
-            if name == "agent":
-                continue
-            entry = seen.setdefault(name, {"tags": set(), "fields": set()})
-            entry["tags"] |= set(point._tags)
-            entry["fields"] |= set(point._fields)
+    for sample, hour in ((SAMPLE_WORKSHOP, 7), (CONFIGS / "grinding-zh-workshop.yaml", 23)):
+        config = load_config(sample)
+        start = dt.datetime(2026, 11, 24, hour, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai")).timestamp()
+        records = simulated_records(config, start, 2 * 3600.0, poll_s=5.0)
+        topics = topic_root(config)
+        for seq, record in enumerate(records):
+            for point in to_points(Envelope("gw", seq, record), topics):
+                name = point._name
+                if name == "agent":
+                    continue
+                entry = seen.setdefault(name, {"tags": set(), "fields": set()})
+                entry["tags"] |= set(point._tags)
+                entry["fields"] |= set(point._fields)
     assert set(seen) == set(SCHEMA)
     for measurement, spec in SCHEMA.items():
         assert seen[measurement]["tags"] <= set(spec["tags"]), measurement
@@ -174,9 +234,11 @@ def test_a_new_field_on_a_panel_is_one_more_name_in_the_panel_list() -> None:
     """The energy tables show ENERGY_TABLE_FIELDS; a field added there (kgce, say) is queried, and
     the integration test's truth reads it from the records by the same description."""
     generator = load_generator()
-    tables = [p for p in generator.PANELS if p.dashboard == generator.ENERGY and p.table]
-    assert {p.title for p in tables} == {"By shift (closed shifts)", "By day"}
+    tables = [p for p in generator.PANELS if p.dashboard == generator.ENERGY and p.type == "table"]
+    assert {p.title for p in tables} == {"energy_by_shift", "energy_by_day"}
     for panel in tables:
-        assert panel.show.columns[1:] == generator.columns(*generator.ENERGY_TABLE_FIELDS)
+        assert panel.show.columns[-len(generator.ENERGY_TABLE_FIELDS) :] == generator.columns(
+            *generator.ENERGY_TABLE_FIELDS
+        )
         wider = dataclasses.replace(panel.show, columns=(*panel.show.columns, generator.Column("kgce")))
         assert '"kgce" FROM "energy"' in generator.influxql(wider)

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from agent.config.workshop import InfluxOutput
+from agent.i18n import languages
 from tests.conftest import REPO
 
 SERVER = REPO / "deploy" / "server"
@@ -43,8 +44,16 @@ def test_grafana_gets_what_the_datasource_file_reads_from_its_environment() -> N
     )
     dashboards_path = provider["providers"][0]["options"]["path"]
     assert any(v.endswith(f":{dashboards_path}:ro") for v in grafana["volumes"])
-    home = Path(grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
-    assert (REPO / "deploy/grafana/dashboards" / home.name).exists()
+    env = dict(
+        line.split("=", 1)
+        for line in (SERVER / "env.example").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    mounted = home.replace("${DASHBOARD_LANGUAGE}", env["DASHBOARD_LANGUAGE"]).removeprefix(dashboards_path)
+    assert (REPO / "deploy/grafana/dashboards" / mounted.lstrip("/")).exists()
+    for language in languages():  # any language the agent speaks has its dashboards
+        assert (REPO / "deploy/grafana/dashboards" / language / Path(home).name).exists()
 
 
 def test_grafana_reads_the_database_the_stack_creates_as_the_user_who_may_only_read() -> None:

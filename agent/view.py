@@ -83,9 +83,9 @@ def _oee_cells(totals: OeeTotals, words: Catalogue) -> list[str]:
 
 
 def _good(totals: OeeTotals, none: str) -> str:
-    """A machine whose quality comes from another one counts no good parts of its own."""
-    inferred = totals.produced > 0 and totals.produced_inferred == totals.produced
-    return none if inferred else f"{totals.good:.0f}"
+    """Good parts are a count only where every part was counted: a machine whose quality comes
+    from another one, or a line or workshop with such machines, shows none (as its records)."""
+    return none if totals.produced_inferred > 0 else f"{totals.good:.0f}"
 
 
 def view_title(engine: KpiEngine, timezone: str, now: float, words: Catalogue) -> str:
@@ -147,7 +147,7 @@ def machine_table(engine: KpiEngine, timezone: str, now: float, words: Catalogue
             "",
             "",
             f"{totals.produced:.0f}",
-            f"{totals.good:.0f}",
+            _good(totals, none),
             *_oee_cells(totals, words),
             "",
         )
@@ -161,7 +161,7 @@ def machine_table(engine: KpiEngine, timezone: str, now: float, words: Catalogue
         "",
         "",
         f"{workshop.produced:.0f}",
-        f"{workshop.good:.0f}",
+        _good(workshop, none),
         *_oee_cells(workshop, words),
         "",
     )

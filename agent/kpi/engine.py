@@ -254,11 +254,14 @@ def _meter_fields(meter: MeterSetup, day: dt.date) -> dict[str, object]:
 
 
 def _roll_up_oee_fields(totals: OeeTotals) -> dict[str, object]:
-    """A roll-up's good parts are those counted; the parts of machines whose quality is inferred
-    are in `produced` and in produced_quality_inferred. Nothing counted at all: good is null."""
+    """A roll-up's `good` is a count only when every part in it was counted good or not: when some
+    machines take their quality from another one, good is null (so good / produced never reads as a
+    quality the scope does not have). `good_counted` and `produced_quality_inferred` say what was
+    counted and what was inferred."""
     fields = oee_fields(totals)
     fields["produced_quality_inferred"] = whole(totals.produced_inferred)
-    if totals.produced > 0 and totals.produced_inferred >= totals.produced:
+    fields["good_counted"] = fields["good"]
+    if totals.produced_inferred > 0:
         fields["good"] = None
     return fields
 

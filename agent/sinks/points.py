@@ -92,6 +92,7 @@ SCHEMA = {
             "produced",
             "good",
             "produced_quality_inferred",
+            "good_counted",
             "availability",
             "performance",
             "quality",

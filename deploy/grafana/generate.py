@@ -256,7 +256,7 @@ CREW_TOTAL_COLUMNS = (
     Column("quality", "ideal_good_s", "ideal_s"),
     CREW_OEE,
     Column("produced"),
-    Column("good"),
+    Column("good_counted"),
     Column("pbt_s"),
 )
 PANELS: tuple[Panel, ...] = (
@@ -283,7 +283,7 @@ PANELS: tuple[Panel, ...] = (
         OVERVIEW,
         "stat",
         "workshop_good",
-        this_shift("oee", "workshop", "good"),
+        this_shift("oee", "workshop", "good_counted"),
         6,
         4,
         defaults=PARTS,
@@ -545,7 +545,7 @@ PANELS: tuple[Panel, ...] = (
         Show(
             "oee",
             Select.DAYS,
-            columns("day", "crew_name", *RATIOS, "produced", "good"),
+            columns("day", "crew_name", *RATIOS, "produced", "good_counted"),
             scope="crew",
             by=("crew",),
         ),
@@ -561,7 +561,7 @@ PANELS: tuple[Panel, ...] = (
         Show(
             "oee",
             Select.CLOSED_SHIFTS,
-            columns("shift_start", "shift_name", "crew_name", *RATIOS, "produced", "good"),
+            columns("shift_start", "shift_name", "crew_name", *RATIOS, "produced", "good_counted"),
             scope="workshop",
             by=("crew",),
         ),

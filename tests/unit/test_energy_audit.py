@@ -361,7 +361,8 @@ def test_a_line_with_inferred_quality_rolls_up_exactly(sorted_line: list[Record]
     ideal_good = a1["ideal_s"] * share + s1["ideal_s"] * share
     assert line["oee"] == pytest.approx(ideal_good / (a1["pbt_s"] + s1["pbt_s"]), abs=1e-4)
     assert line["produced"] == a1["produced"] + s1["produced"]
-    assert line["good"] == s1["good"]  # counted good parts only, whole
+    assert line["good"] is None  # a1's good parts were not counted: the line's are not known
+    assert line["good_counted"] == s1["good"]  # the parts counted good, whole
     assert line["produced_quality_inferred"] == a1["produced"]
     assert line["oee"] == pytest.approx(
         line["availability"] * line["performance"] * line["quality"], abs=2e-4
@@ -531,6 +532,7 @@ def test_a_serial_lines_constraint_publishes_its_counts_whole() -> None:
     assert line["constraint"] == "a1"
     assert isinstance(line["produced"], int)
     assert line["good"] is None  # the constraint counts no good parts of its own: not 0, unknown
+    assert line["good_counted"] == 0
     assert line["produced_quality_inferred"] == line["produced"]
     assert line["quality"] is not None
 

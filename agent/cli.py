@@ -198,7 +198,7 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
 
 def _run_agent(main: Coroutine[Any, Any, None]) -> int:
     """Run the agent's event loop; an outbox it cannot write is one line and EXIT_OUTBOX."""
-    from agent.outbox import OutboxUnopenableError
+    from agent.delivery.outbox import OutboxUnopenableError
 
     unopenable: list[OutboxUnopenableError] = []
     try:
@@ -222,7 +222,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         return EXIT_CONFIG
     if args.once:
         return _run_once(config, _words(args, config))
-    from agent.daemon import Daemon
+    from agent.service.daemon import Daemon
 
     async def main() -> None:
         await Daemon(config, args.config).run()
@@ -234,7 +234,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run_once(config: AgentConfig, words: Catalogue) -> int:
-    from agent.run_once import poll_once, report
+    from agent.commands.run_once import poll_once, report
 
     readings = asyncio.run(poll_once(config))
     return EXIT_OK if report(readings, output_console(), words) else EXIT_FAILURE
@@ -246,7 +246,7 @@ def _wide_console(width: int = 160) -> Console:
 
 
 def cmd_init(args: argparse.Namespace, console: Console) -> int:
-    from agent.init import InitError, init_workshop
+    from agent.commands.init import InitError, init_workshop
 
     try:
         written = init_workshop(args.directory, args.example, force=args.force)
@@ -270,7 +270,7 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
-    from agent.status import StatusError, fetch_health, print_status
+    from agent.commands.status import StatusError, fetch_health, print_status
 
     url = args.url
     if url is None and args.config is not None:
@@ -325,7 +325,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from agent.demo import DemoOptions, default_state_dir, demo_config, reset_demo_state, run_demo
+    from agent.commands.demo import DemoOptions, default_state_dir, demo_config, reset_demo_state, run_demo
 
     try:
         path = args.config or demo_config(args.example)
@@ -364,8 +364,8 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_probe(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.probe import ProbeError, ProbeRequest, probe
     from agent.config.profile import Table
-    from agent.probe import ProbeError, ProbeRequest, probe
 
     if args.url.startswith("opc.tcp://"):
         return _probe_opcua(args)
@@ -384,9 +384,9 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
 
 
 def _probe_opcua(args: argparse.Namespace) -> int:
+    from agent.commands.probe import ProbeError
+    from agent.commands.probe_opcua import OpcUaProbe, default_pki_dir, probe_opcua
     from agent.config.workshop import SecurityMode
-    from agent.probe import ProbeError
-    from agent.probe_opcua import OpcUaProbe, default_pki_dir, probe_opcua
 
     password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else None
     mode: SecurityMode = args.mode or ("None" if args.policy == "None" else "SignAndEncrypt")
@@ -542,7 +542,7 @@ HANDLERS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agent.logsetup import configure_logging
+    from agent.service.logsetup import configure_logging
 
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)

@@ -17,19 +17,19 @@ from rich.console import Console
 from rich.live import Live
 
 from agent.clock import ScaledClock
+from agent.commands.view import live_view, shift_summary
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import AgentConfig
 from agent.config.shipped import example
 from agent.config.workshop import Connection, ModbusRtuConnection, OpcUaConnection
-from agent.engine_setup import build_engine_setup
+from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
-from agent.outbox import Outbox
 from agent.records import Envelope, Record
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.registry import Output
 from agent.terminal import print_table, table_width
-from agent.view import live_view, shift_summary
 
 REFRESH_S = 0.5
 

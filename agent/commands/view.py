@@ -23,7 +23,7 @@ from agent.kpi.engine import KpiEngine
 from agent.kpi.oee import OeeTotals, compute_oee
 from agent.kpi.states import MachineState
 from agent.records import Record, RecordKind
-from agent.runtime import Agent, ConnectionHealth
+from agent.runtime.agent import Agent, ConnectionHealth
 from agent.terminal import Column, FittedTable
 
 STATE_STYLE = {

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from agent.backoff import Backoff
-from agent.outbox import AsyncOutbox, OutboxError
+from agent.delivery.outbox import AsyncOutbox, OutboxError
 from agent.sinks.base import Sink
 
 log = logging.getLogger(__name__)

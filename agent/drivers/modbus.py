@@ -28,8 +28,8 @@ from agent.config.workshop import ModbusConnection, ModbusRtuConnection, ModbusR
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
-from agent.logsetup import EventThrottle
 from agent.samples import DeviceStatus, Quality, Sample
+from agent.service.logsetup import EventThrottle
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from agent.drivers.base import Clock, ReadResult
 from agent.drivers.opcua_nodes import NodeAddressError, parse_node_id, path_segments, relative_path
 from agent.drivers.opcua_pki import Pki, UntrustedServerError
 from agent.kpi.rules import TagValue
-from agent.logsetup import EventThrottle
 from agent.samples import DeviceStatus, Quality, Sample
+from agent.service.logsetup import EventThrottle
 
 log = logging.getLogger(__name__)
 

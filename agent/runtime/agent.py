@@ -6,10 +6,10 @@ and the engine are cancelled, what was already read becomes records (and the shi
 published), the outputs get FLUSH_TIMEOUT_S to deliver, then everything closes in reverse order.
 Records are committed to the outbox before any output sees them; while the disk is full they
 wait in memory (bounded, drops counted) and are written when space frees. The KPI engine's
-checkpoint rides in the same commits (see agent/continuity.py): at start the agent continues the
+checkpoint rides in the same commits (see agent/runtime/continuity.py): at start the agent continues the
 shift from it, and wall-clock steps are handed to the engine before the readings that follow them.
 
-Every poll loop, the KPI loop and every delivery loop runs under agent/restarts.py: an unexpected
+Every poll loop, the KPI loop and every delivery loop runs under agent/runtime/restarts.py: an unexpected
 exception in one of them is logged with its traceback, turns the devices (or the output) concerned
 bad with the reason, and the loop starts again after a backoff while the others go on. Values the
 KPI engine cannot take are refused per device, so one device's bad data never costs the others'
@@ -29,21 +29,21 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.calibration import CalibrationReminder
 from agent.clock import SteadyClock
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import AgentConfig
-from agent.continuity import Checkpointer, apply_clock_step, start_engine
-from agent.delivery import SinkDelivery
+from agent.delivery.drain import SinkDelivery
+from agent.delivery.outbox import AsyncOutbox, Checkpoint, Outbox, OutboxUnwritableError
 from agent.drivers.base import Clock, Driver, ReadResult
 from agent.drivers.registry import build_driver
-from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup, KpiEngine
 from agent.kpi.rules import RULE_ERROR_REASON
-from agent.logsetup import EventThrottle
-from agent.outbox import AsyncOutbox, Checkpoint, Outbox, OutboxUnwritableError
 from agent.records import Envelope, Record, RecordKind
-from agent.restarts import LoopHealth, describe, keep_running
+from agent.runtime.calibration import CalibrationReminder
+from agent.runtime.continuity import Checkpointer, apply_clock_step, start_engine
+from agent.runtime.restarts import LoopHealth, describe, keep_running
 from agent.samples import DeviceStatus, Sample
+from agent.service.logsetup import EventThrottle
 from agent.sinks.registry import Output
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.clock import ClockStep
+from agent.delivery.outbox import AsyncOutbox, Checkpoint, CheckpointUnreadableError, Outbox
 from agent.kpi.checkpoint import FORMAT, CheckpointError, restore, snapshot
 from agent.kpi.engine import EngineSetup, KpiEngine
-from agent.outbox import AsyncOutbox, Checkpoint, CheckpointUnreadableError, Outbox
 from agent.records import Record, rfc3339_ms
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ The first failure of a kind is logged with its traceback (it is a bug, and the t
 fixes it); the same failure again is a one-line reminder, at most every REPEAT_LOG_EVERY_S. The
 caller's `on_crash` turns the devices or output concerned bad, with the reason, so /health and
 the device status say what is wrong. Whether the process as a whole is unhealthy is not decided
-here: a loop that keeps failing makes no progress, and the systemd watchdog (agent/supervision.py)
+here: a loop that keeps failing makes no progress, and the systemd watchdog (agent/service/supervision.py)
 stops being fed.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
-from agent.logsetup import EventThrottle
+from agent.service.logsetup import EventThrottle
 
 log = logging.getLogger(__name__)
 

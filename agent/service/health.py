@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 
 LOOP_TROUBLE_S = 60.0  # a loop that failed this recently makes the agent not ok in /health
 

@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Mapping
 
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import AgentConfig
-from agent.engine_setup import build_engine_setup
 from agent.kpi.states import MachineState
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 
 pytestmark = pytest.mark.integration

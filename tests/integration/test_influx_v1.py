@@ -14,9 +14,9 @@ import pytest
 from influxdb_client.client.write.point import Point
 
 from agent.config.workshop import InfluxOutput
-from agent.delivery import SinkDelivery
+from agent.delivery.drain import SinkDelivery
+from agent.delivery.outbox import AsyncOutbox, Outbox
 from agent.exceptions import OutputError
-from agent.outbox import AsyncOutbox, Outbox
 from agent.records import Envelope, Record, RecordKind, epoch_ms
 from agent.sinks.influx import InfluxSink
 from agent.sinks.topics import TopicRoot

@@ -10,11 +10,11 @@ from typing import Self
 
 import pytest
 
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import AgentConfig
-from agent.engine_setup import build_engine_setup
-from agent.outbox import Outbox
+from agent.delivery.outbox import Outbox
 from agent.records import Envelope
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import WorkshopSimulator
 from agent.sinks.registry import Output
 

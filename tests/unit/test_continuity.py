@@ -11,12 +11,18 @@ from typing import Any
 import pytest
 
 from agent.clock import ClockStep
-from agent.continuity import MAX_RESUME_GAP_S, Checkpointer, StartedEngine, apply_clock_step, start_engine
+from agent.delivery.outbox import AsyncOutbox, Checkpoint, Outbox
 from agent.kpi.checkpoint import FORMAT
 from agent.kpi.engine import AGENT_RESTART, KpiEngine
 from agent.kpi.states import TimeBucket
-from agent.outbox import AsyncOutbox, Checkpoint, Outbox
 from agent.records import Record, RecordKind
+from agent.runtime.continuity import (
+    MAX_RESUME_GAP_S,
+    Checkpointer,
+    StartedEngine,
+    apply_clock_step,
+    start_engine,
+)
 from agent.samples import Sample
 from tests.unit.kpi_fixtures import engine_setup, local, machine_setup
 

@@ -13,9 +13,9 @@ import pytest
 
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
-from agent.health import health_document
-from agent.outbox import Outbox
-from agent.runtime import Agent
+from agent.delivery.outbox import Outbox
+from agent.runtime.agent import Agent
+from agent.service.health import health_document
 from agent.sinks.registry import build_outputs
 from tests.conftest import CASES, free_port
 

@@ -13,17 +13,17 @@ from typing import Any, Self
 
 import pytest
 
-from agent import restarts
 from agent.backoff import Backoff
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import AgentConfig, Device, load_config
 from agent.config.workshop import Connection
+from agent.delivery.outbox import Outbox
 from agent.drivers.base import ReadResult
-from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import KpiEngine
-from agent.outbox import Outbox
 from agent.records import Envelope, Record, RecordKind, from_json
-from agent.restarts import LoopHealth, keep_running
-from agent.runtime import Agent
+from agent.runtime import restarts
+from agent.runtime.agent import Agent
+from agent.runtime.restarts import LoopHealth, keep_running
 from agent.samples import DeviceStatus, Sample
 from agent.sinks.registry import Output
 from tests.conftest import CASES
@@ -122,7 +122,7 @@ def config(tmp_path: Path) -> AgentConfig:
 def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restarts, "RESTART_INITIAL_S", 0.02)
     monkeypatch.setattr(restarts, "RESTART_MAX_S", 0.05)
-    monkeypatch.setattr("agent.runtime.build_driver", FakeDriver)
+    monkeypatch.setattr("agent.runtime.agent.build_driver", FakeDriver)
     FakeDriver.fails = {}
 
 
@@ -275,7 +275,7 @@ async def test_values_the_engine_refuses_cost_only_that_device(
 async def test_a_kpi_round_that_fails_after_reading_loses_none_of_its_records(
     config: AgentConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("agent.runtime.ADVANCE_EVERY_S", 0.0)  # every round advances, and may fail
+    monkeypatch.setattr("agent.runtime.agent.ADVANCE_EVERY_S", 0.0)  # every round advances, and may fail
     agent = make_agent(config, tmp_path)
     advance = KpiEngine.advance
     failures = {"left": 1}

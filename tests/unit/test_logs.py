@@ -11,9 +11,9 @@ import time
 import pytest
 
 from agent.config.loader import AgentConfig
-from agent.logsetup import EventThrottle, LibraryThrottle, configure_logging
-from agent.runtime import Agent, ConnectionHealth
+from agent.runtime.agent import Agent, ConnectionHealth
 from agent.samples import DeviceStatus
+from agent.service.logsetup import EventThrottle, LibraryThrottle, configure_logging
 
 
 class FakeClock:
@@ -48,7 +48,7 @@ def test_a_device_down_for_hours_logs_when_it_fails_now_and_then_and_when_it_is_
     agent._device_log = EventThrottle(900.0, clock)
     health = ConnectionHealth("line1-gw", "127.0.0.1:15021", 1.0)
     before = None
-    caplog.set_level(logging.INFO, logger="agent.runtime")
+    caplog.set_level(logging.INFO, logger="agent.runtime.agent")
     for _ in range(4 * 3600):
         clock.now += 1.0
         status = DeviceStatus("grinder-01", False, clock.now, "timeout")

@@ -10,7 +10,7 @@ import pytest
 
 from agent.config.loader import AgentConfig
 from agent.drivers.base import ReadResult
-from agent.runtime import Agent, ConnectionHealth
+from agent.runtime.agent import Agent, ConnectionHealth
 
 
 class SwallowingDriver:

@@ -16,8 +16,9 @@ from typing import Any
 from rich.console import Console
 
 from agent import __version__
+from agent.config.compiled import AgentConfig
 from agent.config.issues import ConfigError
-from agent.config.loader import AgentConfig, load_config
+from agent.config.loader import load_config
 from agent.config.shipped import shipped_profiles_dir
 from agent.i18n import Catalogue, catalogue, languages
 from agent.terminal import Column, FittedTable, output_console, print_lines, print_table
@@ -116,7 +117,7 @@ def holiday_notes(config: AgentConfig, words: Catalogue, today: dt.date | None =
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from agent.config.workshop import ModbusRtuConnection, OpcUaConnection
+    from agent.config.connections import ModbusRtuConnection, OpcUaConnection
     from agent.drivers.modbus import plan_device, request_pause
     from agent.drivers.timing import cycle_seconds
 
@@ -386,7 +387,7 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
 def _probe_opcua(args: argparse.Namespace) -> int:
     from agent.commands.probe import ProbeError
     from agent.commands.probe_opcua import OpcUaProbe, default_pki_dir, probe_opcua
-    from agent.config.workshop import SecurityMode
+    from agent.config.connections import SecurityMode
 
     password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else None
     mode: SecurityMode = args.mode or ("None" if args.policy == "None" else "SignAndEncrypt")

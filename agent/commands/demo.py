@@ -18,10 +18,10 @@ from rich.live import Live
 
 from agent.clock import ScaledClock
 from agent.commands.view import live_view, shift_summary
+from agent.config.compiled import AgentConfig
+from agent.config.connections import Connection, ModbusRtuConnection, OpcUaConnection
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig
 from agent.config.shipped import example
-from agent.config.workshop import Connection, ModbusRtuConnection, OpcUaConnection
 from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
 from agent.records import Envelope, Record

@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from agent.commands.probe import ProbeError
+from agent.config.connections import OpcUaConnection, SecurityMode, SecurityPolicy
 from agent.config.profile import NodeSpec
-from agent.config.workshop import OpcUaConnection, SecurityMode, SecurityPolicy
 from agent.drivers.connect_errors import describe_connect_error
 from agent.drivers.opcua import SESSION_ERRORS, ConversionError, describe, to_tag_value
 from agent.drivers.opcua_nodes import NodeAddressError, parse_node_id

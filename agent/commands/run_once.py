@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.text import Text
 
-from agent.config.loader import AgentConfig, Device
-from agent.config.workshop import Connection, OpcUaConnection
+from agent.config.compiled import AgentConfig, Device
+from agent.config.connections import Connection, OpcUaConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.registry import build_driver
 from agent.i18n import Catalogue

@@ -13,6 +13,8 @@ from agent.kpi.states import MACHINE_REPORTED_STATES, MachineState
 MODBUS_MAX_REGISTERS_PER_READ = 125  # Modbus Application Protocol v1.1b3, 6.3 / 6.4
 MODBUS_MAX_BITS_PER_READ = 2000  # Modbus Application Protocol v1.1b3, 6.1 / 6.2
 MODBUS_ADDRESS_SPACE = 65536
+# How a profile addresses its values: Modbus registers (`tags`) or OPC UA variables (`nodes`).
+ProfileProtocol = Literal["modbus", "opcua"]
 
 
 class Table(StrEnum):
@@ -132,6 +134,13 @@ class TagSpec(StrictModel):
         if self.type is DataType.BOOL and not self.table.is_bit_table and self.bit is None:
             raise ValueError("a bool out of a register needs 'bit' (0-15)")
         return self
+
+    @property
+    def modulus(self) -> float | None:
+        """Where an unsigned counter tag wraps, in engineering units (after scale)."""
+        if self.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
+            return float(2 ** (16 * self.type.registers)) * abs(self.scale)
+        return None
 
     @property
     def width(self) -> int:
@@ -259,7 +268,7 @@ class Profile(StrictModel):
         return self
 
     @property
-    def protocol(self) -> Literal["modbus", "opcua"]:
+    def protocol(self) -> ProfileProtocol:
         return "opcua" if self.nodes else "modbus"
 
     @property

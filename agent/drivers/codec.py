@@ -50,13 +50,6 @@ def _swap_bytes(registers: Sequence[int]) -> list[int]:
     return [((r & 0xFF) << 8) | (r >> 8) for r in registers]
 
 
-def register_modulus(tag: TagSpec) -> float | None:
-    """Where an unsigned counter tag wraps, in engineering units (after scale)."""
-    if tag.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
-        return float(2 ** (16 * tag.type.registers)) * abs(tag.scale)
-    return None
-
-
 def _words(tag: TagSpec, registers: Sequence[int]) -> list[int]:
     """Registers in ABCD order: bytes inside registers and then the registers themselves put right."""
     words = _swap_bytes(registers) if tag.order.bytes_swapped else list(registers)

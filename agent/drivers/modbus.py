@@ -22,9 +22,9 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
 from agent.backoff import Backoff
-from agent.config.loader import Device
+from agent.config.compiled import Device
+from agent.config.connections import ModbusConnection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.config.profile import Table
-from agent.config.workshop import ModbusConnection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps

@@ -33,9 +33,9 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from agent.backoff import Backoff
 from agent.config.bounded import FileReadError, read_bounded
-from agent.config.loader import Device
+from agent.config.compiled import Device
+from agent.config.connections import OpcUaConnection
 from agent.config.profile import NodeMode, NodeSpec
-from agent.config.workshop import OpcUaConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.opcua_nodes import NodeAddressError, parse_node_id, path_segments, relative_path
 from agent.drivers.opcua_pki import Pki, UntrustedServerError

@@ -6,8 +6,9 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.config.loader import Device
-from agent.config.workshop import AgentSection, Connection, OpcUaConnection
+from agent.config.compiled import Device
+from agent.config.connections import Connection, OpcUaConnection
+from agent.config.workshop import AgentSection
 from agent.drivers.base import Clock, Driver
 
 if TYPE_CHECKING:

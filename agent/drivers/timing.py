@@ -7,7 +7,7 @@ silence. Device turnaround is not in the formula: it is the device's, and `timeo
 
 from __future__ import annotations
 
-from agent.config.workshop import ModbusRtuConnection
+from agent.config.connections import ModbusRtuConnection
 from agent.drivers.planner import ReadRequest
 
 REQUEST_BYTES = 8

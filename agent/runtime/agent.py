@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.clock import SteadyClock
+from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig
 from agent.delivery.drain import SinkDelivery
 from agent.delivery.outbox import AsyncOutbox, Checkpoint, Outbox, OutboxUnwritableError
 from agent.drivers.base import Clock, Driver, ReadResult

@@ -13,9 +13,10 @@ import zoneinfo
 from pathlib import Path
 
 from agent.clock import SteadyClock
+from agent.config.compiled import AgentConfig
 from agent.config.holidays import missing_years
 from agent.config.issues import ConfigError
-from agent.config.loader import AgentConfig, load_config
+from agent.config.loader import load_config
 from agent.runtime.agent import Agent
 from agent.runtime.restarts import LoopHealth, keep_running
 from agent.service.health import HealthServer

@@ -34,9 +34,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from agent.config.loader import Device
+from agent.config.compiled import Device
+from agent.config.connections import OpcUaConnection
 from agent.config.profile import NodeSpec
-from agent.config.workshop import OpcUaConnection
 from agent.drivers.opcua_nodes import parse_node_id, path_segments
 from agent.sim.registers import TagValues
 

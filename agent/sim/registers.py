@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.config.loader import DeviceProfile
+from agent.config.compiled import DeviceProfile
 from agent.config.profile import Table
-from agent.drivers.codec import encode, encode_bits, register_modulus
+from agent.drivers.codec import encode, encode_bits
 
 TagValues = Mapping[str, float | int | bool | str]
 
@@ -30,7 +30,7 @@ def render_table(profile: DeviceProfile, table: Table, values: TagValues, size: 
             continue
         address = profile.wire_address(tag)
         value = values.get(name, 0)
-        modulus = register_modulus(tag)
+        modulus = tag.modulus
         if modulus is not None and isinstance(value, int | float) and not isinstance(value, bool):
             value %= modulus if isinstance(value, float) else int(modulus)  # counters wrap as registers do
         if tag.bit is not None:

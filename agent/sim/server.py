@@ -23,14 +23,10 @@ from pymodbus.server import ModbusBaseServer, ModbusSerialServer, ModbusTcpServe
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
-from agent.config.loader import AgentConfig, Device
+from agent.config.compiled import AgentConfig, Device
+from agent.config.connections import ModbusRtuConnection, ModbusRtuOverTcpConnection, OpcUaConnection
 from agent.config.profile import MODBUS_ADDRESS_SPACE, Table
-from agent.config.workshop import (
-    WORKSHOP_SCOPE,
-    ModbusRtuConnection,
-    ModbusRtuOverTcpConnection,
-    OpcUaConnection,
-)
+from agent.config.workshop import WORKSHOP_SCOPE
 from agent.drivers.registry import opcua_pki
 from agent.sim.machines import MachineModel, MeterModel
 from agent.sim.opcua_server import MachineryServer

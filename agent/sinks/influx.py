@@ -30,7 +30,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from agent.config.workshop import InfluxOutput
+from agent.config.outputs import InfluxOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope
 from agent.sinks.points import to_points

@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config.bounded import FileReadError, check_regular_file
-from agent.config.workshop import MqttOutput
+from agent.config.outputs import MqttOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope, RecordKind
 from agent.sinks.topics import RETAINED, TopicRoot

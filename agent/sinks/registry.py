@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.config.loader import AgentConfig
+from agent.config.compiled import AgentConfig
 from agent.sinks.base import Sink
 from agent.sinks.topics import TopicRoot
 

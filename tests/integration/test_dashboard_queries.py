@@ -35,9 +35,12 @@ import yaml
 
 from agent.clock import ScaledClock
 from agent.commands.demo import on_free_ports
+from agent.config.compiled import AgentConfig
+from agent.config.connections import OpcUaConnection
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig, load_config
-from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, InfluxOutput, OpcUaConnection
+from agent.config.loader import load_config
+from agent.config.outputs import InfluxOutput
+from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection
 from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
 from agent.runtime.agent import Agent

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig
-from agent.config.workshop import InfluxOutput, MqttOutput
+from agent.config.outputs import InfluxOutput, MqttOutput
 from agent.delivery.outbox import Outbox
 from agent.records import rfc3339_ms
 from agent.runtime.agent import Agent

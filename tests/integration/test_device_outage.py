@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
+from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig
 from agent.kpi.states import MachineState
 from agent.runtime.agent import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator

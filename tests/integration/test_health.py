@@ -12,8 +12,8 @@ import pytest
 from rich.console import Console
 
 from agent.commands.status import fetch_health, print_status
+from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig
 from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
 from agent.runtime.agent import Agent

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from influxdb_client.client.write.point import Point
 
-from agent.config.workshop import InfluxOutput
+from agent.config.outputs import InfluxOutput
 from agent.delivery.drain import SinkDelivery
 from agent.delivery.outbox import AsyncOutbox, Outbox
 from agent.exceptions import OutputError

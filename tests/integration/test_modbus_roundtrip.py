@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.loader import Device, load_profile
+from agent.config.compiled import Device
+from agent.config.connections import ModbusTcpConnection
+from agent.config.loader import load_profile
 from agent.config.profile import DataType
-from agent.config.workshop import ModbusTcpConnection
 from agent.drivers.base import ReadResult
 from agent.drivers.modbus import ModbusDriver, plan_device
 from agent.samples import Quality

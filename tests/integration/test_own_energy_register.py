@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from agent.clock import ScaledClock
+from agent.config.compiled import AgentConfig
+from agent.config.connections import ModbusTcpConnection
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig, load_config
-from agent.config.workshop import ModbusTcpConnection
+from agent.config.loader import load_config
 from agent.delivery.outbox import Outbox
 from agent.drivers.modbus import plan_device
 from agent.runtime.agent import Agent

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from agent.cli import main
 from agent.commands.probe import ORDER_64_BIT, ProbeError, ProbeRequest, connection_from_url, probe
-from agent.config.loader import Device, load_profile
+from agent.config.compiled import Device
+from agent.config.loader import load_profile
 from agent.config.profile import ByteOrder, Table
 from agent.sim.registers import TagValues
 from agent.sim.server import SimulatedUnit, serve_units

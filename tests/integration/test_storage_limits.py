@@ -10,8 +10,8 @@ from typing import Self
 
 import pytest
 
+from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig
 from agent.delivery.outbox import Outbox
 from agent.records import Envelope
 from agent.runtime.agent import Agent

@@ -14,9 +14,10 @@ from typing import Any, Self
 import pytest
 
 from agent.backoff import Backoff
+from agent.config.compiled import AgentConfig, Device
+from agent.config.connections import Connection
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig, Device, load_config
-from agent.config.workshop import Connection
+from agent.config.loader import load_config
 from agent.delivery.outbox import Outbox
 from agent.drivers.base import ReadResult
 from agent.kpi.engine import KpiEngine

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agent.config.loader import AgentConfig
+from agent.config.compiled import AgentConfig
 from agent.runtime.agent import Agent, ConnectionHealth
 from agent.samples import DeviceStatus
 from agent.service.logsetup import EventThrottle, LibraryThrottle, configure_logging

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from agent.config.loader import AgentConfig
+from agent.config.compiled import AgentConfig
 from agent.drivers.base import ReadResult
 from agent.runtime.agent import Agent, ConnectionHealth
 

@@ -25,8 +25,9 @@ from agent.cli import cmd_plan
 from agent.commands.run_once import DeviceReading, readings_table
 from agent.commands.status import print_status
 from agent.commands.view import machine_table, shift_summary
+from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_engine_setup
-from agent.config.loader import AgentConfig, load_config
+from agent.config.loader import load_config
 from agent.i18n import Catalogue, catalogue
 from agent.kpi.engine import KpiEngine
 from agent.records import Record

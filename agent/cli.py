@@ -21,7 +21,7 @@ from agent.config.issues import ConfigError
 from agent.config.loader import load_config
 from agent.config.shipped import shipped_profiles_dir
 from agent.i18n import Catalogue, catalogue, languages
-from agent.terminal import Column, FittedTable, output_console, print_lines, print_table
+from agent.terminal import output_console, print_lines, print_table
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -117,77 +117,18 @@ def holiday_notes(config: AgentConfig, words: Catalogue, today: dt.date | None =
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from agent.config.connections import ModbusRtuConnection, OpcUaConnection
-    from agent.drivers.modbus import plan_device, request_pause
-    from agent.drivers.timing import cycle_seconds
+    from agent.drivers.registry import driver_entry
 
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
     words = _words(args, config)
     for connection in config.workshop.connections:
-        if isinstance(connection, OpcUaConnection):
-            nodes = sum(len(d.profile.spec.nodes) for d in config.devices_on(connection))
-            console.print(
-                words(
-                    "plan.opcua",
-                    connection=connection.id,
-                    url=connection.url,
-                    policy=connection.security_policy,
-                    mode=connection.security_mode,
-                    nodes=nodes,
-                ),
-                highlight=False,
-            )
-            continue
-        plans = [plan_device(d, connection) for d in config.devices_on(connection)]
-        requests = [r for p in plans for r in p.requests]
-        budget = ""
-        if isinstance(connection, ModbusRtuConnection):
-            busy = cycle_seconds(requests, connection, request_pause(connection))
-            share = busy / connection.interval_s
-            budget = words(
-                "plan.budget",
-                busy_ms=f"{busy * 1000:.0f}",
-                interval_ms=f"{connection.interval_s * 1000:.0f}",
-                share=f"{share:.0%}",
-            )
-            if share > 0.8:
-                budget += words("plan.too_slow")
-        table = FittedTable(
-            words(
-                "plan.title",
-                connection=connection.id,
-                transport=connection.transport,
-                endpoint=connection.endpoint,
-                interval=f"{connection.interval_s:g}",
-                requests=len(requests),
-                budget=budget,
-            ),
-            [
-                Column(words("column.device")),
-                Column(words("column.unit_id"), numeric=True),
-                Column(words("column.fc")),
-                Column(words("column.table")),
-                Column(words("column.address"), numeric=True),
-                Column(words("column.count"), numeric=True),
-                Column(words("column.gap_filled"), numeric=True),
-                Column(words("column.tags"), wrap=True),
-            ],
-        )
-        for plan in plans:
-            for request in plan.requests:
-                table.add_row(
-                    plan.device,
-                    str(plan.unit),
-                    f"{request.function_code:02d}",
-                    request.table.value,
-                    str(request.address),
-                    str(request.count),
-                    str(request.filled),
-                    ", ".join(t.name for t in request.tags),
-                )
-        print_table(console, table)
+        shown = driver_entry(connection).plan(connection, config.devices_on(connection), words)
+        if isinstance(shown, str):
+            console.print(shown, highlight=False)
+        else:
+            print_table(console, shown)
     return EXIT_OK
 
 

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import os
 import socket
-import urllib.parse
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from rich.live import Live
 from agent.clock import ScaledClock
 from agent.commands.view import live_view, shift_summary
 from agent.config.compiled import AgentConfig
-from agent.config.connections import Connection, ModbusRtuConnection, OpcUaConnection
 from agent.config.engine_setup import build_engine_setup
 from agent.config.shipped import example
 from agent.delivery.outbox import Outbox
@@ -55,18 +53,9 @@ def free_port() -> int:
 
 def on_free_ports(config: AgentConfig) -> AgentConfig:
     """The same workshop with every connection moved to a free loopback port."""
-    connections = tuple(_on_free_port(c) for c in config.workshop.connections)
+    connections = tuple(c.moved_to("127.0.0.1", free_port()) for c in config.workshop.connections)
     workshop = config.workshop.model_copy(update={"connections": connections})
     return AgentConfig(workshop, config.profiles, config.source)
-
-
-def _on_free_port(connection: Connection) -> Connection:
-    if isinstance(connection, ModbusRtuConnection):
-        return connection
-    if isinstance(connection, OpcUaConnection):
-        path = urllib.parse.urlsplit(connection.url).path
-        return connection.model_copy(update={"url": f"opc.tcp://127.0.0.1:{free_port()}{path}"})
-    return connection.model_copy(update={"host": "127.0.0.1", "port": free_port()})
 
 
 @dataclass

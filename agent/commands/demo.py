@@ -19,6 +19,7 @@ from agent.clock import ScaledClock
 from agent.commands.view import live_view, shift_summary
 from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_engine_setup
+from agent.config.outputs import LOCAL_BATCH_RECORDS, LOCAL_REPLAY_PER_S
 from agent.config.shipped import example
 from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
@@ -132,10 +133,10 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
         publish_interval_s=max(60.0, 900.0 * options.speed / 120.0),
     )
     tap = RecordTap()
-    outputs = [Output(tap, 1000, 10_000.0)]
+    outputs = [Output(tap, LOCAL_BATCH_RECORDS, LOCAL_REPLAY_PER_S)]
     records = options.records_file
     if records is not None:
-        outputs.append(Output(FileSink(str(records), truncate=True), 1000, 10_000.0))
+        outputs.append(Output(FileSink(str(records), truncate=True), LOCAL_BATCH_RECORDS, LOCAL_REPLAY_PER_S))
     outbox = Outbox(options.outbox, max_bytes=64 * 2**20, synchronous="normal")
     agent = Agent(
         config,

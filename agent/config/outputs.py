@@ -11,7 +11,10 @@ from agent.config.models import PositiveSeconds, StrictModel
 
 URL_PATTERN = r"^https?://"
 DEFAULT_RETRY_MAX_S = 30.0  # a failing output is tried again at least this often
-FILE_BATCH_RECORDS = 1000  # a local file takes large batches: one fsync per thousand records
+# An output on this machine (a file, the demo's view) takes large batches, quickly: one fsync per
+# thousand records, a week's backlog of a workshop in seconds.
+LOCAL_BATCH_RECORDS = 1000
+LOCAL_REPLAY_PER_S = 10_000.0
 ReplayRate = Annotated[
     float, Field(gt=0, allow_inf_nan=False, description="records per second when catching up on a backlog")
 ]
@@ -39,11 +42,11 @@ class FileOutput(OutputBase):
     path_fields: ClassVar[tuple[str, ...]] = ("path",)
 
     path: str = Field(description="JSON Lines file the records are appended to; '-' for stdout")
-    replay_per_s: ReplayRate = 10_000.0
+    replay_per_s: ReplayRate = LOCAL_REPLAY_PER_S
 
     @property
     def batch_records(self) -> int:
-        return FILE_BATCH_RECORDS
+        return LOCAL_BATCH_RECORDS
 
 
 class TlsSettings(StrictModel):

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from agent.backoff import Backoff
+from agent.config.outputs import DEFAULT_RETRY_MAX_S
 from agent.delivery.outbox import AsyncOutbox, OutboxError
 from agent.sinks.base import Sink
 
@@ -70,7 +71,7 @@ class SinkDelivery:
         *,
         batch_size: int,
         replay_per_s: float,
-        retry_max_s: float = 30.0,
+        retry_max_s: float = DEFAULT_RETRY_MAX_S,
         accept_loss: bool = False,
     ) -> None:
         self.sink = sink

@@ -52,8 +52,6 @@ class InfluxSink:
         self.name = "influxdb"
         self.config = config
         self.topics = topics
-        self.batch_size = config.batch_size
-        self.replay_per_s = config.replay_per_s
         self.rejected_points = 0
         self._client: InfluxDBClient | None = None
         self._write_api: WriteApi | None = None

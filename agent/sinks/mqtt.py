@@ -56,8 +56,6 @@ class MqttSink:
         self.name = "mqtt"
         self.config = config
         self.topics = topics
-        self.batch_size = config.max_inflight
-        self.replay_per_s = config.replay_per_s
         self._client: mqtt.Client | None = None
         self._connack: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}

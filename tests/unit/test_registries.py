@@ -13,6 +13,7 @@ from typing import Literal
 import pytest
 
 from agent.config.connections import Connection, ConnectionBase, ModbusConnectionBase
+from agent.config.loader import load_config
 from agent.drivers.registry import DRIVERS, UnknownTransportError, build_driver, driver_entry
 from tests.conftest import CASES, REPO, SAMPLE_WORKSHOP
 
@@ -113,10 +114,55 @@ print(" ".join(loaded))
 
 
 def test_the_sample_workshop_has_a_plan_for_every_connection() -> None:
-    from agent.config.loader import load_config
     from agent.i18n import catalogue
 
     config = load_config(SAMPLE_WORKSHOP)
     for connection in config.workshop.connections:
         shown = driver_entry(connection).plan(connection, config.devices_on(connection), catalogue())
         assert shown
+
+
+def test_every_output_of_the_workshop_file_has_its_sink_named_by_its_key() -> None:
+    from agent.config.outputs import OutputsSection
+    from agent.sinks.registry import SINKS, topic_root
+
+    fields = OutputsSection.model_fields
+    assert list(fields) == list(SINKS)
+    config = load_config(SAMPLE_WORKSHOP)
+    examples = {
+        "file": {"path": "-"},
+        "mqtt": {"host": "127.0.0.1"},
+        "influxdb": {"url": "http://x", "org": "o", "bucket": "b"},
+    }
+    for key, entry in SINKS.items():
+        assert typing.get_args(fields[key].annotation)[0] is entry.settings
+        sink = entry.build(entry.settings.model_validate(examples[key]), topic_root(config))
+        assert sink.name == key  # the outbox keeps each output's cursor under this name
+
+
+def test_an_output_without_a_sink_fails_loudly() -> None:
+    from agent.config.outputs import OutputBase
+    from agent.sinks.registry import UnknownSinkError, sink_entry
+
+    class Historian(OutputBase):
+        @property
+        def batch_records(self) -> int:
+            return 1
+
+    with pytest.raises(
+        UnknownSinkError, match=r"outputs.historian: no sink for Historian; sinks: file, mqtt, influxdb"
+    ):
+        sink_entry("historian", Historian())
+
+
+def test_an_output_gets_its_settings_shared_pace_and_retries() -> None:
+    from agent.config.outputs import InfluxOutput, MqttOutput
+    from agent.sinks.registry import Output
+
+    mqtt = MqttOutput(
+        host="h", max_inflight=250, replay_per_s=300.0, reconnect_max_s=5.0, qos=0, accept_loss=True
+    )
+    sink = object()
+    assert Output.of(sink, mqtt) == Output(sink, 250, 300.0, 5.0, accept_loss=True)  # type: ignore[arg-type]
+    influx = InfluxOutput(url="http://x", org="o", bucket="b", batch_size=700)
+    assert Output.of(sink, influx) == Output(sink, 700, 5000.0, 30.0)  # type: ignore[arg-type]

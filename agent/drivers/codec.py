@@ -15,8 +15,8 @@ from typing import Literal
 from pymodbus.client.mixin import ModbusClientMixin
 
 from agent.config.profile import DataType, TagSpec
+from agent.samples import TagValue
 
-TagValue = bool | int | float | str
 Decoder = Callable[[Sequence[int]], TagValue]
 
 _PYMODBUS_TYPE = {

@@ -43,8 +43,8 @@ from agent.runtime.calibration import CalibrationReminder
 from agent.runtime.continuity import Checkpointer, apply_clock_step, start_engine
 from agent.runtime.restarts import LoopHealth, describe, keep_running
 from agent.samples import DeviceStatus, Sample
-from agent.service.logsetup import EventThrottle
 from agent.sinks.registry import Output
+from agent.throttle import EventThrottle
 
 log = logging.getLogger(__name__)
 

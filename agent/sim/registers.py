@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from agent.config.compiled import DeviceProfile
 from agent.config.profile import Table
 from agent.drivers.codec import encode, encode_bits
+from agent.samples import TagValue
 
-TagValues = Mapping[str, float | int | bool | str]
+TagValues = Mapping[str, TagValue]
 
 
 def table_sizes(profile: DeviceProfile) -> dict[Table, int]:

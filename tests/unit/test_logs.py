@@ -13,7 +13,8 @@ import pytest
 from agent.config.compiled import AgentConfig
 from agent.runtime.agent import Agent, ConnectionHealth
 from agent.samples import DeviceStatus
-from agent.service.logsetup import EventThrottle, LibraryThrottle, configure_logging
+from agent.service.logsetup import LibraryThrottle, configure_logging
+from agent.throttle import EventThrottle
 
 
 class FakeClock:

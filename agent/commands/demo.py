@@ -173,7 +173,7 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
                 await asyncio.wait({agent_task}, timeout=REFRESH_S)
         await agent_task
     console.print(
-        words("demo.produced", count=agent.storage.stored)
+        words("demo.produced", count=agent.snapshot().storage.committed)
         + (words("demo.written", path=records) if records else ""),
         soft_wrap=True,  # a path to copy stays on one line
         highlight=False,

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
+from agent.exceptions import describe
 from agent.throttle import DEVICE_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,6 @@ class LoopHealth:
     restarts: int = 0
     last_error: str | None = None
     last_failure_ts: float | None = None  # wall clock
-
-
-def describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 async def keep_running(

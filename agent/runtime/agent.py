@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -140,14 +140,8 @@ class Agent:
                     )
             async with asyncio.TaskGroup() as outputs:
                 drains = [
-                    outputs.create_task(
-                        keep_running(
-                            d.run,
-                            self._loop_health(f"deliver:{d.sink.name}"),
-                            on_crash=d.crashed,
-                            wall_clock=self.clock,
-                        ),
-                        name=f"agent[{d.sink.name}].drain",
+                    self._supervised(
+                        outputs, f"deliver:{d.sink.name}", d.run, d.crashed, f"agent[{d.sink.name}].drain"
                     )
                     for d in self.deliveries
                 ]
@@ -192,20 +186,9 @@ class Agent:
             self.kpi.last_round = time.monotonic()
             try:
                 async with asyncio.TaskGroup() as inputs:
-                    inputs.create_task(
-                        keep_running(self.kpi.run, self._loop_health(PROCESS_LOOP), wall_clock=self.clock),
-                        name="agent[kpi].process",
-                    )
-                    for poller in pollers.values():
-                        inputs.create_task(
-                            keep_running(
-                                poller.run,
-                                self._loop_health(f"poll:{poller.name}"),
-                                on_crash=poller.crashed,
-                                wall_clock=self.clock,
-                            ),
-                            name=f"agent[{poller.name}].poll",
-                        )
+                    self._supervised(inputs, PROCESS_LOOP, self.kpi.run, None, "agent[kpi].process")
+                    for p in pollers.values():
+                        self._supervised(inputs, f"poll:{p.name}", p.run, p.crashed, f"agent[{p.name}].poll")
                     inputs.create_task(self._wait_for(stop, _StopRequestedError), name="agent.stop")
                     inputs.create_task(
                         self._wait_for(self._reload, _ReloadRequestedError), name="agent.reload"
@@ -257,8 +240,20 @@ class Agent:
             if device in poller.devices:
                 poller.set_bad(device, connected=True, error=reason)
 
-    def _loop_health(self, name: str) -> LoopHealth:
-        return self.loops.setdefault(name, LoopHealth(name))
+    def _supervised(
+        self,
+        group: asyncio.TaskGroup,
+        loop: str,
+        run: Callable[[], Awaitable[None]],
+        on_crash: Callable[[Exception], None] | None,
+        task: str,
+    ) -> asyncio.Task[None]:
+        """A loop in the group, restarted after a failure (agent/runtime/restarts.py); its restarts
+        and last failure are kept under `loop` (/health's loops)."""
+        health = self.loops.setdefault(loop, LoopHealth(loop))
+        return group.create_task(
+            keep_running(run, health, on_crash=on_crash, wall_clock=self.clock), name=task
+        )
 
     def _wake_deliveries(self) -> None:
         for delivery in self.deliveries:

@@ -120,12 +120,6 @@ def _value_text(sample: Sample) -> str:
     return str(value)
 
 
-def _unit(device: Device, tag: str) -> str:
-    spec = device.profile.spec
-    found = spec.tags.get(tag) or spec.nodes.get(tag)
-    return (found.unit or "") if found is not None else ""
-
-
 def readings_table(readings: list[DeviceReading], words: Catalogue) -> FittedTable:
     """One row per tag, the device and its state on every row: greppable when piped."""
     table = FittedTable(
@@ -156,7 +150,7 @@ def readings_table(readings: list[DeviceReading], words: Catalogue) -> FittedTab
                 _reason(reason, words),
                 sample.tag,
                 _value_text(sample),
-                _unit(reading.device, sample.tag),
+                reading.device.profile.spec.unit_of(sample.tag),
                 Text(
                     words(f"quality.{sample.quality.value}"),
                     style="" if sample.quality is Quality.GOOD else "red",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
@@ -277,6 +278,16 @@ class Profile(StrictModel):
         return [name for name in MACHINE_ONLY_SECTIONS if getattr(self, name)]
 
     @property
+    def tag_specs(self) -> Mapping[str, TagSpec | NodeSpec]:
+        """The device's values by the names rules, counters and records call them, whatever the
+        protocol: its `tags` (Modbus registers) or its `nodes` (OPC UA variables)."""
+        return self.tags or self.nodes
+
+    @property
     def tag_names(self) -> list[str]:
-        """What rules, counters and records call this device's values, whatever the protocol."""
-        return list(self.tags or self.nodes)
+        return list(self.tag_specs)
+
+    def unit_of(self, tag: str) -> str:
+        """The engineering unit a value is in, as the profile says ('' if it says none)."""
+        found = self.tag_specs.get(tag)
+        return (found.unit or "") if found is not None else ""

@@ -34,14 +34,6 @@ class DeviceProfile:
         """The protocol address (0-based) of a tag whose manual may count from 1."""
         return tag.address - self.spec.addressing
 
-    def rollover(self, tag: str) -> float | None:
-        """Where a counter tag wraps, in engineering units: a Modbus register's range (unsigned
-        types), an OPC UA node's configured `rollover` (the server types its values); None: never."""
-        node = self.spec.nodes.get(tag)
-        if node is not None:
-            return node.rollover
-        return self.spec.tags[tag].modulus
-
 
 @dataclass(frozen=True)
 class Device:

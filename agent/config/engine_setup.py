@@ -67,7 +67,7 @@ def build_names(workshop: Workshop) -> Names:
 def _counter(profile: DeviceProfile, tag: str | None, rollover: float | None = None) -> CounterSetup | None:
     if tag is None:
         return None
-    return CounterSetup(tag, rollover if rollover is not None else profile.rollover(tag))
+    return CounterSetup(tag, rollover if rollover is not None else profile.spec.wraps_at(tag))
 
 
 def build_engine_setup(

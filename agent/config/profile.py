@@ -137,8 +137,8 @@ class TagSpec(StrictModel):
         return self
 
     @property
-    def modulus(self) -> float | None:
-        """Where an unsigned counter tag wraps, in engineering units (after scale)."""
+    def wraps_at(self) -> float | None:
+        """Where an unsigned counter register wraps, in engineering units (after scale)."""
         if self.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
             return float(2 ** (16 * self.type.registers)) * abs(self.scale)
         return None
@@ -174,6 +174,11 @@ class NodeSpec(StrictModel):
     description: str = ""
     values: dict[int, str] | None = Field(None, description="value map for enumerations")
     rollover: Annotated[float, Field(gt=0)] | None = Field(None, description="counter rollover value")
+
+    @property
+    def wraps_at(self) -> float | None:
+        """Where a counter wraps: the server types its values, so whatever the profile says."""
+        return self.rollover
 
     @model_validator(mode="after")
     def _one_address(self) -> Self:
@@ -286,6 +291,10 @@ class Profile(StrictModel):
     @property
     def tag_names(self) -> list[str]:
         return list(self.tag_specs)
+
+    def wraps_at(self, tag: str) -> float | None:
+        """Where a counter tag wraps, in engineering units; None: it does not."""
+        return self.tag_specs[tag].wraps_at
 
     def unit_of(self, tag: str) -> str:
         """The engineering unit a value is in, as the profile says ('' if it says none)."""

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from agent.terminal import FittedTable
 
 ConnectionT = TypeVar("ConnectionT", bound=ConnectionBase)
+Simulate = Callable[[ConnectionT, list["SimulatedUnit"], "SimulationContext"], Awaitable["SimulatedEndpoint"]]
 # Subscribed OPC UA values arrive with the subscription's first publish, not with the connect:
 # `run --once` waits this many publishing intervals (plus the connection's timeout) for them.
 PUBLISHES_TO_WAIT = 2
@@ -52,8 +53,9 @@ class DriverEntry(Generic[ConnectionT]):
     build: Callable[[ConnectionT, list[Device], Clock, AgentSection], Driver]
     # what `edge-agent plan` prints for the connection: a table, or a line
     plan: Callable[[ConnectionT, list[Device], Catalogue], FittedTable | str]
-    # serve simulated devices on the connection's endpoint (`simulate`, the demo, the tests)
-    simulate: Callable[[ConnectionT, list[SimulatedUnit], SimulationContext], Awaitable[SimulatedEndpoint]]
+    # serve simulated devices on the connection's endpoint (`simulate`, the demo, the tests);
+    # None: the transport has no simulator, and simulating a workshop that uses it is refused
+    simulate: Simulate[ConnectionT] | None = None
     # how long values may take after the first read (subscriptions): `run --once` waits for them
     first_values_s: Callable[[ConnectionT, list[Device]], float] = lambda *_: 0.0  # polled: with the read
 

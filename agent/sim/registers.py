@@ -31,7 +31,7 @@ def render_table(profile: DeviceProfile, table: Table, values: TagValues, size: 
             continue
         address = profile.wire_address(tag)
         value = values.get(name, 0)
-        modulus = tag.modulus
+        modulus = tag.wraps_at
         if modulus is not None and isinstance(value, int | float) and not isinstance(value, bool):
             value %= modulus if isinstance(value, float) else int(modulus)  # counters wrap as registers do
         if tag.bit is not None:

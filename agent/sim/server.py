@@ -15,11 +15,16 @@ from typing import Protocol, Self
 from agent.config.compiled import AgentConfig, Device
 from agent.config.workshop import WORKSHOP_SCOPE, AgentSection
 from agent.drivers.registry import driver_entry
+from agent.exceptions import AgentError
 from agent.sim.machines import MachineModel, MeterModel
 from agent.sim.registers import TagValues
 from agent.sim.timeline import ScriptedMachine, Timeline
 
 WORKSHOP_BASE_LOAD_KW = 14.0  # lighting, compressed air, chillers: what the main meter sees beyond machines
+
+
+class NoSimulatorError(AgentError):
+    """A connection whose transport has no simulator hook (agent/drivers/registry.py)."""
 
 
 def stable_seed(seed: int, name: str) -> int:
@@ -129,6 +134,10 @@ class WorkshopSimulator:
     async def start(self, connection_id: str) -> None:
         connection = next(c for c in self.config.workshop.connections if c.id == connection_id)
         entry = driver_entry(connection)
+        if entry.simulate is None:
+            raise NoSimulatorError(
+                f"connection '{connection_id}': transport '{connection.transport}' has no simulator"
+            )
         self._served[connection_id] = await entry.simulate(
             connection, self.units[connection_id], self.context
         )

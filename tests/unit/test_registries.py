@@ -166,3 +166,19 @@ def test_an_output_gets_its_settings_shared_pace_and_retries() -> None:
     assert Output.of(sink, mqtt) == Output(sink, 250, 300.0, 5.0, accept_loss=True)  # type: ignore[arg-type]
     influx = InfluxOutput(url="http://x", org="o", bucket="b", batch_size=700)
     assert Output.of(sink, influx) == Output(sink, 700, 5000.0, 30.0)  # type: ignore[arg-type]
+
+
+async def test_a_transport_without_a_simulator_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import time
+
+    from agent.sim.server import NoSimulatorError, WorkshopSimulator
+
+    workshop = tmp_path / "workshop.yaml"
+    workshop.write_text(MODBUS_ONLY, encoding="utf-8")
+    config = load_config(workshop)
+    monkeypatch.setitem(DRIVERS, "modbus-tcp", dataclasses.replace(DRIVERS["modbus-tcp"], simulate=None))
+    with pytest.raises(NoSimulatorError, match="connection 'plc-a': transport 'modbus-tcp' has no simulator"):
+        await WorkshopSimulator(config, time.time).start("plc-a")

@@ -16,11 +16,12 @@ from typing import Any
 from rich.console import Console
 
 from agent import __version__
+from agent.config.compiled import AgentConfig
 from agent.config.issues import ConfigError
-from agent.config.loader import AgentConfig, load_config
+from agent.config.loader import load_config
 from agent.config.shipped import shipped_profiles_dir
 from agent.i18n import Catalogue, catalogue, languages
-from agent.terminal import Column, FittedTable, output_console, print_lines, print_table
+from agent.terminal import output_console, print_lines, print_table
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -116,77 +117,18 @@ def holiday_notes(config: AgentConfig, words: Catalogue, today: dt.date | None =
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from agent.config.workshop import ModbusRtuConnection, OpcUaConnection
-    from agent.drivers.modbus import plan_device, request_pause
-    from agent.drivers.timing import cycle_seconds
+    from agent.drivers.registry import driver_entry
 
     config = _load(args.config, console)
     if config is None:
         return EXIT_CONFIG
     words = _words(args, config)
     for connection in config.workshop.connections:
-        if isinstance(connection, OpcUaConnection):
-            nodes = sum(len(d.profile.spec.nodes) for d in config.devices_on(connection))
-            console.print(
-                words(
-                    "plan.opcua",
-                    connection=connection.id,
-                    url=connection.url,
-                    policy=connection.security_policy,
-                    mode=connection.security_mode,
-                    nodes=nodes,
-                ),
-                highlight=False,
-            )
-            continue
-        plans = [plan_device(d, connection) for d in config.devices_on(connection)]
-        requests = [r for p in plans for r in p.requests]
-        budget = ""
-        if isinstance(connection, ModbusRtuConnection):
-            busy = cycle_seconds(requests, connection, request_pause(connection))
-            share = busy / connection.interval_s
-            budget = words(
-                "plan.budget",
-                busy_ms=f"{busy * 1000:.0f}",
-                interval_ms=f"{connection.interval_s * 1000:.0f}",
-                share=f"{share:.0%}",
-            )
-            if share > 0.8:
-                budget += words("plan.too_slow")
-        table = FittedTable(
-            words(
-                "plan.title",
-                connection=connection.id,
-                transport=connection.transport,
-                endpoint=connection.endpoint,
-                interval=f"{connection.interval_s:g}",
-                requests=len(requests),
-                budget=budget,
-            ),
-            [
-                Column(words("column.device")),
-                Column(words("column.unit_id"), numeric=True),
-                Column(words("column.fc")),
-                Column(words("column.table")),
-                Column(words("column.address"), numeric=True),
-                Column(words("column.count"), numeric=True),
-                Column(words("column.gap_filled"), numeric=True),
-                Column(words("column.tags"), wrap=True),
-            ],
-        )
-        for plan in plans:
-            for request in plan.requests:
-                table.add_row(
-                    plan.device,
-                    str(plan.unit),
-                    f"{request.function_code:02d}",
-                    request.table.value,
-                    str(request.address),
-                    str(request.count),
-                    str(request.filled),
-                    ", ".join(t.name for t in request.tags),
-                )
-        print_table(console, table)
+        shown = driver_entry(connection).plan(connection, config.devices_on(connection), words)
+        if isinstance(shown, str):
+            console.print(shown, highlight=False)
+        else:
+            print_table(console, shown)
     return EXIT_OK
 
 
@@ -198,7 +140,7 @@ def _install_stop_handlers(stop: asyncio.Event) -> None:
 
 def _run_agent(main: Coroutine[Any, Any, None]) -> int:
     """Run the agent's event loop; an outbox it cannot write is one line and EXIT_OUTBOX."""
-    from agent.outbox import OutboxUnopenableError
+    from agent.delivery.outbox import OutboxUnopenableError
 
     unopenable: list[OutboxUnopenableError] = []
     try:
@@ -222,7 +164,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         return EXIT_CONFIG
     if args.once:
         return _run_once(config, _words(args, config))
-    from agent.daemon import Daemon
+    from agent.service.daemon import Daemon
 
     async def main() -> None:
         await Daemon(config, args.config).run()
@@ -234,7 +176,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run_once(config: AgentConfig, words: Catalogue) -> int:
-    from agent.run_once import poll_once, report
+    from agent.commands.run_once import poll_once, report
 
     readings = asyncio.run(poll_once(config))
     return EXIT_OK if report(readings, output_console(), words) else EXIT_FAILURE
@@ -246,7 +188,7 @@ def _wide_console(width: int = 160) -> Console:
 
 
 def cmd_init(args: argparse.Namespace, console: Console) -> int:
-    from agent.init import InitError, init_workshop
+    from agent.commands.init import InitError, init_workshop
 
     try:
         written = init_workshop(args.directory, args.example, force=args.force)
@@ -270,7 +212,7 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
-    from agent.status import StatusError, fetch_health, print_status
+    from agent.commands.status import StatusError, fetch_health, print_status
 
     url = args.url
     if url is None and args.config is not None:
@@ -325,7 +267,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from agent.demo import DemoOptions, default_state_dir, demo_config, reset_demo_state, run_demo
+    from agent.commands.demo import DemoOptions, default_state_dir, demo_config, reset_demo_state, run_demo
 
     try:
         path = args.config or demo_config(args.example)
@@ -364,8 +306,8 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_probe(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.probe import ProbeError, ProbeRequest, probe
     from agent.config.profile import Table
-    from agent.probe import ProbeError, ProbeRequest, probe
 
     if args.url.startswith("opc.tcp://"):
         return _probe_opcua(args)
@@ -384,9 +326,9 @@ def cmd_probe(args: argparse.Namespace, console: Console) -> int:
 
 
 def _probe_opcua(args: argparse.Namespace) -> int:
-    from agent.config.workshop import SecurityMode
-    from agent.probe import ProbeError
-    from agent.probe_opcua import OpcUaProbe, default_pki_dir, probe_opcua
+    from agent.commands.probe import ProbeError
+    from agent.commands.probe_opcua import OpcUaProbe, default_pki_dir, probe_opcua
+    from agent.config.connections import SecurityMode
 
     password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else None
     mode: SecurityMode = args.mode or ("None" if args.policy == "None" else "SignAndEncrypt")
@@ -542,7 +484,7 @@ HANDLERS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agent.logsetup import configure_logging
+    from agent.service.logsetup import configure_logging
 
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-TagValue = bool | int | float | str | None
+# What a tag holds once decoded, whatever the protocol: a flag, a number, a text or an enumeration's
+# name. The one definition: drivers, the KPI engine's rules and the simulators use it.
+TagValue = bool | int | float | str
 
 
 class Quality(StrEnum):
@@ -19,7 +21,7 @@ class Quality(StrEnum):
 class Sample:
     device: str
     tag: str
-    value: TagValue
+    value: TagValue | None  # None: no value (the read failed: quality bad)
     ts: float  # seconds since the epoch (UTC), when the value was read
     quality: Quality = Quality.GOOD
 

@@ -11,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
+from agent.config.connections import ModbusTcpConnection
 from agent.config.loader import load_config
-from agent.config.workshop import ModbusTcpConnection
 from agent.drivers.modbus import new_client, plan_device, read_table
 
 INTERVAL_S = 1.0

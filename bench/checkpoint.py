@@ -23,11 +23,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import load_config
-from agent.engine_setup import build_engine_setup
+from agent.delivery.outbox import CHECKPOINT_ZLIB_LEVEL, Checkpoint, Outbox
 from agent.kpi.checkpoint import FORMAT, snapshot
 from agent.kpi.engine import KpiEngine
-from agent.outbox import CHECKPOINT_ZLIB_LEVEL, Checkpoint, Outbox
 from agent.records import to_json
 from agent.samples import Sample
 from bench import compare, peers

@@ -11,9 +11,9 @@ import statistics
 import time
 from collections.abc import Callable
 
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import load_config
 from agent.config.shipped import example
-from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import KpiEngine
 from agent.samples import Sample
 from agent.sim.machines import MachineModel

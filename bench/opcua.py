@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.config.connections import OpcUaConnection
 from agent.config.loader import load_config
-from agent.config.workshop import OpcUaConnection
 from agent.drivers.opcua import OpcUaDriver
 from agent.drivers.registry import build_driver
 from bench.opcua_server import BENCH_URI, FIRST_ID

@@ -4,9 +4,10 @@ agent.drivers.timing). Run: `make bench ARGS=planner`."""
 
 from __future__ import annotations
 
-from agent.config.loader import DeviceProfile, load_profile
+from agent.config.compiled import DeviceProfile
+from agent.config.connections import ModbusRtuConnection
+from agent.config.loader import load_profile
 from agent.config.shipped import shipped_profiles_dir
-from agent.config.workshop import ModbusRtuConnection
 from agent.drivers.planner import ReadRequest, plan_reads
 from agent.drivers.timing import RTU_PAUSE_DEFAULT, cycle_seconds
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Self
 
 from agent.config.loader import load_config
+from agent.config.outputs import InfluxOutput, MqttOutput
 from agent.config.shipped import example
-from agent.config.workshop import InfluxOutput, MqttOutput
-from agent.delivery import SinkDelivery
-from agent.outbox import AsyncOutbox, Outbox
+from agent.delivery.drain import SinkDelivery
+from agent.delivery.outbox import AsyncOutbox, Outbox
 from agent.records import Envelope, Record
 from agent.sim.history import simulated_records
 from agent.sinks.base import Sink

@@ -24,8 +24,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.config.connections import ModbusTcpConnection
 from agent.config.loader import load_config
-from agent.config.workshop import ModbusTcpConnection
 from tests.conftest import free_port
 
 DEVICES_PER_GATEWAY = 10

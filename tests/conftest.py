@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from agent.config.loader import AgentConfig, load_config
-from agent.demo import in_state_dir, on_free_ports
+from agent.commands.demo import in_state_dir, on_free_ports
+from agent.config.compiled import AgentConfig
+from agent.config.loader import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "agent" / "configs"

@@ -4,7 +4,7 @@
                                            its make-up working days, with the notice it comes from
 
 A workshop names one set (`calendar.holidays: cn`); its own `days_off` and `working_days` override
-single dates. The KPI calendar gets plain sets of dates from here (agent/engine_setup.py), so it
+single dates. The KPI calendar gets plain sets of dates from here (agent/config/engine_setup.py), so it
 stays free of files. Adding a country or region is adding a file.
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,3 +25,7 @@ class StrictModel(BaseModel):
     """Unknown keys are errors; after validation the configuration is immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    # Fields naming a file or folder: relative to the workshop file, wherever the agent is started
+    # (agent/config/paths.py). A section or an item that has such fields names them here.
+    path_fields: ClassVar[tuple[str, ...]] = ()

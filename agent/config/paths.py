@@ -9,10 +9,13 @@ would use another state folder, certificates and trust store than the engineer j
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
-from agent.config.workshop import OpcUaConnection, Workshop
+from agent.config.models import StrictModel
+from agent.config.workshop import Workshop
 
 STDOUT = "-"  # outputs.file.path: records to standard output
+ModelT = TypeVar("ModelT", bound=StrictModel)
 
 
 def _anchor(value: str | None, base: Path) -> str | None:
@@ -23,30 +26,25 @@ def _anchor(value: str | None, base: Path) -> str | None:
 
 
 def anchored(workshop: Workshop, base: Path) -> Workshop:
-    """The workshop with every relative file or folder path made relative to `base`."""
-    update: dict[str, object] = {
-        "agent": workshop.agent.model_copy(update={"state_dir": _anchor(workshop.agent.state_dir, base)}),
-        "outbox": workshop.outbox.model_copy(update={"path": _anchor(workshop.outbox.path, base)}),
-        "connections": tuple(
-            c.model_copy(
-                update={
-                    "pki_dir": _anchor(c.pki_dir, base),
-                    "user_certificate": _anchor(c.user_certificate, base),
-                    "user_private_key": _anchor(c.user_private_key, base),
-                }
-            )
-            if isinstance(c, OpcUaConnection)
-            else c
-            for c in workshop.connections
-        ),
-    }
-    outputs = workshop.outputs
-    changed_outputs: dict[str, object] = {}
-    if outputs.file is not None:
-        changed_outputs["file"] = outputs.file.model_copy(update={"path": _anchor(outputs.file.path, base)})
-    if outputs.mqtt is not None and outputs.mqtt.tls is not None:
-        tls = outputs.mqtt.tls
-        files = {key: _anchor(getattr(tls, key), base) for key in ("ca_file", "cert_file", "key_file")}
-        changed_outputs["mqtt"] = outputs.mqtt.model_copy(update={"tls": tls.model_copy(update=files)})
-    update["outputs"] = outputs.model_copy(update=changed_outputs)
-    return workshop.model_copy(update=update)
+    """The workshop with every relative file or folder path made relative to `base`: the fields
+    each section names in its `path_fields`, in every section and item however deep."""
+    return _anchored(workshop, base)
+
+
+def _anchored(model: ModelT, base: Path) -> ModelT:
+    update: dict[str, object] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        new: object
+        if name in model.path_fields:
+            new = _anchor(value, base)
+        elif isinstance(value, StrictModel):
+            new = _anchored(value, base)
+        elif isinstance(value, tuple):
+            items = tuple(_anchored(item, base) if isinstance(item, StrictModel) else item for item in value)
+            new = value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        else:
+            continue
+        if new is not value:
+            update[name] = new
+    return model.model_copy(update=update) if update else model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
@@ -13,6 +14,8 @@ from agent.kpi.states import MACHINE_REPORTED_STATES, MachineState
 MODBUS_MAX_REGISTERS_PER_READ = 125  # Modbus Application Protocol v1.1b3, 6.3 / 6.4
 MODBUS_MAX_BITS_PER_READ = 2000  # Modbus Application Protocol v1.1b3, 6.1 / 6.2
 MODBUS_ADDRESS_SPACE = 65536
+# How a profile addresses its values: Modbus registers (`tags`) or OPC UA variables (`nodes`).
+ProfileProtocol = Literal["modbus", "opcua"]
 
 
 class Table(StrEnum):
@@ -134,6 +137,13 @@ class TagSpec(StrictModel):
         return self
 
     @property
+    def wraps_at(self) -> float | None:
+        """Where an unsigned counter register wraps, in engineering units (after scale)."""
+        if self.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
+            return float(2 ** (16 * self.type.registers)) * abs(self.scale)
+        return None
+
+    @property
     def width(self) -> int:
         """Registers (or bits, for coil/discrete tables) this tag occupies."""
         if self.table.is_bit_table:
@@ -164,6 +174,11 @@ class NodeSpec(StrictModel):
     description: str = ""
     values: dict[int, str] | None = Field(None, description="value map for enumerations")
     rollover: Annotated[float, Field(gt=0)] | None = Field(None, description="counter rollover value")
+
+    @property
+    def wraps_at(self) -> float | None:
+        """Where a counter wraps: the server types its values, so whatever the profile says."""
+        return self.rollover
 
     @model_validator(mode="after")
     def _one_address(self) -> Self:
@@ -259,7 +274,7 @@ class Profile(StrictModel):
         return self
 
     @property
-    def protocol(self) -> Literal["modbus", "opcua"]:
+    def protocol(self) -> ProfileProtocol:
         return "opcua" if self.nodes else "modbus"
 
     @property
@@ -268,6 +283,20 @@ class Profile(StrictModel):
         return [name for name in MACHINE_ONLY_SECTIONS if getattr(self, name)]
 
     @property
+    def tag_specs(self) -> Mapping[str, TagSpec | NodeSpec]:
+        """The device's values by the names rules, counters and records call them, whatever the
+        protocol: its `tags` (Modbus registers) or its `nodes` (OPC UA variables)."""
+        return self.tags or self.nodes
+
+    @property
     def tag_names(self) -> list[str]:
-        """What rules, counters and records call this device's values, whatever the protocol."""
-        return list(self.tags or self.nodes)
+        return list(self.tag_specs)
+
+    def wraps_at(self, tag: str) -> float | None:
+        """Where a counter tag wraps, in engineering units; None: it does not."""
+        return self.tag_specs[tag].wraps_at
+
+    def unit_of(self, tag: str) -> str:
+        """The engineering unit a value is in, as the profile says ('' if it says none)."""
+        found = self.tag_specs.get(tag)
+        return (found.unit or "") if found is not None else ""

@@ -16,7 +16,7 @@ from agent.config.workshop import WORKSHOP_SCOPE
 from agent.config.yamlsource import LoadedYaml
 
 if TYPE_CHECKING:
-    from agent.config.loader import DeviceProfile
+    from agent.config.compiled import DeviceProfile
     from agent.config.salvage import WorkshopParts
 
 

@@ -19,10 +19,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from agent.config.connections import Connection
 from agent.config.profile import Profile, StateRuleSpec
 from agent.config.workshop import (
     CalendarSection,
-    Connection,
     CrewSpec,
     LineSpec,
     MachineSpec,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 
-from agent.config.loader import AgentConfig, load_config
+from agent.config.compiled import AgentConfig
+from agent.config.loader import load_config
 from agent.config.shipped import examples
 
 

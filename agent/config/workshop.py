@@ -1,28 +1,31 @@
-"""The workshop file: site, lines, machines, meters, connections, shifts, outputs."""
+"""The workshop file: site, lines, machines, meters, shifts, and its sections for the connections
+(agent/config/connections.py) and the outputs (agent/config/outputs.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 import zoneinfo
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from agent.config.connections import Connection
 from agent.config.grid import GridSetting
 from agent.config.models import IDENTIFIER_PATTERN, DisplayName, Identifier, PositiveSeconds, StrictModel
+from agent.config.outputs import OutputsSection
 from agent.i18n import DEFAULT_LANGUAGE, languages
 from agent.kpi.energy import GBT_2589_KGCE_PER_KWH
 
 WORKSHOP_SCOPE = "workshop"  # a meter that measures the whole workshop (the main meter)
 HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
-URL_PATTERN = r"^https?://"
 MAX_CHECKPOINT_S = 3600.0  # beyond an hour a crash would cost a large part of a shift
-OPCUA_URL_PATTERN = r"^opc\.tcp://[^/:]+(:\d+)?(/.*)?$"
 HHMM = Annotated[str, Field(pattern=HHMM_PATTERN, description="local time HH:MM")]
 
 
 class AgentSection(StrictModel):
+    path_fields: ClassVar[tuple[str, ...]] = ("state_dir",)
+
     id: Identifier
     state_dir: str = Field("var/edge-agent", description="outbox, sequence numbers, certificates")
 
@@ -77,123 +80,6 @@ class SiteSection(StrictModel):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (IANA name, e.g. Asia/Shanghai)") from None
         return value
-
-
-class ConnectionBase(StrictModel):
-    """What every connection has: an id, polling and timeouts."""
-
-    id: Identifier
-    interval_s: PositiveSeconds = 1.0
-    timeout_s: PositiveSeconds = 1.0
-    reconnect_max_s: PositiveSeconds = 30.0
-
-
-class ModbusConnectionBase(ConnectionBase):
-    """What every Modbus connection adds: request merging and pacing for quirky devices."""
-
-    max_gap: Annotated[int, Field(ge=0, le=125)] = 8
-    request_pause_s: Annotated[float, Field(ge=0, le=10)] | None = Field(
-        None, description="silence between requests; default 0 on TCP, 3.5 characters on a serial bus"
-    )
-    connect_pause_s: Annotated[float, Field(ge=0, le=30)] = Field(
-        0.0, description="wait after connecting before the first request (slow serial gateways)"
-    )
-    close_after_cycle: bool = Field(False, description="disconnect after every cycle (devices that need it)")
-
-
-class TcpEndpoint(ModbusConnectionBase):
-    host: str = Field(min_length=1)
-    port: Annotated[int, Field(ge=1, le=65535)] = 502
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-class ModbusTcpConnection(TcpEndpoint):
-    transport: Literal["modbus-tcp"]
-
-
-class ModbusRtuOverTcpConnection(TcpEndpoint):
-    """A serial-to-Ethernet converter passing RTU frames (with CRC) over a TCP socket."""
-
-    transport: Literal["modbus-rtu-over-tcp"]
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.host}:{self.port} (RTU)"
-
-
-class ModbusRtuConnection(ModbusConnectionBase):
-    """An RS-485 bus on a local serial port: one request at a time, shared by every unit on it."""
-
-    transport: Literal["modbus-rtu"]
-    serial_port: str = Field(min_length=1, description="e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
-    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.serial_port}@{self.baudrate}{self.parity}{self.bytesize}{self.stopbits}"
-
-    @property
-    def character_s(self) -> float:
-        """One character on the wire: start bit, data bits, parity bit, stop bits."""
-        return (1 + self.bytesize + (0 if self.parity == "N" else 1) + self.stopbits) / self.baudrate
-
-
-SecurityPolicy = Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"]
-SecurityMode = Literal["None", "Sign", "SignAndEncrypt"]
-
-
-class OpcUaConnection(ConnectionBase):
-    """An OPC UA server. Secure by default: an unencrypted session needs policy and mode None
-    written out, and is logged as a warning."""
-
-    transport: Literal["opcua"]
-    url: str = Field(pattern=OPCUA_URL_PATTERN, description="opc.tcp://host:4840/path")
-    timeout_s: PositiveSeconds = 5.0
-    security_policy: SecurityPolicy = "Basic256Sha256"
-    security_mode: SecurityMode = "SignAndEncrypt"
-    username: str | None = None
-    password: SecretStr | None = None
-    user_certificate: str | None = Field(None, description="X.509 user identity: certificate file (PEM/DER)")
-    user_private_key: str | None = Field(None, description="X.509 user identity: its private key file")
-    pki_dir: str | None = Field(
-        None, description="own/, trusted/, rejected/ certificates; default <agent.state_dir>/pki"
-    )
-    application_uri: str | None = Field(
-        None, description="the agent's OPC UA application URI; default urn:<hostname>:edge-agent:<agent id>"
-    )
-    keepalive_s: PositiveSeconds = Field(
-        5.0, description="a server silent for two of these is taken as gone and the session re-created"
-    )
-    max_nodes_per_read: Annotated[int, Field(ge=1, le=100_000)] = 1000
-
-    @property
-    def endpoint(self) -> str:
-        return self.url
-
-    @model_validator(mode="after")
-    def _security_is_consistent(self) -> Self:
-        if (self.security_policy == "None") != (self.security_mode == "None"):
-            raise ValueError(
-                "security_policy and security_mode are None together or not at all "
-                f"(got policy {self.security_policy}, mode {self.security_mode})"
-            )
-        if (self.user_certificate is None) != (self.user_private_key is None):
-            raise ValueError("user_certificate and user_private_key go together")
-        if self.user_certificate is not None and self.username is not None:
-            raise ValueError("one user identity: username/password or user_certificate, not both")
-        if self.password is not None and self.username is None:
-            raise ValueError("a password needs a username")
-        return self
-
-
-ModbusConnection = ModbusTcpConnection | ModbusRtuOverTcpConnection | ModbusRtuConnection
-Connection = Annotated[ModbusConnection | OpcUaConnection, Field(discriminator="transport")]
 
 
 class LineSpec(StrictModel):
@@ -378,126 +264,14 @@ class HealthSection(StrictModel):
 
 
 class OutboxSection(StrictModel):
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)
+
     path: str | None = Field(None, description="default: outbox.db in agent.state_dir")
     max_mb: Annotated[float, Field(gt=0)] = Field(256.0, description="bound on stored record bytes")
     max_age_h: Annotated[float, Field(gt=0)] = Field(168.0, description="records older than this are dropped")
     synchronous: Literal["full", "normal"] = Field(
         "full", description="full: every commit survives power loss; normal: survives a process crash"
     )
-
-
-class FileOutput(StrictModel):
-    path: str = Field(description="JSON Lines file the records are appended to; '-' for stdout")
-
-
-class TlsSettings(StrictModel):
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    @model_validator(mode="after")
-    def _cert_needs_key(self) -> Self:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together (client certificate and its key)")
-        return self
-
-
-class MqttOutput(StrictModel):
-    host: str = Field(min_length=1)
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
-    client_id: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    accept_loss: bool = Field(
-        False, description="with qos 0 only: accept that records in flight are lost when the path breaks"
-    )
-    qos: Literal[0, 1, 2] = Field(
-        1,
-        description="1: the cursor moves on PUBACK (at-least-once); 2: on PUBCOMP; 0 needs accept_loss: "
-        "the cursor moves once a record is written to the socket (at-most-once)",
-    )
-    protocol: Literal["3.1.1", "5"] = "5"
-    tls: TlsSettings | None = None
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    max_inflight: Annotated[int, Field(ge=1, le=65535)] = Field(
-        100, description="QoS 1/2 messages awaiting acknowledgement; what a reconnect may duplicate"
-    )
-    replay_per_s: Annotated[float, Field(gt=0)] = Field(
-        1000.0, description="records per second when catching up on a backlog"
-    )
-    timeout_s: PositiveSeconds = 10.0
-    reconnect_max_s: PositiveSeconds = 30.0
-
-    @field_validator("qos")
-    @classmethod
-    def _qos_0_only_with_accept_loss(cls, qos: int, info: ValidationInfo) -> int:
-        """QoS 0 has no acknowledgement: a record written to the socket would count as delivered,
-        and an outage would lose it while the outbox cursor says delivered. Only said out loud."""
-        accept_loss = info.data.get("accept_loss")
-        if qos == 0 and accept_loss is False:
-            raise ValueError(
-                "qos 0 has no acknowledgement: records would count as delivered once written to the "
-                "socket and be lost when the connection breaks; use qos 1 (at-least-once), or add "
-                "accept_loss: true to accept losing them"
-            )
-        if qos != 0 and accept_loss is True:
-            raise ValueError(
-                f"accept_loss: true applies to qos 0 only; with qos {qos} every record waits for the "
-                "broker's acknowledgement"
-            )
-        return qos
-
-
-class InfluxOutput(StrictModel):
-    """`api: v2` writes to /api/v2/write (org, bucket, token): InfluxDB 2.x, 3.x, VictoriaMetrics.
-    `api: v1` writes to /write (database, retention policy, username/password or token): InfluxDB
-    1.x, and the v1 compatibility API of 2.x (through a DBRP mapping) and 3.x."""
-
-    url: str = Field(pattern=URL_PATTERN)
-    api: Literal["v2", "v1"] = "v2"
-    org: str | None = Field(None, min_length=1, description="api: v2")
-    bucket: str | None = Field(None, min_length=1, description="api: v2")
-    database: str | None = Field(None, min_length=1, description="api: v1")
-    retention_policy: str | None = Field(None, min_length=1, description="api: v1; default: the database's")
-    username: str | None = Field(None, min_length=1, description="api: v1, with password")
-    password: SecretStr | None = None
-    token: SecretStr | None = None
-    timeout_s: PositiveSeconds = 10.0
-    gzip: bool = True
-    batch_size: Annotated[int, Field(ge=1, le=50_000)] = 5000
-    replay_per_s: Annotated[float, Field(gt=0)] = 5000.0
-    reconnect_max_s: PositiveSeconds = 30.0
-
-    @model_validator(mode="after")
-    def _settings_of_the_api(self) -> Self:
-        v1_only = ("database", "retention_policy", "username", "password")
-        given = [key for key in ("org", "bucket", *v1_only) if getattr(self, key) is not None]
-        if self.api == "v2":
-            missing = [key for key in ("org", "bucket") if getattr(self, key) is None]
-            if missing:
-                raise ValueError(f"api: v2 needs {' and '.join(missing)} (api: v1 writes to a database)")
-            wrong = [key for key in given if key in v1_only]
-            if wrong:
-                raise ValueError(f"{', '.join(wrong)}: for api: v1 only; api: v2 takes org, bucket and token")
-            return self
-        if self.database is None:
-            raise ValueError("api: v1 needs a database (on InfluxDB 2.x: the database of a DBRP mapping)")
-        wrong = [key for key in given if key in ("org", "bucket")]
-        if wrong:
-            raise ValueError(
-                f"{', '.join(wrong)}: for api: v2 only; api: v1 takes database and retention_policy"
-            )
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
-        if self.username is not None and self.token is not None:
-            raise ValueError("one credential: username/password or token, not both")
-        return self
-
-
-class OutputsSection(StrictModel):
-    file: FileOutput | None = None
-    mqtt: MqttOutput | None = None
-    influxdb: InfluxOutput | None = None
 
 
 class Workshop(StrictModel):

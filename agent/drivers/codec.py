@@ -15,8 +15,8 @@ from typing import Literal
 from pymodbus.client.mixin import ModbusClientMixin
 
 from agent.config.profile import DataType, TagSpec
+from agent.samples import TagValue
 
-TagValue = bool | int | float | str
 Decoder = Callable[[Sequence[int]], TagValue]
 
 _PYMODBUS_TYPE = {
@@ -48,13 +48,6 @@ class DecodeError(ValueError):
 
 def _swap_bytes(registers: Sequence[int]) -> list[int]:
     return [((r & 0xFF) << 8) | (r >> 8) for r in registers]
-
-
-def register_modulus(tag: TagSpec) -> float | None:
-    """Where an unsigned counter tag wraps, in engineering units (after scale)."""
-    if tag.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
-        return float(2 ** (16 * tag.type.registers)) * abs(tag.scale)
-    return None
 
 
 def _words(tag: TagSpec, registers: Sequence[int]) -> list[int]:

@@ -22,14 +22,15 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
 from agent.backoff import Backoff
-from agent.config.loader import Device
+from agent.config.compiled import Device
+from agent.config.connections import ModbusConnection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.config.profile import Table
-from agent.config.workshop import ModbusConnection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
-from agent.logsetup import EventThrottle
+from agent.drivers.timing import RTU_SILENCE_CHARACTERS
 from agent.samples import DeviceStatus, Quality, Sample
+from agent.throttle import CONNECTION_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ class _Outcome:
 
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
 ILLEGAL_DATA_ADDRESS = 2  # Modbus exception 02
-FAULT_LOG_EVERY_S = 600.0  # a gateway down for hours: one line when it starts, then every 10 min
-RTU_SILENCE_CHARACTERS = 3.5  # Modbus over serial line v1.02, 2.5.1.1: inter-frame silence t3.5
 # A restarted gateway or PLC program is usually back within a second: the first retries come at
 # the poll interval; after these, a dead endpoint costs a connect per backoff delay, not per cycle.
 QUICK_RETRIES = 3
@@ -116,7 +115,7 @@ class ModbusDriver:
         self._next_attempt = 0.0
         self._failures = 0  # connects failed or connections lost since a device last answered
         self._last_error = "not connected yet"
-        self._throttle = EventThrottle(FAULT_LOG_EVERY_S)
+        self._throttle = EventThrottle(CONNECTION_FAULT_LOG_EVERY_S)
 
     @property
     def endpoint(self) -> str:

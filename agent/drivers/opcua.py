@@ -33,20 +33,18 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from agent.backoff import Backoff
 from agent.config.bounded import FileReadError, read_bounded
-from agent.config.loader import Device
+from agent.config.compiled import Device
+from agent.config.connections import OpcUaConnection
 from agent.config.profile import NodeMode, NodeSpec
-from agent.config.workshop import OpcUaConnection
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.opcua_nodes import NodeAddressError, parse_node_id, path_segments, relative_path
 from agent.drivers.opcua_pki import Pki, UntrustedServerError
-from agent.kpi.rules import TagValue
-from agent.logsetup import EventThrottle
-from agent.samples import DeviceStatus, Quality, Sample
+from agent.samples import DeviceStatus, Quality, Sample, TagValue
+from agent.throttle import CONNECTION_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
 
 SERVER_STATE = "i=2259"  # Server/ServerStatus/State: the cheapest sign of life
-FAULT_LOG_EVERY_S = 600.0
 DISCONNECT_TIMEOUT_S = 2.0
 # What a session attempt or a request can fail with when the server, the network or the trust
 # is the problem (ConnectionError is an OSError); anything else is a bug and propagates.
@@ -162,7 +160,7 @@ class OpcUaDriver:
         self._backoff = Backoff(
             initial_s=min(1.0, connection.interval_s), maximum_s=connection.reconnect_max_s
         )
-        self._throttle = EventThrottle(FAULT_LOG_EVERY_S)
+        self._throttle = EventThrottle(CONNECTION_FAULT_LOG_EVERY_S)
         self._warned_insecure = False
         self._closing: set[asyncio.Task[None]] = set()
 

@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from agent.config.connections import OpcUaConnection
+from agent.config.workshop import AgentSection
 from agent.exceptions import AgentError
 
 log = logging.getLogger(__name__)
@@ -133,3 +135,11 @@ class ServerTrust:
         }
         reason = reasons.get(code.value, f"was refused ({code.name})")
         return UntrustedServerError(f"{self.url}: the server's certificate ({subject}) {reason}")
+
+
+def agent_pki(connection: OpcUaConnection, agent: AgentSection) -> Pki:
+    """The agent's certificates and trust store for a connection: its `pki_dir`, by default
+    <state_dir>/pki, under the application URI urn:<host name>:edge-agent:<agent id>."""
+    directory = Path(connection.pki_dir) if connection.pki_dir else Path(agent.state_dir) / "pki"
+    uri = connection.application_uri or f"urn:{socket.gethostname()}:edge-agent:{agent.id}"
+    return Pki(directory, uri)

@@ -7,12 +7,12 @@ silence. Device turnaround is not in the formula: it is the device's, and `timeo
 
 from __future__ import annotations
 
-from agent.config.workshop import ModbusRtuConnection
+from agent.config.connections import ModbusRtuConnection
 from agent.drivers.planner import ReadRequest
 
 REQUEST_BYTES = 8
 REPLY_OVERHEAD_BYTES = 5  # unit, function, byte count, CRC (2)
-SILENCE_CHARACTERS = 3.5
+RTU_SILENCE_CHARACTERS = 3.5  # Modbus over serial line v1.02, 2.5.1.1: inter-frame silence t3.5
 RTU_PAUSE_DEFAULT = 0.0  # the silence is in the formula; request_pause_s adds to it when configured
 
 
@@ -22,7 +22,7 @@ def reply_bytes(request: ReadRequest) -> int:
 
 
 def wire_seconds(request: ReadRequest, line: ModbusRtuConnection, pause_s: float) -> float:
-    characters = REQUEST_BYTES + reply_bytes(request) + 2 * SILENCE_CHARACTERS
+    characters = REQUEST_BYTES + reply_bytes(request) + 2 * RTU_SILENCE_CHARACTERS
     return characters * line.character_s + pause_s
 
 

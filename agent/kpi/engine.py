@@ -45,10 +45,10 @@ from agent.kpi.counters import CounterEvent, CounterTracker, split_whole
 from agent.kpi.energy import GBT_2589_KGCE_PER_KWH, CarbonFactor, EnergyTotals, MeterInfo, energy_in_bucket
 from agent.kpi.fields import energy_fields, oee_fields, whole
 from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
-from agent.kpi.rules import RULE_ERROR, StateRules, TagValue
+from agent.kpi.rules import RULE_ERROR, StateRules
 from agent.kpi.states import STATE_BUCKET, MachineState, TimeBucket
 from agent.records import Record, RecordKind, rfc3339_ms
-from agent.samples import Quality, Sample
+from agent.samples import Quality, Sample, TagValue
 
 PRODUCED_OUTSIDE_SHIFT = "produced_outside_shift"
 PRODUCED_IN_BREAK = "produced_in_planned_stop"
@@ -97,11 +97,11 @@ class MachineSetup:
     def display(self) -> str:
         return self.name or self.id
 
-    def ideal_cycle(self, variant: TagValue) -> float:
+    def ideal_cycle(self, variant: TagValue | None) -> float:
         return self.ideal_cycle_by_variant.get(variant_key(variant), self.ideal_cycle_s)
 
 
-def variant_key(value: TagValue) -> str:
+def variant_key(value: TagValue | None) -> str:
     """Register values are numbers; 3, 3.0 and '3' name the same variant."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -216,7 +216,7 @@ class MachineTracker:
     reason: str | None = None
     accounted_until: float = 0.0
     last_good: float | None = None
-    values: dict[str, TagValue] = field(default_factory=dict)
+    values: dict[str, TagValue | None] = field(default_factory=dict)
     periods: dict[str, PeriodTotals] = field(default_factory=lambda: defaultdict(PeriodTotals))
     energy_window: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
     counters: dict[str, CounterTracker] = field(default_factory=dict)
@@ -454,7 +454,7 @@ class KpiEngine:
             (piece, (piece.end - piece.start) / (end - start)) for piece in self.calendar.pieces(start, end)
         ]
 
-    def _count(self, machine: MachineTracker, latest: Mapping[str, Sample], variant: TagValue) -> None:
+    def _count(self, machine: MachineTracker, latest: Mapping[str, Sample], variant: TagValue | None) -> None:
         setup = machine.setup
         deltas: dict[str, float] = {}
         window: tuple[float, float] | None = None

@@ -25,8 +25,7 @@ from typing import Any
 import simpleeval
 
 from agent.kpi.states import MachineState
-
-TagValue = bool | int | float | str | None
+from agent.samples import TagValue
 
 # A real rule is a line (`bit(status, 0) and spindle_load > 20`); five times that is still plenty.
 MAX_EXPRESSION_CHARS = 500
@@ -237,7 +236,7 @@ class StateRules:
         self.rules = rules
         self._evaluator = simpleeval.SimpleEval(functions=SAFE_FUNCTIONS)
 
-    def evaluate(self, values: Mapping[str, TagValue]) -> StateVerdict | None:
+    def evaluate(self, values: Mapping[str, TagValue | None]) -> StateVerdict | None:
         for rule in self.rules:
             try:
                 if rule.tree is not None:
@@ -252,7 +251,7 @@ class StateRules:
         return None
 
     @staticmethod
-    def _reason(rule: CompiledRule, values: Mapping[str, TagValue]) -> str | None:
+    def _reason(rule: CompiledRule, values: Mapping[str, TagValue | None]) -> str | None:
         if rule.reason_template is None:
             return None
         shown = {name: _display(values.get(name)) for name in rule.reason_names}
@@ -265,11 +264,11 @@ def _unknown(rule: CompiledRule, error: Exception) -> StateVerdict:
     return StateVerdict(MachineState.OFFLINE, f"{RULE_ERROR_REASON} in {where}: {detail}", detail)
 
 
-def _unusable(value: TagValue) -> bool:
+def _unusable(value: TagValue | None) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
-def _display(value: TagValue) -> str:
+def _display(value: TagValue | None) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return "?" if value is None else str(value)

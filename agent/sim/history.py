@@ -3,8 +3,8 @@ records a workshop produces, for benchmarks, schema checks and filling a dashboa
 
 from __future__ import annotations
 
-from agent.config.loader import AgentConfig
-from agent.engine_setup import build_engine_setup
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
 from agent.kpi.engine import KpiEngine
 from agent.records import Record
 from agent.samples import Sample

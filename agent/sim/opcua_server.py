@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import socket
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -34,11 +35,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from agent.config.loader import Device
+from agent.config.compiled import Device
+from agent.config.connections import OpcUaConnection
 from agent.config.profile import NodeSpec
-from agent.config.workshop import OpcUaConnection
 from agent.drivers.opcua_nodes import parse_node_id, path_segments
+from agent.drivers.opcua_pki import agent_pki
 from agent.sim.registers import TagValues
+from agent.sim.server import SimulatedUnit, SimulationContext
 
 log = logging.getLogger(__name__)
 
@@ -266,3 +269,28 @@ class MachineryServer:
         while True:
             await asyncio.sleep(UPDATE_EVERY_S)
             await self._update()
+
+
+async def serve_opcua(
+    connection: OpcUaConnection, units: list[SimulatedUnit], context: SimulationContext
+) -> MachineryServer:
+    """The simulator hook of the OPC UA transport (agent/drivers/registry.py)."""
+    options = context.opcua
+    server = MachineryServer(
+        connection,
+        [(unit.device, unit.values_at) for unit in units],
+        context.clock,
+        options.pki_dir or Path(context.agent.state_dir) / "sim-pki",
+        passwords=options.passwords,
+        user_certificates=options.user_certificates,
+    )
+    await server.start()
+    if options.trust_into_agent:
+        # simulation only: the agent on this machine trusts the simulator without a manual step
+        trusted = agent_pki(connection, context.agent).trusted
+        trusted.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(server.certificate, trusted / f"simulator-{connection.id}.der")
+    log.info(
+        "simulator connection=%s endpoint=%s opcua devices=%d", connection.id, connection.url, len(units)
+    )
+    return server

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.config.loader import DeviceProfile
+from agent.config.compiled import DeviceProfile
 from agent.config.profile import Table
-from agent.drivers.codec import encode, encode_bits, register_modulus
+from agent.drivers.codec import encode, encode_bits
+from agent.samples import TagValue
 
-TagValues = Mapping[str, float | int | bool | str]
+TagValues = Mapping[str, TagValue]
 
 
 def table_sizes(profile: DeviceProfile) -> dict[Table, int]:
@@ -30,7 +31,7 @@ def render_table(profile: DeviceProfile, table: Table, values: TagValues, size: 
             continue
         address = profile.wire_address(tag)
         value = values.get(name, 0)
-        modulus = register_modulus(tag)
+        modulus = tag.wraps_at
         if modulus is not None and isinstance(value, int | float) and not isinstance(value, bool):
             value %= modulus if isinstance(value, float) else int(modulus)  # counters wrap as registers do
         if tag.bit is not None:

@@ -32,8 +32,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from agent.config.issues import ConfigError, ConfigIssue
-from agent.config.loader import validate_model
 from agent.config.models import PositiveSeconds, StrictModel
+from agent.config.schema_errors import validate_model
 from agent.config.suggest import did_you_mean
 from agent.config.yamlsource import LoadedYaml, load_yaml
 from agent.kpi.states import MachineState

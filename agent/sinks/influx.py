@@ -30,7 +30,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from agent.config.workshop import InfluxOutput
+from agent.config.outputs import InfluxOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope
 from agent.sinks.points import to_points
@@ -52,8 +52,6 @@ class InfluxSink:
         self.name = "influxdb"
         self.config = config
         self.topics = topics
-        self.batch_size = config.batch_size
-        self.replay_per_s = config.replay_per_s
         self.rejected_points = 0
         self._client: InfluxDBClient | None = None
         self._write_api: WriteApi | None = None

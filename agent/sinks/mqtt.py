@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config.bounded import FileReadError, check_regular_file
-from agent.config.workshop import MqttOutput
+from agent.config.outputs import MqttOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope, RecordKind
 from agent.sinks.topics import RETAINED, TopicRoot
@@ -56,8 +56,6 @@ class MqttSink:
         self.name = "mqtt"
         self.config = config
         self.topics = topics
-        self.batch_size = config.max_inflight
-        self.replay_per_s = config.replay_per_s
         self._client: mqtt.Client | None = None
         self._connack: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}

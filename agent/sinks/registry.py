@@ -1,24 +1,85 @@
-"""Outputs by their YAML key under `outputs:`, each with its batch size and replay pace."""
+"""Every sink by its key under `outputs:`: the one place that knows them all.
+
+A SinkEntry pairs the output's settings model (agent/config/outputs.py, on OutputBase: replay
+pace, retries, batch) with the sink that writes to it. The runtime gets each configured output as
+an Output: the sink and the settings every delivery loop shares. An output key without an entry
+is an UnknownSinkError, never skipped.
+
+Sinks are imported when configured: influxdb-client and its dependencies cost a gateway that only
+publishes MQTT about 15 MB of memory for nothing. A new sink is one more entry here (README:
+"Adding an output").
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, Self, TypeVar
 
-from agent.config.loader import AgentConfig
+from agent.config.compiled import AgentConfig
+from agent.config.outputs import DEFAULT_RETRY_MAX_S, FileOutput, InfluxOutput, MqttOutput, OutputBase
+from agent.exceptions import AgentError
 from agent.sinks.base import Sink
 from agent.sinks.topics import TopicRoot
 
-FILE_BATCH = 1000
-FILE_REPLAY_PER_S = 10_000.0
+SettingsT = TypeVar("SettingsT", bound=OutputBase)
+
+
+class UnknownSinkError(AgentError):
+    """An output key whose sink is not in SINKS."""
 
 
 @dataclass(frozen=True)
 class Output:
+    """A sink as the runtime delivers to it: records per write, replay pace, retry cap."""
+
     sink: Sink
     batch_size: int
     replay_per_s: float
-    retry_max_s: float = 30.0
-    accept_loss: bool = False  # MQTT QoS 0: delivered means written to the socket (at-most-once)
+    retry_max_s: float = DEFAULT_RETRY_MAX_S
+    accept_loss: bool = False  # delivered means written, not acknowledged (MQTT QoS 0): at-most-once
+
+    @classmethod
+    def of(cls, sink: Sink, settings: OutputBase) -> Self:
+        return cls(
+            sink,
+            settings.batch_records,
+            settings.replay_per_s,
+            settings.reconnect_max_s,
+            settings.at_most_once,
+        )
+
+
+@dataclass(frozen=True)
+class SinkEntry(Generic[SettingsT]):
+    settings: type[SettingsT]  # the model under outputs.<key>
+    build: Callable[[SettingsT, TopicRoot], Sink]
+
+
+def _file(settings: FileOutput, _: TopicRoot) -> Sink:
+    from agent.sinks.file import FileSink
+
+    return FileSink(settings.path)
+
+
+def _mqtt(settings: MqttOutput, topics: TopicRoot) -> Sink:
+    from agent.sinks.mqtt import MqttSink
+
+    return MqttSink(settings, topics)
+
+
+def _influxdb(settings: InfluxOutput, topics: TopicRoot) -> Sink:
+    from agent.sinks.influx import InfluxSink
+
+    return InfluxSink(settings, topics)
+
+
+# In the order outputs are opened and delivered to; each sink's name is its key (its outbox cursor).
+SINKS: dict[str, SinkEntry[Any]] = {
+    "file": SinkEntry(FileOutput, _file),
+    "mqtt": SinkEntry(MqttOutput, _mqtt),
+    "influxdb": SinkEntry(InfluxOutput, _influxdb),
+}
 
 
 def topic_root(config: AgentConfig) -> TopicRoot:
@@ -26,32 +87,26 @@ def topic_root(config: AgentConfig) -> TopicRoot:
     return TopicRoot(site.enterprise, site.site, site.area, config.workshop.agent.id)
 
 
+def sink_entry(key: str, settings: OutputBase) -> SinkEntry[Any]:
+    entry = SINKS.get(key)
+    if entry is None or not isinstance(settings, entry.settings):
+        raise UnknownSinkError(
+            f"outputs.{key}: no sink for {type(settings).__name__}; sinks: {', '.join(SINKS)}"
+        )
+    return entry
+
+
 def build_outputs(config: AgentConfig) -> list[Output]:
-    # Sinks are imported when configured: influxdb-client and its dependencies cost a gateway
-    # that only publishes MQTT about 15 MB of memory for nothing.
+    """The configured outputs, in SINKS order."""
     outputs = config.workshop.outputs
+    configured = {key: getattr(outputs, key) for key in type(outputs).model_fields}
+    unknown = [key for key in configured if key not in SINKS]
+    if unknown:
+        raise UnknownSinkError(f"outputs.{unknown[0]}: no sink; sinks: {', '.join(SINKS)}")
     topics = topic_root(config)
     built: list[Output] = []
-    if outputs.file is not None:
-        from agent.sinks.file import FileSink
-
-        built.append(Output(FileSink(outputs.file.path), FILE_BATCH, FILE_REPLAY_PER_S))
-    if outputs.mqtt is not None:
-        from agent.sinks.mqtt import MqttSink
-
-        mqtt = MqttSink(outputs.mqtt, topics)
-        built.append(
-            Output(
-                mqtt,
-                mqtt.batch_size,
-                mqtt.replay_per_s,
-                outputs.mqtt.reconnect_max_s,
-                accept_loss=outputs.mqtt.accept_loss,
-            )
-        )
-    if outputs.influxdb is not None:
-        from agent.sinks.influx import InfluxSink
-
-        influx = InfluxSink(outputs.influxdb, topics)
-        built.append(Output(influx, influx.batch_size, influx.replay_per_s, outputs.influxdb.reconnect_max_s))
+    for key in SINKS:
+        settings = configured.get(key)
+        if settings is not None:
+            built.append(Output.of(sink_entry(key, settings).build(settings, topics), settings))
     return built

@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.config.loader import AgentConfig, load_config
-from agent.config.workshop import OpcUaConnection
+from agent.config.compiled import AgentConfig
+from agent.config.connections import OpcUaConnection
+from agent.config.loader import load_config
 from agent.drivers.base import ReadResult
 from agent.drivers.opcua import OpcUaDriver
 from agent.drivers.registry import build_driver

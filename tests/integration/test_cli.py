@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.loader import AgentConfig, load_config
-from agent.demo import demo_start
-from agent.engine_setup import build_engine_setup
+from agent.commands.demo import demo_start
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
+from agent.config.loader import load_config
 from tests.conftest import CONFIGS, SAMPLE_WORKSHOP
 from tests.integration.workshop_run import (
     EDGE_AGENT,

@@ -34,13 +34,16 @@ import pytest
 import yaml
 
 from agent.clock import ScaledClock
-from agent.config.loader import AgentConfig, load_config
-from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, InfluxOutput, OpcUaConnection
-from agent.demo import on_free_ports
-from agent.engine_setup import build_engine_setup
+from agent.commands.demo import on_free_ports
+from agent.config.compiled import AgentConfig
+from agent.config.connections import OpcUaConnection
+from agent.config.engine_setup import build_engine_setup
+from agent.config.loader import load_config
+from agent.config.outputs import InfluxOutput
+from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection
+from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
-from agent.outbox import Outbox
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.influx import InfluxSink

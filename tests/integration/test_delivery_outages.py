@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from agent.config.loader import AgentConfig
-from agent.config.workshop import InfluxOutput, MqttOutput
-from agent.engine_setup import build_engine_setup
-from agent.outbox import Outbox
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
+from agent.config.outputs import InfluxOutput, MqttOutput
+from agent.delivery.outbox import Outbox
 from agent.records import rfc3339_ms
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.influx import InfluxSink

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.config.loader import AgentConfig
-from agent.engine_setup import build_engine_setup
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
 from agent.kpi.states import MachineState
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 
 pytestmark = pytest.mark.integration
@@ -38,30 +38,35 @@ async def test_dead_gateway_costs_the_others_nothing_and_recovers(sample_config:
         task = asyncio.create_task(agent.run(stop), name="test.agent")
         connections = {c.id for c in sample_config.workshop.connections}
         await wait_for(
-            lambda: set(agent.health) == connections and all(h.cycles >= 3 for h in agent.health.values()), 5
+            lambda: (
+                {c.name for c in agent.snapshot().connections} == connections
+                and all(c.cycles >= 3 for c in agent.snapshot().connections)
+            ),
+            5,
         )
-        assert all(s.connected for h in agent.health.values() for s in h.devices.values())
+        assert agent.snapshot().devices_up == agent.snapshot().devices
 
         await simulator.stop(DEAD)
-        before = {name: (h.cycles, h.missed_cycles) for name, h in agent.health.items()}
+        before = {c.name: (c.cycles, c.missed_cycles) for c in agent.snapshot().connections}
         await asyncio.sleep(2.0)
-        for name, health in agent.health.items():
-            if name == DEAD:
+        state = agent.snapshot()
+        for health in state.connections:
+            if health.name == DEAD:
                 continue
-            cycles = health.cycles - before[name][0]
-            missed = health.missed_cycles - before[name][1]
-            assert cycles + missed >= 18, name  # 2 s at 0.1 s: the schedule held
-            assert missed <= 2, name
-            assert all(s.connected for s in health.devices.values()), name
-        dead = agent.health[DEAD].devices
-        assert not any(status.connected for status in dead.values())
-        assert all(status.error for status in dead.values())
+            cycles = health.cycles - before[health.name][0]
+            missed = health.missed_cycles - before[health.name][1]
+            assert cycles + missed >= 18, health.name  # 2 s at 0.1 s: the schedule held
+            assert missed <= 2, health.name
+            assert health.devices_up == len(health.devices), health.name
+        dead = state.connection(DEAD).devices
+        assert not any(device.connected for device in dead)
+        assert all(device.error for device in dead)
         states = {v.id: v.state for v in agent.engine.views()}
         assert {states[m] for m in dead_machines} == {MachineState.OFFLINE}
         assert MachineState.OFFLINE not in {s for m, s in states.items() if m not in dead_machines}
 
         await simulator.start(DEAD)
-        await wait_for(lambda: all(s.connected for s in agent.health[DEAD].devices.values()), 10)
+        await wait_for(lambda: all(d.connected for d in agent.snapshot().connection(DEAD).devices), 10)
         await wait_for(
             lambda: (
                 MachineState.OFFLINE not in {v.state for v in agent.engine.views() if v.id in dead_machines}

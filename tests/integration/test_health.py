@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from agent.config.loader import AgentConfig
-from agent.engine_setup import build_engine_setup
-from agent.health import HealthServer
+from agent.commands.status import fetch_health, print_status
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
+from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
-from agent.outbox import Outbox
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
+from agent.service.health import HealthServer
 from agent.sim.server import WorkshopSimulator
 from agent.sinks.registry import Output
-from agent.status import fetch_health, print_status
 from tests.integration.test_storage_limits import GatedSink
 
 pytestmark = pytest.mark.integration

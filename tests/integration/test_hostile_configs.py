@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.status import fetch_health
+from agent.commands.status import fetch_health
 from tests.conftest import CASES, free_port
 from tests.integration.workshop_run import EDGE_AGENT, ENV, start_agent
 

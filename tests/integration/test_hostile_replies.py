@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from agent.config.loader import Device, load_profile
-from agent.config.workshop import ModbusRtuOverTcpConnection, ModbusTcpConnection
+from agent.config.compiled import Device
+from agent.config.connections import ModbusRtuOverTcpConnection, ModbusTcpConnection
+from agent.config.loader import load_profile
 from agent.drivers.base import ReadResult
 from agent.drivers.modbus import ModbusDriver
 from agent.samples import Quality

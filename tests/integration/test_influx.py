@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.workshop import InfluxOutput
+from agent.config.outputs import InfluxOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope, Record, RecordKind, epoch_ms
 from agent.sinks.influx import InfluxSink

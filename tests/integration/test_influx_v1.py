@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from influxdb_client.client.write.point import Point
 
-from agent.config.workshop import InfluxOutput
-from agent.delivery import SinkDelivery
+from agent.config.outputs import InfluxOutput
+from agent.delivery.drain import SinkDelivery
+from agent.delivery.outbox import AsyncOutbox, Outbox
 from agent.exceptions import OutputError
-from agent.outbox import AsyncOutbox, Outbox
 from agent.records import Envelope, Record, RecordKind, epoch_ms
 from agent.sinks.influx import InfluxSink
 from agent.sinks.topics import TopicRoot
@@ -196,10 +196,10 @@ async def test_records_wait_in_the_outbox_until_the_store_takes_them(
         influx.execute(statement.format(db=database, user=user))
     outbox = Outbox(tmp_path / "outbox.db")
     async with AsyncOutbox(outbox) as store:
-        await store.call(outbox.open)
-        await store.call(outbox.register, ["influxdb"])
+        await store.open()
+        await store.register(["influxdb"])
         minutes = [replace(r, ts=TS + 60 * i) for i in range(4) for r in records()]
-        await store.call(outbox.append, agent, minutes, TS)
+        await store.append(agent, minutes, TS)
         sink = InfluxSink(v1(influx, database=database, username=user, password="right"), topics(agent))
         delivery = SinkDelivery(sink, store, agent, batch_size=5, replay_per_s=1000.0, retry_max_s=0.2)
         async with sink:
@@ -212,7 +212,7 @@ async def test_records_wait_in_the_outbox_until_the_store_takes_them(
                 assert f"output=influxdb {influx.url} api=v1 database={database}: HTTP {status}" in (
                     delivery.stats.last_error
                 )
-                waiting = await store.call(outbox.pending, agent, "influxdb", 100)
+                waiting = await store.pending(agent, "influxdb", 100)
                 assert len(waiting) == 12  # nothing dropped, nothing acknowledged
                 for statement in fix:
                     influx.execute(statement.format(db=database, user=user))
@@ -220,7 +220,7 @@ async def test_records_wait_in_the_outbox_until_the_store_takes_them(
                 async with asyncio.timeout(10):
                     while delivery.stats.delivered < 12:  # noqa: ASYNC110
                         await asyncio.sleep(0.05)
-                assert await store.call(outbox.pending, agent, "influxdb", 100) == []
+                assert await store.pending(agent, "influxdb", 100) == []
             finally:
                 task.cancel()
     [count] = influx.query('SELECT count("state") FROM "machine_state"', database)

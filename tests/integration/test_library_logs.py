@@ -13,7 +13,7 @@ from asyncua.crypto import cert_gen
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from agent.logsetup import configure_logging
+from agent.service.logsetup import configure_logging
 from tests.integration.opcua_workshop import driver_for, opcua_workshop, server_for
 
 pytestmark = pytest.mark.integration

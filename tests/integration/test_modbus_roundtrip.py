@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.loader import Device, load_profile
+from agent.config.compiled import Device
+from agent.config.connections import ModbusTcpConnection
+from agent.config.loader import load_profile
 from agent.config.profile import DataType
-from agent.config.workshop import ModbusTcpConnection
 from agent.drivers.base import ReadResult
 from agent.drivers.modbus import ModbusDriver, plan_device
 from agent.samples import Quality
+from agent.sim.modbus_server import serve_units
 from agent.sim.registers import TagValues
-from agent.sim.server import SimulatedUnit, serve_units
+from agent.sim.server import SimulatedUnit
 from tests.conftest import CONFIGS, free_port
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,9 @@ from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 
-from agent.config.loader import AgentConfig, Device, load_config, load_profile
-from agent.config.workshop import ModbusRtuConnection, ModbusRtuOverTcpConnection
+from agent.config.compiled import AgentConfig, Device
+from agent.config.connections import ModbusRtuConnection, ModbusRtuOverTcpConnection
+from agent.config.loader import load_config, load_profile
 from agent.drivers.modbus import ModbusDriver
 from agent.samples import Quality
 from agent.sim.server import WorkshopSimulator

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.workshop import MqttOutput, TlsSettings
+from agent.config.outputs import MqttOutput, TlsSettings
 from agent.exceptions import OutputError
 from agent.records import Envelope, Record, RecordKind
 from agent.sinks.mqtt import MqttSink

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox
+from agent.delivery.outbox import Outbox
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 WRITER = """
 import sys, time
 from pathlib import Path
-from agent.outbox import Outbox
+from agent.delivery.outbox import Outbox
 from agent.records import Record, RecordKind
 outbox = Outbox(Path(sys.argv[1]))
 outbox.open()

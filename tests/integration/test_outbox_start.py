@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox
+from agent.delivery.outbox import Outbox
 from agent.records import Record, RecordKind
 from tests.conftest import CASES, free_port
 from tests.integration.workshop_run import EDGE_AGENT, ENV, read_records

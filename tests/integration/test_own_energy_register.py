@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 
 from agent.clock import ScaledClock
-from agent.config.loader import AgentConfig, load_config
-from agent.config.workshop import ModbusTcpConnection
+from agent.config.compiled import AgentConfig
+from agent.config.connections import ModbusTcpConnection
+from agent.config.engine_setup import build_engine_setup
+from agent.config.loader import load_config
+from agent.delivery.outbox import Outbox
 from agent.drivers.modbus import plan_device
-from agent.engine_setup import build_engine_setup
-from agent.outbox import Outbox
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.registry import Output
@@ -121,7 +122,7 @@ LOG = Collected()
 def records(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], WorkshopSimulator]:
     tmp_path = tmp_path_factory.mktemp("own-energy")
     config = workshop(tmp_path)
-    runtime_log = logging.getLogger("agent.runtime")
+    runtime_log = logging.getLogger("agent.runtime")  # the KPI loop warns of overdue meters
     runtime_log.addHandler(LOG)
     try:
         simulator = asyncio.run(run_agent(config, tmp_path))

@@ -13,11 +13,13 @@ import pytest
 from rich.console import Console
 
 from agent.cli import main
-from agent.config.loader import Device, load_profile
+from agent.commands.probe import ORDER_64_BIT, ProbeError, ProbeRequest, connection_from_url, probe
+from agent.config.compiled import Device
+from agent.config.loader import load_profile
 from agent.config.profile import ByteOrder, Table
-from agent.probe import ORDER_64_BIT, ProbeError, ProbeRequest, connection_from_url, probe
+from agent.sim.modbus_server import serve_units
 from agent.sim.registers import TagValues
-from agent.sim.server import SimulatedUnit, serve_units
+from agent.sim.server import SimulatedUnit
 from tests.conftest import CONFIGS, free_port
 
 pytestmark = pytest.mark.integration

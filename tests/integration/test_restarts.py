@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from agent.outbox import Checkpoint, Outbox
+from agent.delivery.outbox import Checkpoint, Outbox
 from agent.records import Record, RecordKind
 from tests.conftest import CONFIGS, free_port
 from tests.integration.workshop_run import EDGE_AGENT, ENV, simulator_for

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.status import fetch_health
+from agent.commands.status import fetch_health
 from tests.integration.workshop_run import (
     read_records,
     simulator_for,

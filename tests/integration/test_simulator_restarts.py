@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from agent.status import StatusError, fetch_health
+from agent.commands.status import StatusError, fetch_health
 from tests.conftest import CASES, free_port
 from tests.integration.workshop_run import start_agent
 

@@ -10,11 +10,11 @@ from typing import Self
 
 import pytest
 
-from agent.config.loader import AgentConfig
-from agent.engine_setup import build_engine_setup
-from agent.outbox import Outbox
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
+from agent.delivery.outbox import Outbox
 from agent.records import Envelope
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import WorkshopSimulator
 from agent.sinks.registry import Output
 
@@ -70,23 +70,25 @@ async def test_full_disk_degrades_keeps_polling_and_recovers(
     async with WorkshopSimulator(sample_config, time.time):
         task = asyncio.create_task(agent.run(stop))
         async with asyncio.timeout(30):
-            while not agent.storage.unwritable:  # noqa: ASYNC110 - observing the agent from outside
+            while not agent.snapshot().storage.unwritable:  # noqa: ASYNC110 - observing the agent from outside
                 await asyncio.sleep(0.1)
-        cycles = agent.health["line1-gw"].cycles
+        cycles = agent.snapshot().connection("line1-gw").cycles
         before = accounted_s(agent)
         await asyncio.sleep(1.0)
-        assert agent.health["line1-gw"].cycles >= cycles + 8  # polling goes on while the disk is full
-        assert agent.storage.waiting_in_memory > 0  # KPI records are held, not lost
+        state = agent.snapshot()
+        assert state.connection("line1-gw").cycles >= cycles + 8  # polling goes on while the disk is full
+        assert state.storage.waiting_in_memory > 0  # KPI records are held, not lost
         assert accounted_s(agent) > before + 0.5  # the KPIs go on: time is accounted meanwhile
         sink.open = True  # deliveries free pages: space is back
         async with asyncio.timeout(30):
-            while agent.storage.unwritable:  # noqa: ASYNC110
+            while agent.snapshot().storage.unwritable:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
         stop.set()
         await asyncio.wait_for(task, 30)
-    assert agent.storage.waiting_in_memory == 0
+    state = agent.snapshot()
+    assert state.storage.waiting_in_memory == 0
     assert sink.delivered == list(range(sink.delivered[0], sink.delivered[0] + len(sink.delivered)))
-    assert len(sink.delivered) == agent.storage.stored  # all that was held in memory got stored, then sent
+    assert len(sink.delivered) == state.storage.committed  # all that was held in memory got stored, then sent
 
 
 async def test_tiny_cap_during_an_outage_drops_by_policy_and_counts_exactly(
@@ -119,5 +121,7 @@ async def test_tiny_cap_during_an_outage_drops_by_policy_and_counts_exactly(
         "state/size",
         "agent/size",
     }
-    assert dropped == agent.storage.stored - len(sink.delivered)  # dropped = produced - delivered
+    assert dropped == agent.snapshot().storage.committed - len(
+        sink.delivered
+    )  # dropped = produced - delivered
     assert stats.records == 0

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from agent.config.loader import AgentConfig, load_config
-from agent.engine_setup import build_engine_setup
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
+from agent.config.loader import load_config
 from agent.kpi.checkpoint import restore, snapshot
 from agent.kpi.engine import KpiEngine
 from agent.records import Envelope, Record, RecordKind, from_json, to_json

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
-from agent.drivers.codec import INTEGER_RANGE, DecodeError, decode, encode, register_modulus
+from agent.drivers.codec import INTEGER_RANGE, DecodeError, decode, encode
 
 
 def spec(data_type: DataType, order: ByteOrder = ByteOrder.ABCD, **extra: float) -> TagSpec:
@@ -56,7 +56,7 @@ def test_word_swapped_uint32_energy_register_with_scale() -> None:
     # 1234567.89 kWh in 0.01 kWh units = 123456789 = 0x075BCD15, low word first (CDAB)
     tag = spec(DataType.UINT32, ByteOrder.CDAB, scale=0.01)
     assert decode(tag, [0xCD15, 0x075B]) == 1234567.89
-    assert register_modulus(tag) == pytest.approx(2**32 * 0.01)
+    assert tag.wraps_at == pytest.approx(2**32 * 0.01)
 
 
 def test_scale_and_offset() -> None:

@@ -7,11 +7,11 @@ import socket
 
 import pytest
 
+from agent.commands.probe import ORDER_64_BIT
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
 from agent.drivers.codec import decode
 from agent.drivers.connect_errors import describe_connect_error
 from agent.drivers.modbus_exceptions import EXCEPTION_CODES, explain_exception
-from agent.probe import ORDER_64_BIT
 
 
 @pytest.mark.parametrize("code", range(1, 12))

@@ -9,9 +9,9 @@ import pytest
 
 from agent.cli import main
 from agent.config import yamlsource
+from agent.config.connections import ModbusTcpConnection
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
-from agent.config.workshop import ModbusTcpConnection
 from tests.conftest import CASES, CONFIGS, SAMPLE_WORKSHOP
 
 MINIMAL = (CASES / "valid-minimal" / "workshop.yaml").read_text(encoding="utf-8")

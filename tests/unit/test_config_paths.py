@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.config.connections import OpcUaConnection
 from agent.config.loader import load_config
-from agent.config.workshop import OpcUaConnection
 from tests.unit.test_profile_lookup import README_WORKSHOP
 
 OPCUA = """\

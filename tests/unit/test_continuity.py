@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from agent.clock import ClockStep
-from agent.continuity import MAX_RESUME_GAP_S, Checkpointer, StartedEngine, apply_clock_step, start_engine
+from agent.delivery.outbox import AsyncOutbox, Checkpoint, Outbox
+from agent.delivery.store import Checkpointer
 from agent.kpi.checkpoint import FORMAT
 from agent.kpi.engine import AGENT_RESTART, KpiEngine
 from agent.kpi.states import TimeBucket
-from agent.outbox import AsyncOutbox, Checkpoint, Outbox
 from agent.records import Record, RecordKind
+from agent.runtime.continuity import MAX_RESUME_GAP_S, StartedEngine, apply_clock_step, start_engine
 from agent.samples import Sample
 from tests.unit.kpi_fixtures import engine_setup, local, machine_setup
 
@@ -27,7 +28,7 @@ AGENT = "gw-test"
 async def store(tmp_path: Path) -> AsyncIterator[tuple[AsyncOutbox, Outbox]]:
     outbox = Outbox(tmp_path / "outbox.db")
     async with AsyncOutbox(outbox) as store:
-        await store.call(outbox.open)
+        await store.open()
         yield store, outbox
 
 
@@ -59,7 +60,7 @@ async def test_its_own_checkpoint_is_continued(store: tuple[AsyncOutbox, Outbox]
     before = running_engine(local(9))
     saved(outbox, before)
     started = await start_engine(
-        async_store, outbox, AGENT, engine_setup(machine_setup("m1"), machine_setup("m2")), local(9, 5)
+        async_store, AGENT, engine_setup(machine_setup("m1"), machine_setup("m2")), local(9, 5)
     )
     totals = started.engine.machines["m1"].periods[started.engine.period.key]
     assert totals.times[TimeBucket.ACTUAL_PRODUCTION] == 3600.0  # the shift so far, kept
@@ -77,7 +78,7 @@ async def test_a_changed_configuration_is_applied_as_a_reload_applies_it(
     async_store, outbox = store
     saved(outbox, running_engine(local(9)))
     now_setup = engine_setup(machine_setup("m1"), machine_setup("m3"))
-    started = await start_engine(async_store, outbox, AGENT, now_setup, local(9, 5))
+    started = await start_engine(async_store, AGENT, now_setup, local(9, 5))
     assert set(started.engine.machines) == {"m1", "m3"}
     removed = [
         r.fields for r in started.records if r.kind is RecordKind.OEE and r.fields.get("machine") == "m2"
@@ -109,9 +110,7 @@ async def test_a_checkpoint_it_cannot_continue_is_set_aside_once_and_the_kpis_st
     outbox.append(AGENT, [Record(RecordKind.OEE, local(8), {"machine": "m1"})], local(8))
     saved(outbox, running_engine(local(9)), **change)
     with caplog.at_level(logging.INFO):
-        started = await start_engine(
-            async_store, outbox, AGENT, engine_setup(machine_setup("m1")), local(9, 5)
-        )
+        started = await start_engine(async_store, AGENT, engine_setup(machine_setup("m1")), local(9, 5))
     [line] = [r.getMessage() for r in caplog.records if "checkpoint_set_aside" in r.getMessage()]
     assert reason in line
     assert len(list(tmp_path.glob("outbox.db.checkpoint-*"))) == 1  # noqa: ASYNC240 - a look at the test dir
@@ -126,7 +125,7 @@ async def test_an_undecodable_checkpoint_is_set_aside(store: tuple[AsyncOutbox, 
     async_store, outbox = store
     saved(outbox, running_engine(local(9)))
     outbox.db.execute("UPDATE checkpoint SET body = x'00ff'")
-    started = await start_engine(async_store, outbox, AGENT, engine_setup(machine_setup("m1")), local(9, 5))
+    started = await start_engine(async_store, AGENT, engine_setup(machine_setup("m1")), local(9, 5))
     assert AGENT_RESTART in flags_of(started, "m1")
     assert outbox.load_checkpoint() is None
 
@@ -138,7 +137,7 @@ async def test_a_clock_behind_the_checkpoint_holds_and_says_so(
     saved(outbox, running_engine(local(9)))
     with caplog.at_level(logging.INFO):
         started = await start_engine(
-            async_store, outbox, AGENT, engine_setup(machine_setup("m1"), machine_setup("m2")), local(8, 30)
+            async_store, AGENT, engine_setup(machine_setup("m1"), machine_setup("m2")), local(8, 30)
         )
     assert any("clock_behind_checkpoint by_s=-1800.000" in r.getMessage() for r in caplog.records)
     assert started.engine.now == local(9)

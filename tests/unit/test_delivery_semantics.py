@@ -13,9 +13,9 @@ import pytest
 
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
-from agent.health import health_document
-from agent.outbox import Outbox
-from agent.runtime import Agent
+from agent.delivery.outbox import Outbox
+from agent.runtime.agent import Agent
+from agent.service.health import health_document
 from agent.sinks.registry import build_outputs
 from tests.conftest import CASES, free_port
 
@@ -65,7 +65,7 @@ async def test_accepted_loss_is_said_in_health_and_the_log(
         async with asyncio.timeout(10):
             while not agent.deliveries:  # noqa: ASYNC110 - observing the agent from outside
                 await asyncio.sleep(0.01)
-        document = health_document(agent)
+        document = health_document(agent.snapshot())
         stop.set()
         await asyncio.wait_for(task, 30)
     mqtt = document["outputs"]["mqtt"]

@@ -22,13 +22,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.calibration import CalibrationReminder
 from agent.kpi.checkpoint import restore, snapshot
 from agent.kpi.energy import CarbonFactor, MeterInfo
 from agent.kpi.engine import QUALITY_SOURCE_NO_DATA, CounterSetup, KpiEngine, LineSetup, MeterSetup
 from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
 from agent.kpi.states import MachineState
 from agent.records import Envelope, Record, RecordKind, from_json, to_json
+from agent.runtime.calibration import CalibrationReminder
 from agent.samples import Sample
 from agent.sinks.file import FileSink
 from agent.sinks.points import to_point

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.config.engine_setup import build_engine_setup
 from agent.config.grid import shipped_grid_factors
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
-from agent.engine_setup import build_engine_setup
 from agent.kpi.energy import CarbonFactor
 from tests.conftest import CASES
 

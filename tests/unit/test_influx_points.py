@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from influxdb_client.rest import ApiException
 
-from agent.config.workshop import InfluxOutput
+from agent.config.outputs import InfluxOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope, Record, RecordKind
 from agent.sinks.influx import InfluxSink

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent.config.workshop import InfluxOutput
+from agent.config.outputs import InfluxOutput
 from agent.records import Envelope, Record, RecordKind
 from agent.sinks.influx import InfluxSink
 from agent.sinks.topics import TopicRoot

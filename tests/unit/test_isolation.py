@@ -13,17 +13,18 @@ from typing import Any, Self
 
 import pytest
 
-from agent import restarts
 from agent.backoff import Backoff
-from agent.config.loader import AgentConfig, Device, load_config
-from agent.config.workshop import Connection
+from agent.config.compiled import AgentConfig, Device
+from agent.config.connections import Connection
+from agent.config.engine_setup import build_engine_setup
+from agent.config.loader import load_config
+from agent.delivery.outbox import Outbox
 from agent.drivers.base import ReadResult
-from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import KpiEngine
-from agent.outbox import Outbox
 from agent.records import Envelope, Record, RecordKind, from_json
-from agent.restarts import LoopHealth, keep_running
-from agent.runtime import Agent
+from agent.runtime import restarts
+from agent.runtime.agent import Agent
+from agent.runtime.restarts import LoopHealth, keep_running
 from agent.samples import DeviceStatus, Sample
 from agent.sinks.registry import Output
 from tests.conftest import CASES
@@ -122,7 +123,7 @@ def config(tmp_path: Path) -> AgentConfig:
 def fast_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restarts, "RESTART_INITIAL_S", 0.02)
     monkeypatch.setattr(restarts, "RESTART_MAX_S", 0.05)
-    monkeypatch.setattr("agent.runtime.build_driver", FakeDriver)
+    monkeypatch.setattr("agent.runtime.agent.build_driver", FakeDriver)
     FakeDriver.fails = {}
 
 
@@ -147,6 +148,11 @@ async def run_until(agent: Agent, condition: Callable[[], bool], within_s: float
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+def cycles(agent: Agent, connection: str) -> int:
+    state = agent.snapshot()
+    return next((c.cycles for c in state.connections if c.name == connection), 0)
 
 
 def stored(tmp_path: Path) -> list[dict[str, Any]]:
@@ -213,16 +219,18 @@ async def test_a_failing_poll_loop_turns_its_devices_bad_and_the_others_go_on(
     seen_bad: dict[str, str | None] = {}
 
     def recovered() -> bool:
+        state = agent.snapshot()
         for name in ("grinder-01", "grinder-02"):
-            status = agent.health.get("plc-a") and agent.health["plc-a"].devices.get(name)
+            status = state.device(name)
             if status and not status.connected:
                 seen_bad[name] = status.error
         loop = agent.loops.get("poll:plc-a")
         return (
             loop is not None
             and loop.restarts == 3
-            and all(s.connected for s in agent.health["plc-a"].devices.values())
-            and agent.health["plc-b"].cycles > 30
+            and cycles(agent, "plc-a") > 0
+            and all(d.connected for d in state.connection("plc-a").devices)
+            and cycles(agent, "plc-b") > 30
         )
 
     with caplog.at_level(logging.INFO):
@@ -252,15 +260,19 @@ async def test_values_the_engine_refuses_cost_only_that_device(
     # on the class: the agent's engine is the one continued from the outbox at start
     monkeypatch.setattr(KpiEngine, "ingest", picky)
 
+    def error(device: str) -> str | None:
+        status = agent.snapshot().device(device)
+        return "not read yet" if status is None else status.error
+
     def refused() -> bool:
-        status = agent.health.get("plc-a") and agent.health["plc-a"].devices.get("grinder-02")
-        return bool(status and status.error and "KPI engine refused" in status.error)
+        reason = error("grinder-02")
+        return reason is not None and "KPI engine refused" in reason and cycles(agent, "plc-a") > 10
 
     with caplog.at_level(logging.INFO):
-        await run_until(agent, lambda: refused() and agent.health["plc-a"].cycles > 10)
-        assert agent.health["plc-a"].devices["grinder-01"].error is None
+        await run_until(agent, refused)
+        assert error("grinder-01") is None
         poisoned["on"] = False
-        await run_until(agent, lambda: agent.health["plc-a"].devices["grinder-02"].error is None)
+        await run_until(agent, lambda: error("grinder-02") is None)
     machines = state_records(tmp_path)
     # Two runs: the second continues from the checkpoint, where every machine is offline (agent
     # restart) until read again, so the healthy ones start producing once per run; grinder-02's
@@ -275,7 +287,7 @@ async def test_values_the_engine_refuses_cost_only_that_device(
 async def test_a_kpi_round_that_fails_after_reading_loses_none_of_its_records(
     config: AgentConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("agent.runtime.ADVANCE_EVERY_S", 0.0)  # every round advances, and may fail
+    monkeypatch.setattr("agent.runtime.kpi_loop.ADVANCE_EVERY_S", 0.0)  # every round advances, and may fail
     agent = make_agent(config, tmp_path)
     advance = KpiEngine.advance
     failures = {"left": 1}
@@ -288,7 +300,7 @@ async def test_a_kpi_round_that_fails_after_reading_loses_none_of_its_records(
 
     monkeypatch.setattr(KpiEngine, "advance", failing_once)
     await run_until(
-        agent, lambda: agent.loops.get("kpi:process", LoopHealth("")).restarts == 1 and agent.rounds > 5
+        agent, lambda: agent.loops.get("kpi:process", LoopHealth("")).restarts == 1 and agent.kpi.rounds > 5
     )
     # the state changes were made in the round that failed; they reach the outbox all the same
     assert state_records(tmp_path) == {"grinder-01": 1, "grinder-02": 1, "grinder-03": 1}
@@ -299,7 +311,7 @@ async def test_a_failing_delivery_loop_restarts_from_its_cursor_in_order(
 ) -> None:
     sink = ListSink()
     agent = make_agent(config, tmp_path, sink)
-    pending = agent.outbox.pending
+    pending = agent.store.outbox.pending
     calls = {"n": 0}
 
     def failing_third_call(agent_id: str, sink_name: str, limit: int) -> list[Envelope]:
@@ -308,13 +320,13 @@ async def test_a_failing_delivery_loop_restarts_from_its_cursor_in_order(
             raise RuntimeError("outbox bug")
         return pending(agent_id, sink_name, limit)
 
-    agent.outbox.pending = failing_third_call  # type: ignore[method-assign,assignment]
+    agent.store.outbox.pending = failing_third_call  # type: ignore[method-assign,assignment]
     await run_until(
         agent,
         lambda: agent.loops.get("deliver:list", LoopHealth("")).restarts == 1 and len(sink.delivered) > 20,
     )
     assert sink.delivered == list(range(sink.delivered[0], sink.delivered[0] + len(sink.delivered)))
-    assert len(sink.delivered) == agent.storage.stored  # the flush at stop delivered the rest
+    assert len(sink.delivered) == agent.snapshot().storage.committed  # the flush at stop delivered the rest
 
 
 async def test_a_record_the_outbox_cannot_take_is_refused_alone(
@@ -332,6 +344,6 @@ async def test_a_record_the_outbox_cannot_take_is_refused_alone(
         return records
 
     monkeypatch.setattr(KpiEngine, "advance", with_poison)
-    await run_until(agent, lambda: agent.rounds > 5 and agent.storage.stored > 3)
-    assert agent.storage.refused == {"event": 1}
+    await run_until(agent, lambda: agent.kpi.rounds > 5 and agent.snapshot().storage.committed > 3)
+    assert agent.snapshot().storage.refused == {"event": 1}
     assert state_records(tmp_path) == {"grinder-01": 1, "grinder-02": 1, "grinder-03": 1}

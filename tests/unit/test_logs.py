@@ -6,14 +6,24 @@ from __future__ import annotations
 import io
 import logging
 import os
-import time
 
 import pytest
 
-from agent.config.loader import AgentConfig
-from agent.logsetup import EventThrottle, LibraryThrottle, configure_logging
-from agent.runtime import Agent, ConnectionHealth
+from agent.drivers.base import ReadResult
+from agent.runtime.poller import ConnectionPoller
 from agent.samples import DeviceStatus
+from agent.service.logsetup import LibraryThrottle, configure_logging
+from agent.throttle import EventThrottle
+
+
+class Gateway:
+    name = "line1-gw"
+    endpoint = "127.0.0.1:15021"
+    interval_s = 1.0
+
+
+async def discard(_: ReadResult) -> None:
+    return None
 
 
 class FakeClock:
@@ -41,27 +51,28 @@ def test_throttle_holds_back_repeats_and_counts_them() -> None:
 
 
 def test_a_device_down_for_hours_logs_when_it_fails_now_and_then_and_when_it_is_back(
-    sample_config: AgentConfig, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    agent = Agent(sample_config, clock=time.time)
     clock = FakeClock()
-    agent._device_log = EventThrottle(900.0, clock)
-    health = ConnectionHealth("line1-gw", "127.0.0.1:15021", 1.0)
-    before = None
+    poller = ConnectionPoller(
+        Gateway(),  # type: ignore[arg-type]
+        ["grinder-01"],
+        deliver=discard,
+        clock=clock,
+        throttle=EventThrottle(900.0, clock),
+    )
     caplog.set_level(logging.INFO, logger="agent.runtime")
-    for _ in range(4 * 3600):
+    for _ in range(4 * 3600):  # a read a second for four hours, every one failing
         clock.now += 1.0
-        status = DeviceStatus("grinder-01", False, clock.now, "timeout")
-        agent._log_device_change(health, before, status)
-        before = status
-    back = DeviceStatus("grinder-01", True, clock.now + 1, None)
-    agent._log_device_change(health, before, back)
+        poller.observe(ReadResult(statuses=[DeviceStatus("grinder-01", False, clock.now, "timeout")]))
+    poller.observe(ReadResult(statuses=[DeviceStatus("grinder-01", True, clock.now + 1, None)]))
     events = [r.getMessage() for r in caplog.records]
     assert len(events) == 4 * 4 + 1  # every 15 minutes for 4 hours, and once when it is back
     assert "event=device_error error='timeout' repeats=0" in events[0]
     assert "event=device_still_failing" in events[1]
     assert "repeats=899" in events[1]
     assert "event=device_back" in events[-1]
+    assert poller.health.errors == 4 * 3600
 
 
 def test_lines_carry_a_syslog_priority_when_stderr_is_the_journal(monkeypatch: pytest.MonkeyPatch) -> None:

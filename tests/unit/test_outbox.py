@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Checkpoint, Outbox, OutboxFullError, OutboxUnopenableError, transaction
+from agent.delivery.outbox import Checkpoint, Outbox, OutboxFullError, OutboxUnopenableError, transaction
 from agent.records import Record, RecordKind
 
 AGENT = "gw-test"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Checkpoint, CheckpointUnreadableError, Outbox, OutboxFullError
+from agent.delivery.outbox import Checkpoint, CheckpointUnreadableError, Outbox, OutboxFullError
 from agent.records import Record, RecordKind, from_json
 
 AGENT = "gw-test"

@@ -21,8 +21,8 @@ from pydantic import BaseModel
 
 import agent.drivers
 from agent.config import profile as profile_models
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import load_config
-from agent.engine_setup import build_engine_setup
 from agent.kpi.engine import EngineSetup
 
 ENGINE, DRIVER, LOOKUP, DOCS = "engine", "driver", "lookup", "documentation"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from agent.config.workshop import InfluxOutput
+from agent.config.outputs import InfluxOutput
 from agent.i18n import languages
 from tests.conftest import REPO
 

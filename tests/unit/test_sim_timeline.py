@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.config.compiled import AgentConfig
 from agent.config.issues import ConfigError
-from agent.config.loader import AgentConfig
 from agent.config.profile import Table
 from agent.drivers.codec import decode
 from agent.sim.registers import render_table

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.supervision import SystemdNotifier, watchdog_period_s
+from agent.service.supervision import SystemdNotifier, watchdog_period_s
 from tests.conftest import REPO
 
 

@@ -22,16 +22,17 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from agent.cli import cmd_plan
-from agent.config.loader import AgentConfig, load_config
-from agent.engine_setup import build_engine_setup
+from agent.commands.run_once import DeviceReading, readings_table
+from agent.commands.status import print_status
+from agent.commands.view import machine_table, shift_summary
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
+from agent.config.loader import load_config
 from agent.i18n import Catalogue, catalogue
 from agent.kpi.engine import KpiEngine
 from agent.records import Record
-from agent.run_once import DeviceReading, readings_table
 from agent.samples import DeviceStatus, Quality, Sample
-from agent.status import print_status
 from agent.terminal import UNBOUNDED, Column, FittedTable, plain, print_lines, wrap_words
-from agent.view import machine_table, shift_summary
 from tests.conftest import CONFIGS, SAMPLE_WORKSHOP
 from tests.unit.test_chinese_workshop import run, simulator
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.config.connections import ModbusRtuConnection
 from agent.config.profile import DataType, Table, TagSpec
-from agent.config.workshop import ModbusRtuConnection
 from agent.drivers.planner import PlannedTag, ReadRequest
 from agent.drivers.timing import cycle_seconds, reply_bytes, wire_seconds
 

@@ -29,13 +29,13 @@ from cryptography import x509
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from agent.commands.probe import ProbeError
+from agent.config.connections import OpcUaConnection, SecurityMode, SecurityPolicy
 from agent.config.profile import NodeSpec
-from agent.config.workshop import OpcUaConnection, SecurityMode, SecurityPolicy
 from agent.drivers.connect_errors import describe_connect_error
 from agent.drivers.opcua import SESSION_ERRORS, ConversionError, describe, to_tag_value
 from agent.drivers.opcua_nodes import NodeAddressError, parse_node_id
 from agent.drivers.opcua_pki import Pki, thumbprint
-from agent.probe import ProbeError
 
 RAW = NodeSpec(node="i=0")  # no scale, offset or value map: values as the server sends them
 MAX_BROWSED = 500

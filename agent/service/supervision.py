@@ -15,7 +15,8 @@ import socket
 import time
 from collections.abc import Mapping
 
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
+from agent.runtime.snapshot import AgentSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,12 @@ def watchdog_period_s(environ: Mapping[str, str] | None = None) -> float | None:
     return period if period > 0 else None
 
 
-def status_line(agent: Agent) -> str:
-    statuses = [s for h in agent.health.values() for s in h.devices.values()]
-    up = sum(1 for s in statuses if s.connected)
+def status_line(state: AgentSnapshot) -> str:
+    """One line for systemd's STATUS= (`systemctl status edge-agent`)."""
     outputs = ", ".join(
-        f"{d.sink.name} {'ok' if d.stats.connected else 'down'} backlog {d.stats.backlog_records}"
-        for d in agent.deliveries
+        f"{o.sink} {'ok' if o.connected else 'down'} backlog {o.backlog_records}" for o in state.outputs
     )
-    return f"{up}/{len(statuses)} devices up; outputs: {outputs or 'none'}"
+    return f"{state.devices_up}/{state.devices} devices up; outputs: {outputs or 'none'}"
 
 
 async def supervise(agent: Agent, notifier: SystemdNotifier, watchdog_s: float | None) -> None:
@@ -105,7 +104,7 @@ async def supervise(agent: Agent, notifier: SystemdNotifier, watchdog_s: float |
         now = time.monotonic()
         if now - last_status >= (watchdog_s or STATUS_EVERY_S):
             last_status = now
-            messages.append(f"STATUS={status_line(agent)}")
+            messages.append(f"STATUS={status_line(agent.snapshot())}")
         if watchdog_s is not None:
             stalled = agent.stalled(watchdog_s)
             if not stalled:

@@ -13,14 +13,15 @@ import zoneinfo
 from pathlib import Path
 
 from agent.clock import SteadyClock
+from agent.config.compiled import AgentConfig
 from agent.config.holidays import missing_years
 from agent.config.issues import ConfigError
-from agent.config.loader import AgentConfig, load_config
-from agent.health import HealthServer
-from agent.restarts import LoopHealth, keep_running
-from agent.runtime import Agent
+from agent.config.loader import load_config
+from agent.runtime.agent import Agent
+from agent.runtime.restarts import LoopHealth, keep_running
+from agent.service.health import HealthServer
+from agent.service.supervision import SystemdNotifier, supervise, watchdog_period_s
 from agent.sinks.registry import build_outputs
-from agent.supervision import SystemdNotifier, supervise, watchdog_period_s
 
 log = logging.getLogger("agent")
 

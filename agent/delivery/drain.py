@@ -16,14 +16,17 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from agent.backoff import Backoff
-from agent.outbox import AsyncOutbox, OutboxError
+from agent.config.outputs import DEFAULT_RETRY_MAX_S
+from agent.delivery.outbox import AsyncOutbox, OutboxError
+from agent.exceptions import describe
 from agent.sinks.base import Sink
+from agent.throttle import STORAGE_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
 
 WRITE_TIMEOUT_S = 60.0
 RATE_WINDOW_S = 10.0
-ERROR_LOG_EVERY_S = 60.0  # a sink that is down for hours logs once a minute, not per retry
+FAILED = "delivery_failed"  # the throttle's key: a sink that is down for hours logs once a minute
 
 
 @dataclass
@@ -44,22 +47,6 @@ class DeliveryStats:
             self.recent.popleft()
         return sum(n for _, n in self.recent) / RATE_WINDOW_S
 
-    def as_fields(self, now: float) -> dict[str, object]:
-        oldest = self.oldest_undelivered_ts
-        return {
-            "sink": self.sink,
-            "delivery": "at-most-once (accept_loss)" if self.accept_loss else "at-least-once",
-            "accept_loss": self.accept_loss,
-            "connected": self.connected,
-            "delivered": self.delivered,
-            "delivered_per_s": round(self.delivered_per_s(time.monotonic()), 2),
-            "backlog_records": self.backlog_records,
-            "backlog_bytes": self.backlog_bytes,
-            "oldest_undelivered_s": None if oldest is None else round(max(0.0, now - oldest), 3),
-            "failures": self.failures,
-            "last_error": self.last_error,
-        }
-
 
 class SinkDelivery:
     def __init__(
@@ -70,7 +57,7 @@ class SinkDelivery:
         *,
         batch_size: int,
         replay_per_s: float,
-        retry_max_s: float = 30.0,
+        retry_max_s: float = DEFAULT_RETRY_MAX_S,
         accept_loss: bool = False,
     ) -> None:
         self.sink = sink
@@ -81,13 +68,11 @@ class SinkDelivery:
         self.stats = DeliveryStats(sink.name, accept_loss=accept_loss)
         self.wake = asyncio.Event()
         self._backoff = Backoff(initial_s=min(0.5, retry_max_s), maximum_s=retry_max_s)
-        self._last_error_log = 0.0
+        self._log = EventThrottle(STORAGE_FAULT_LOG_EVERY_S)
 
     async def run(self) -> None:
         while True:
-            batch = await self.outbox.call(
-                self.outbox.outbox.pending, self.agent, self.sink.name, self.batch_size
-            )
+            batch = await self.outbox.pending(self.agent, self.sink.name, self.batch_size)
             if not batch:
                 self.wake.clear()
                 await self.refresh_backlog()
@@ -103,12 +88,13 @@ class SinkDelivery:
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             try:
-                await self.outbox.call(self.outbox.outbox.ack, self.sink.name, batch[-1].seq)
+                await self.outbox.ack(self.sink.name, batch[-1].seq)
             except OutboxError as error:  # delivered, but not recorded: it will be sent again (at-least-once)
                 self._failed(error)
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             self._backoff.reset()
+            self._log.reset(FAILED)
             self.stats.connected = True
             self.stats.delivered += len(batch)
             self.stats.recent.append((time.monotonic(), len(batch)))
@@ -118,8 +104,15 @@ class SinkDelivery:
                 if pause > 0:
                     await asyncio.sleep(pause)
 
+    def crashed(self, error: Exception) -> None:
+        """The loop failed (it is restarted): the output shows as down, with the reason, until it
+        delivers again. Its cursor did not move, so nothing is lost."""
+        self.stats.connected = False
+        self.stats.failures += 1
+        self.stats.last_error = f"delivery loop failed: {describe(error)}"
+
     async def refresh_backlog(self) -> None:
-        stats = await self.outbox.call(self.outbox.outbox.stats, self.sink.name)
+        stats = await self.outbox.stats(self.sink.name)
         self.stats.backlog_records = stats.records
         self.stats.backlog_bytes = stats.bytes
         self.stats.oldest_undelivered_ts = stats.oldest_ts
@@ -128,9 +121,7 @@ class SinkDelivery:
         self.stats.connected = False
         self.stats.failures += 1
         self.stats.last_error = str(error) or type(error).__name__
-        now = time.monotonic()
-        if now - self._last_error_log >= ERROR_LOG_EVERY_S:
-            self._last_error_log = now
+        if self._log.allow(FAILED) is not None:
             log.warning(
                 "sink=%s event=delivery_failed error=%r failures=%d",
                 self.sink.name,

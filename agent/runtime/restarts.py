@@ -2,10 +2,10 @@
 unexpected exception is restarted after a capped, jittered backoff while every other loop goes on.
 
 The first failure of a kind is logged with its traceback (it is a bug, and the traceback is what
-fixes it); the same failure again is a one-line reminder, at most every REPEAT_LOG_EVERY_S. The
+fixes it); the same failure again is a one-line reminder, at most every DEVICE_FAULT_LOG_EVERY_S. The
 caller's `on_crash` turns the devices or output concerned bad, with the reason, so /health and
 the device status say what is wrong. Whether the process as a whole is unhealthy is not decided
-here: a loop that keeps failing makes no progress, and the systemd watchdog (agent/supervision.py)
+here: a loop that keeps failing makes no progress, and the systemd watchdog (agent/service/supervision.py)
 stops being fed.
 """
 
@@ -18,14 +18,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
-from agent.logsetup import EventThrottle
+from agent.exceptions import describe
+from agent.throttle import DEVICE_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
 
 RESTART_INITIAL_S = 1.0  # a crash is restarted within a second or so: a poll cycle is lost, no more
 RESTART_MAX_S = 30.0  # half the unit's WatchdogSec: a loop that keeps failing is tried again often
 STABLE_AFTER_S = 60.0  # a loop that ran this long before failing starts its backoff afresh
-REPEAT_LOG_EVERY_S = 900.0  # the same failure again: a reminder every 15 minutes, no traceback
 
 
 @dataclass
@@ -36,11 +36,6 @@ class LoopHealth:
     restarts: int = 0
     last_error: str | None = None
     last_failure_ts: float | None = None  # wall clock
-
-
-def describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 async def keep_running(
@@ -54,7 +49,7 @@ async def keep_running(
 ) -> None:
     """Run `loop` until it returns or is cancelled, restarting it after every unexpected exception."""
     backoff = backoff or Backoff(initial_s=RESTART_INITIAL_S, maximum_s=RESTART_MAX_S)
-    throttle = EventThrottle(REPEAT_LOG_EVERY_S, clock)
+    throttle = EventThrottle(DEVICE_FAULT_LOG_EVERY_S, clock)  # the same failure again: no traceback
     logged: set[str] = set()
     while True:
         started = clock()

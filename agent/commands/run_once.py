@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.text import Text
 
-from agent.config.loader import AgentConfig, Device
-from agent.config.workshop import Connection, OpcUaConnection
+from agent.config.compiled import AgentConfig, Device
+from agent.config.connections import Connection
 from agent.drivers.base import Clock, ReadResult
-from agent.drivers.registry import build_driver
+from agent.drivers.registry import driver_entry
 from agent.i18n import Catalogue
 from agent.kpi.states import MachineState
 from agent.samples import DeviceStatus, Quality, Sample
@@ -32,9 +32,6 @@ SETTLE_POLL_S = 0.1
 # dead device. The pauses outlast the drivers' first two reconnect backoffs (agent/backoff.py:
 # at most 1 s, then at most 2 s).
 RETRY_PAUSES_S = (1.05, 2.05)
-# Subscribed OPC UA values arrive with the subscription's first publish, not with the connect:
-# wait this many publishing intervals (plus the connection's timeout) for them.
-PUBLISHES_TO_WAIT = 2
 UNKNOWN_STATE = "unknown"
 NO_ANSWER = "run_once.no_answer"  # reasons that are the agent's own words, in the catalogue
 NO_RULE = "run_once.no_rule"
@@ -79,7 +76,8 @@ async def _read_connection(config: AgentConfig, connection: Connection, clock: C
     devices = config.devices_on(connection)
     if not devices:
         return []
-    driver = build_driver(connection, devices, clock, config.workshop.agent)
+    entry = driver_entry(connection)
+    driver = entry.build(connection, devices, clock, config.workshop.agent)
     async with driver:
         result = await driver.read()
         for pause in RETRY_PAUSES_S:
@@ -87,19 +85,15 @@ async def _read_connection(config: AgentConfig, connection: Connection, clock: C
                 break
             await asyncio.sleep(pause)
             result = await driver.read()
-        if isinstance(connection, OpcUaConnection):
-            result = await _settle(driver.read, result, _settle_s(connection, devices))
+        settle_s = entry.first_values_s(connection, devices)
+        if settle_s > 0:
+            result = await _settle(driver.read, result, settle_s)
     readings = {d.id: DeviceReading(d, driver.endpoint) for d in devices}
     for sample in result.samples:
         readings[sample.device].samples.append(sample)
     for status in result.statuses:
         readings[status.device].status = status
     return list(readings.values())
-
-
-def _settle_s(connection: OpcUaConnection, devices: list[Device]) -> float:
-    publishing = max(d.profile.spec.opcua.publishing_interval_s for d in devices)
-    return connection.timeout_s + PUBLISHES_TO_WAIT * publishing
 
 
 async def _settle(
@@ -124,12 +118,6 @@ def _value_text(sample: Sample) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _unit(device: Device, tag: str) -> str:
-    spec = device.profile.spec
-    found = spec.tags.get(tag) or spec.nodes.get(tag)
-    return (found.unit or "") if found is not None else ""
 
 
 def readings_table(readings: list[DeviceReading], words: Catalogue) -> FittedTable:
@@ -162,7 +150,7 @@ def readings_table(readings: list[DeviceReading], words: Catalogue) -> FittedTab
                 _reason(reason, words),
                 sample.tag,
                 _value_text(sample),
-                _unit(reading.device, sample.tag),
+                reading.device.profile.spec.unit_of(sample.tag),
                 Text(
                     words(f"quality.{sample.quality.value}"),
                     style="" if sample.quality is Quality.GOOD else "red",

@@ -2,8 +2,9 @@
 checkpointed, what the agent continues from at start, and what a wall-clock step does to it.
 
 - A checkpoint goes into the outbox in the same transaction as the records of the processing
-  round that produced it: at most every `kpi.checkpoint_s`, always with a round that publishes a
-  final record (so a closed period is never published twice), at a reload and at a stop.
+  round that produced it (agent/delivery/store.py): at most every `kpi.checkpoint_s`, always with a
+  round that publishes a final record (so a closed period is never published twice), at a reload
+  and at a stop.
 - At start the agent continues from the checkpoint when it was written by this agent id, in a
   format this version reads, and is not older than MAX_RESUME_GAP_S. The time since is offline
   (`agent_restart`); a changed configuration is applied as a reload would apply it. Any other
@@ -16,15 +17,12 @@ checkpointed, what the agent continues from at start, and what a wall-clock step
 from __future__ import annotations
 
 import logging
-import math
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.clock import ClockStep
-from agent.kpi.checkpoint import FORMAT, CheckpointError, restore, snapshot
+from agent.delivery.outbox import AsyncOutbox, Checkpoint, CheckpointUnreadableError
+from agent.kpi.checkpoint import FORMAT, CheckpointError, restore
 from agent.kpi.engine import EngineSetup, KpiEngine
-from agent.outbox import AsyncOutbox, Checkpoint, CheckpointUnreadableError, Outbox
 from agent.records import Record, rfc3339_ms
 
 log = logging.getLogger(__name__)
@@ -41,30 +39,10 @@ class StartedEngine:
     records: list[Record]
 
 
-class Checkpointer:
-    """Decides when the engine's state goes into the outbox with a round's records."""
-
-    def __init__(self, agent_id: str, interval_s: float) -> None:
-        self.agent_id = agent_id
-        self.interval_s = interval_s
-        self._last = -math.inf  # monotonic: a clock step never delays or hurries a checkpoint
-
-    def due(self, records: Sequence[Record]) -> bool:
-        if time.monotonic() - self._last >= self.interval_s:
-            return True
-        return any(r.fields.get("final") is True for r in records)
-
-    def take(self, engine: KpiEngine) -> Checkpoint:
-        self._last = time.monotonic()
-        return Checkpoint(self.agent_id, FORMAT, engine.now, snapshot(engine))
-
-
-async def start_engine(
-    store: AsyncOutbox, outbox: Outbox, agent_id: str, setup: EngineSetup, now: float
-) -> StartedEngine:
+async def start_engine(store: AsyncOutbox, agent_id: str, setup: EngineSetup, now: float) -> StartedEngine:
     """The engine the agent runs with: continued from the outbox's checkpoint, or afresh."""
     try:
-        stored = await store.call(outbox.load_checkpoint)
+        stored = await store.load_checkpoint()
         unreadable = None
     except CheckpointUnreadableError as error:
         stored, unreadable = None, str(error)
@@ -77,7 +55,7 @@ async def start_engine(
             return _resume(stored, agent_id, setup, now)
         except CheckpointError as error:
             refusal = str(error)
-    aside = await store.call(outbox.set_aside_checkpoint)
+    aside = await store.set_aside_checkpoint()
     log.error(
         "event=checkpoint_set_aside reason=%r moved_to=%s "
         "detail='KPIs start afresh: the period so far is offline, flagged agent_restart'",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import zoneinfo
 
+from agent.config.compiled import AgentConfig, DeviceProfile
 from agent.config.grid import GridSetting
 from agent.config.holidays import statutory_calendar
-from agent.config.loader import AgentConfig, DeviceProfile
 from agent.config.workshop import WORKSHOP_SCOPE, CalendarSection, MachineSpec, MeterKeeping, Workshop
-from agent.drivers.codec import register_modulus
 from agent.kpi.calendar import CrewRotation, ShiftCalendar, ShiftDef
 from agent.kpi.energy import CarbonFactor, MeterInfo
 from agent.kpi.engine import CounterSetup, EngineSetup, LineSetup, MachineSetup, MeterSetup, Names
@@ -68,12 +67,7 @@ def build_names(workshop: Workshop) -> Names:
 def _counter(profile: DeviceProfile, tag: str | None, rollover: float | None = None) -> CounterSetup | None:
     if tag is None:
         return None
-    if rollover is not None:
-        return CounterSetup(tag, rollover)
-    node = profile.spec.nodes.get(tag)
-    if node is not None:  # OPC UA counters are typed by the server; a rollover is whatever the profile says
-        return CounterSetup(tag, node.rollover)
-    return CounterSetup(tag, register_modulus(profile.spec.tags[tag]))
+    return CounterSetup(tag, rollover if rollover is not None else profile.spec.wraps_at(tag))
 
 
 def build_engine_setup(

@@ -3,7 +3,8 @@
 Under systemd (stderr is the journal stream) lines carry a syslog priority prefix instead of a
 timestamp: journald stamps them itself and maps the prefix to its priority, so
 `journalctl -p warning -u edge-agent` works. A fault that lasts for hours logs when it starts,
-when it ends and as a reminder now and then (EventThrottle), not on every poll.
+when it ends and as a reminder now and then (agent/throttle.py), not on every poll; the libraries'
+own repeated errors go through the same throttle.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from agent.throttle import CONNECTION_FAULT_LOG_EVERY_S, EventThrottle
+
 SYSLOG_PRIORITY = {
     logging.CRITICAL: 2,
     logging.ERROR: 3,
@@ -27,7 +30,6 @@ SYSLOG_PRIORITY = {
 
 # asyncua's certificate checks log as "asyncuagds.validate", outside its own "asyncua" tree
 LIBRARY_LOGGERS = ("asyncua", "asyncuagds", "pymodbus")
-LIBRARY_REPEAT_EVERY_S = 600.0  # as the drivers' own fault lines (FAULT_LOG_EVERY_S)
 LIBRARY_KEYS_MAX = 1000  # distinct library messages remembered; beyond, the memory starts over
 _VARYING = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
@@ -70,38 +72,6 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         logging.getLogger(library).setLevel(logging.ERROR)
 
 
-class EventThrottle:
-    """At most one line per key every `every_s`; the next one says how many were held back."""
-
-    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.every_s = every_s
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def allow(self, key: str) -> int | None:
-        """None: stay quiet. A number: log now, mentioning that many held back since the last line."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.every_s:
-            self._held[key] = self._held.get(key, 0) + 1
-            return None
-        self._last[key] = now
-        return self._held.pop(key, 0)
-
-    def reset(self, key: str) -> None:
-        """The fault is over: the next occurrence is news and is logged at once."""
-        self._last.pop(key, None)
-        self._held.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._last)
-
-    def clear(self) -> None:
-        self._last.clear()
-        self._held.clear()
-
-
 def _is_library(name: str) -> bool:
     return any(name == library or name.startswith(library + ".") for library in LIBRARY_LOGGERS)
 
@@ -113,7 +83,7 @@ class LibraryThrottle(logging.Filter):
 
     def __init__(
         self,
-        every_s: float = LIBRARY_REPEAT_EVERY_S,
+        every_s: float = CONNECTION_FAULT_LOG_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
         *,
         keep_tracebacks: bool = False,

@@ -15,77 +15,67 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
+from agent.runtime.snapshot import AgentSnapshot
 
-LOOP_TROUBLE_S = 60.0  # a loop that failed this recently makes the agent not ok in /health
 
-
-def health_document(agent: Agent) -> dict[str, Any]:
-    now = agent.clock()
-    connections = {}
-    for name, health in agent.health.items():
-        devices = {
-            device: {
-                "connected": status.connected,
-                "error": status.error,
-                "last_good_read_s_ago": round(now - health.last_good[device], 3)
-                if device in health.last_good
-                else None,
-            }
-            for device, status in health.devices.items()
-        }
-        connections[name] = {
-            "endpoint": health.endpoint,
-            "cycles": health.cycles,
-            "missed_cycles": health.missed_cycles,
-            "requests": health.requests,
-            "errors": health.errors,
-            "last_cycle_ms": round(health.last_cycle_s * 1000, 2),
-            "devices": devices,
-        }
-    outputs = {d.sink.name: d.stats.as_fields(now) for d in agent.deliveries}
-    storage = agent.storage
+def health_document(state: AgentSnapshot) -> dict[str, Any]:
+    """/health: JSON for people and for `edge-agent status`."""
+    storage = state.storage
     return {
-        "agent": agent.agent_id,
-        "language": agent.config.workshop.site.language,  # what `edge-agent status` prints in
-        "config": {"file": str(agent.config.source), "version": agent.config.version},
-        "connections": connections,
-        "outputs": outputs,
+        "agent": state.agent,
+        "language": state.language,  # what `edge-agent status` prints in
+        "config": {"file": state.config_file, "version": state.config_version},
+        "connections": {
+            c.name: {
+                "endpoint": c.endpoint,
+                "cycles": c.cycles,
+                "missed_cycles": c.missed_cycles,
+                "requests": c.requests,
+                "errors": c.errors,
+                "last_cycle_ms": round(c.last_cycle_s * 1000, 2),
+                "devices": {
+                    d.id: {
+                        "connected": d.connected,
+                        "error": d.error,
+                        "last_good_read_s_ago": d.last_good_read_s_ago,
+                    }
+                    for d in c.devices
+                },
+            }
+            for c in state.connections
+        },
+        "outputs": {o.sink: o.fields() for o in state.outputs},
         "outbox": {
-            "committed": storage.stored,
+            "committed": storage.committed,
             "unwritable": storage.unwritable,
             "unwritable_reason": storage.unwritable_reason,
             "waiting_in_memory": storage.waiting_in_memory,
             "refused": dict(storage.refused),
             "salvaged": storage.salvaged,
             "lost_to_corruption": storage.lost_to_corruption,
-            "problems": storage.problems,
+            "problems": list(storage.problems),
         },
         "loops": {
-            name: {
+            loop.name: {
                 "restarts": loop.restarts,
                 "last_error": loop.last_error,
-                "last_failure_s_ago": None
-                if loop.last_failure_ts is None
-                else round(max(0.0, now - loop.last_failure_ts), 3),
+                "last_failure_s_ago": loop.last_failure_s_ago,
             }
-            for name, loop in agent.loops.items()
+            for loop in state.loops
         },
-        "ok": all(s.connected for h in agent.health.values() for s in h.devices.values())
-        and all(d.stats.connected or d.stats.backlog_records == 0 for d in agent.deliveries)
-        and not any(
-            loop.last_failure_ts is not None and now - loop.last_failure_ts < LOOP_TROUBLE_S
-            for loop in agent.loops.values()
-        ),
+        "ok": state.ok,
     }
 
 
 class AgentCollector(Collector):
+    """The agent's figures for Prometheus, from one snapshot per scrape."""
+
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
 
     def collect(self) -> Iterator[Any]:
-        agent = self.agent
+        state = self.agent.snapshot()
         cycle = GaugeMetricFamily(
             "edge_agent_poll_cycle_seconds", "Duration of the last poll cycle", labels=["connection"]
         )
@@ -100,14 +90,14 @@ class AgentCollector(Collector):
         up = GaugeMetricFamily(
             "edge_agent_device_up", "1 if the device answered its last poll", labels=["connection", "device"]
         )
-        for name, health in agent.health.items():
-            cycle.add_metric([name], health.last_cycle_s)
-            cycles.add_metric([name], health.cycles)
-            missed.add_metric([name], health.missed_cycles)
-            requests.add_metric([name], health.requests)
-            errors.add_metric([name], health.errors)
-            for device, status in health.devices.items():
-                up.add_metric([name, device], 1.0 if status.connected else 0.0)
+        for c in state.connections:
+            cycle.add_metric([c.name], c.last_cycle_s)
+            cycles.add_metric([c.name], c.cycles)
+            missed.add_metric([c.name], c.missed_cycles)
+            requests.add_metric([c.name], c.requests)
+            errors.add_metric([c.name], c.errors)
+            for device in c.devices:
+                up.add_metric([c.name, device.id], 1.0 if device.connected else 0.0)
         yield from (cycle, cycles, missed, requests, errors, up)
         connected = GaugeMetricFamily(
             "edge_agent_output_connected", "1 if the output's last write was acknowledged", labels=["output"]
@@ -121,53 +111,52 @@ class AgentCollector(Collector):
         delivered = CounterMetricFamily(
             "edge_agent_output_delivered_records", "Records acknowledged", labels=["output"]
         )
-        for delivery in agent.deliveries:
-            stats = delivery.stats
-            connected.add_metric([stats.sink], 1.0 if stats.connected else 0.0)
-            backlog.add_metric([stats.sink], stats.backlog_records)
-            backlog_bytes.add_metric([stats.sink], stats.backlog_bytes)
-            delivered.add_metric([stats.sink], stats.delivered)
-        yield from (connected, backlog, backlog_bytes, delivered)
-        committed = CounterMetricFamily("edge_agent_records_committed", "Records committed to the outbox")
-        committed.add_metric([], agent.storage.stored)
-        dropped = CounterMetricFamily(
-            "edge_agent_records_dropped",
-            "Records dropped while memory held them (disk full)",
-            labels=["kind"],
-        )
-        for kind, count in agent.storage.dropped_in_memory.items():
-            dropped.add_metric([kind], count)
-        full = GaugeMetricFamily(
-            "edge_agent_outbox_unwritable", "1 while the outbox cannot be written (disk full, locked)"
-        )
-        full.add_metric([], 1.0 if agent.storage.unwritable else 0.0)
-        yield from (committed, dropped, full)
-        refused = CounterMetricFamily(
-            "edge_agent_records_refused", "Records the outbox could not store (logged)", labels=["kind"]
-        )
-        for kind, count in agent.storage.refused.items():
-            refused.add_metric([kind], count)
-        salvaged = GaugeMetricFamily(
-            "edge_agent_outbox_salvaged_records", "Records carried over from a corrupt outbox at start"
-        )
-        salvaged.add_metric([], agent.storage.salvaged)
-        lost = GaugeMetricFamily(
-            "edge_agent_outbox_corrupt_lost_records",
-            "Records of a corrupt outbox that could not be read back at start",
-        )
-        lost.add_metric([], agent.storage.lost_to_corruption)
         accept_loss = GaugeMetricFamily(
             "edge_agent_output_accept_loss",
             "1 if the output delivers at most once (MQTT QoS 0 with accept_loss)",
             labels=["output"],
         )
-        for delivery in agent.deliveries:
-            accept_loss.add_metric([delivery.stats.sink], 1.0 if delivery.stats.accept_loss else 0.0)
+        for o in state.outputs:
+            connected.add_metric([o.sink], 1.0 if o.connected else 0.0)
+            backlog.add_metric([o.sink], o.backlog_records)
+            backlog_bytes.add_metric([o.sink], o.backlog_bytes)
+            delivered.add_metric([o.sink], o.delivered)
+            accept_loss.add_metric([o.sink], 1.0 if o.accept_loss else 0.0)
+        yield from (connected, backlog, backlog_bytes, delivered)
+        storage = state.storage
+        committed = CounterMetricFamily("edge_agent_records_committed", "Records committed to the outbox")
+        committed.add_metric([], storage.committed)
+        dropped = CounterMetricFamily(
+            "edge_agent_records_dropped",
+            "Records dropped while memory held them (disk full)",
+            labels=["kind"],
+        )
+        for kind, count in storage.dropped_in_memory.items():
+            dropped.add_metric([kind], count)
+        full = GaugeMetricFamily(
+            "edge_agent_outbox_unwritable", "1 while the outbox cannot be written (disk full, locked)"
+        )
+        full.add_metric([], 1.0 if storage.unwritable else 0.0)
+        yield from (committed, dropped, full)
+        refused = CounterMetricFamily(
+            "edge_agent_records_refused", "Records the outbox could not store (logged)", labels=["kind"]
+        )
+        for kind, count in storage.refused.items():
+            refused.add_metric([kind], count)
+        salvaged = GaugeMetricFamily(
+            "edge_agent_outbox_salvaged_records", "Records carried over from a corrupt outbox at start"
+        )
+        salvaged.add_metric([], storage.salvaged)
+        lost = GaugeMetricFamily(
+            "edge_agent_outbox_corrupt_lost_records",
+            "Records of a corrupt outbox that could not be read back at start",
+        )
+        lost.add_metric([], storage.lost_to_corruption)
         restarts = CounterMetricFamily(
             "edge_agent_loop_restarts", "Restarts of a loop after an unexpected failure", labels=["loop"]
         )
-        for name, loop in agent.loops.items():
-            restarts.add_metric([name], loop.restarts)
+        for loop in state.loops:
+            restarts.add_metric([loop.name], loop.restarts)
         yield from (refused, salvaged, lost, accept_loss, restarts)
 
 
@@ -183,7 +172,7 @@ class HealthServer:
         self.started = time.monotonic()
 
     async def _health(self, _request: web.Request) -> web.Response:
-        return web.json_response(health_document(self.agent))
+        return web.json_response(health_document(self.agent.snapshot()))
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.registry), content_type="text/plain", charset="utf-8")

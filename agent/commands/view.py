@@ -9,7 +9,6 @@ line), and nothing is cut inside a word.
 from __future__ import annotations
 
 import datetime as dt
-import time
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,7 +22,8 @@ from agent.kpi.engine import KpiEngine
 from agent.kpi.oee import OeeTotals, compute_oee
 from agent.kpi.states import MachineState
 from agent.records import Record, RecordKind
-from agent.runtime import Agent, ConnectionHealth
+from agent.runtime.agent import Agent
+from agent.runtime.snapshot import AgentSnapshot, ConnectionSnapshot
 from agent.terminal import Column, FittedTable
 
 STATE_STYLE = {
@@ -168,7 +168,7 @@ def machine_table(engine: KpiEngine, timezone: str, now: float, words: Catalogue
     return table
 
 
-def health_table(health: Iterable[ConnectionHealth], words: Catalogue) -> FittedTable:
+def health_table(connections: Iterable[ConnectionSnapshot], words: Catalogue) -> FittedTable:
     table = FittedTable(
         words("view.connections"),
         [
@@ -181,30 +181,29 @@ def health_table(health: Iterable[ConnectionHealth], words: Catalogue) -> Fitted
             Column(words("column.last_error"), wrap=True, drop=RATIO),
         ],
     )
-    for item in health:
-        up = sum(1 for s in item.devices.values() if s.connected)
-        errors = [f"{d}: {s.error}" for d, s in item.devices.items() if s.error]
+    for item in connections:
+        errors = [f"{d.id}: {d.error}" for d in item.devices if d.error]
         table.add_row(
             item.name,
             item.endpoint,
             str(item.cycles),
             str(item.missed_cycles),
             f"{item.last_cycle_s * 1000:.1f}",
-            f"{up}/{len(item.devices)}",
+            f"{item.devices_up}/{len(item.devices)}",
             errors[0] if errors else "",
         )
     return table
 
 
-def outputs_table(agent: Agent, now: float, words: Catalogue) -> FittedTable:
-    storage = agent.storage
+def outputs_table(state: AgentSnapshot, words: Catalogue) -> FittedTable:
+    storage = state.storage
     waiting = (
         words("view.waiting", count=storage.waiting_in_memory, reason=storage.unwritable_reason)
         if storage.unwritable
         else ""
     )
     table = FittedTable(
-        words("view.outputs", stored=storage.stored, waiting=waiting, separator=words("word.separator")),
+        words("view.outputs", stored=storage.committed, waiting=waiting, separator=words("word.separator")),
         [
             Column(words("column.output")),
             Column(words("column.connected")),
@@ -216,27 +215,27 @@ def outputs_table(agent: Agent, now: float, words: Catalogue) -> FittedTable:
             Column(words("column.last_error"), wrap=True, drop=RATIO),
         ],
     )
-    for delivery in agent.deliveries:
-        stats = delivery.stats
-        oldest = stats.oldest_undelivered_ts
+    for output in state.outputs:
+        oldest = output.oldest_undelivered_s
         table.add_row(
-            stats.sink,
-            words("word.yes") if stats.connected else words("word.no"),
-            str(stats.backlog_records),
-            words("word.none") if oldest is None else f"{max(0.0, now - oldest):.0f}",
-            f"{stats.delivered_per_s(time.monotonic()):.1f}",
-            str(stats.delivered),
-            str(stats.failures),
-            stats.last_error or "",
+            output.sink,
+            words("word.yes") if output.connected else words("word.no"),
+            str(output.backlog_records),
+            words("word.none") if oldest is None else f"{oldest:.0f}",
+            f"{output.delivered_per_s:.1f}",
+            str(output.delivered),
+            str(output.failures),
+            output.last_error or "",
         )
     return table
 
 
 def live_view(agent: Agent, timezone: str, now: float, words: Catalogue, width: int | None) -> Group:
+    state = agent.snapshot()
     return Group(
         machine_table(agent.engine, timezone, now, words).render(width),
-        health_table(agent.health.values(), words).render(width),
-        outputs_table(agent, now, words).render(width),
+        health_table(state.connections, words).render(width),
+        outputs_table(state, words).render(width),
     )
 
 

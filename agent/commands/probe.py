@@ -19,8 +19,8 @@ from pymodbus.exceptions import ModbusException
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from agent.config.connections import ModbusConnection, ModbusRtuConnection
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
-from agent.config.workshop import ModbusConnection, ModbusRtuConnection
 from agent.drivers.codec import DecodeError, decode
 from agent.drivers.connect_errors import describe_connect_error, serial_open_error, tcp_connect_error
 from agent.drivers.modbus import new_client, read_table

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import os
 import socket
-import urllib.parse
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,19 +16,19 @@ from rich.console import Console
 from rich.live import Live
 
 from agent.clock import ScaledClock
-from agent.config.loader import AgentConfig
+from agent.commands.view import live_view, shift_summary
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_engine_setup
+from agent.config.outputs import LOCAL_BATCH_RECORDS, LOCAL_REPLAY_PER_S
 from agent.config.shipped import example
-from agent.config.workshop import Connection, ModbusRtuConnection, OpcUaConnection
-from agent.engine_setup import build_engine_setup
+from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
-from agent.outbox import Outbox
 from agent.records import Envelope, Record
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.registry import Output
 from agent.terminal import print_table, table_width
-from agent.view import live_view, shift_summary
 
 REFRESH_S = 0.5
 
@@ -55,18 +54,9 @@ def free_port() -> int:
 
 def on_free_ports(config: AgentConfig) -> AgentConfig:
     """The same workshop with every connection moved to a free loopback port."""
-    connections = tuple(_on_free_port(c) for c in config.workshop.connections)
+    connections = tuple(c.moved_to("127.0.0.1", free_port()) for c in config.workshop.connections)
     workshop = config.workshop.model_copy(update={"connections": connections})
     return AgentConfig(workshop, config.profiles, config.source)
-
-
-def _on_free_port(connection: Connection) -> Connection:
-    if isinstance(connection, ModbusRtuConnection):
-        return connection
-    if isinstance(connection, OpcUaConnection):
-        path = urllib.parse.urlsplit(connection.url).path
-        return connection.model_copy(update={"url": f"opc.tcp://127.0.0.1:{free_port()}{path}"})
-    return connection.model_copy(update={"host": "127.0.0.1", "port": free_port()})
 
 
 @dataclass
@@ -143,10 +133,10 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
         publish_interval_s=max(60.0, 900.0 * options.speed / 120.0),
     )
     tap = RecordTap()
-    outputs = [Output(tap, 1000, 10_000.0)]
+    outputs = [Output(tap, LOCAL_BATCH_RECORDS, LOCAL_REPLAY_PER_S)]
     records = options.records_file
     if records is not None:
-        outputs.append(Output(FileSink(str(records), truncate=True), 1000, 10_000.0))
+        outputs.append(Output(FileSink(str(records), truncate=True), LOCAL_BATCH_RECORDS, LOCAL_REPLAY_PER_S))
     outbox = Outbox(options.outbox, max_bytes=64 * 2**20, synchronous="normal")
     agent = Agent(
         config,
@@ -183,7 +173,7 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
                 await asyncio.wait({agent_task}, timeout=REFRESH_S)
         await agent_task
     console.print(
-        words("demo.produced", count=agent.storage.stored)
+        words("demo.produced", count=agent.snapshot().storage.committed)
         + (words("demo.written", path=records) if records else ""),
         soft_wrap=True,  # a path to copy stays on one line
         highlight=False,

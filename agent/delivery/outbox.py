@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from agent.exceptions import AgentError
 from agent.records import Envelope, Record, RecordKind, from_json, to_json
@@ -50,6 +50,7 @@ from agent.records import Envelope, Record, RecordKind, from_json, to_json
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 SCHEMA_VERSION = 2  # 1: records, cursors, drops; 2: + the KPI engine's checkpoint
 CHECKPOINT_ZLIB_LEVEL = 1  # JSON of hundreds of machines shrinks ~5x at a fraction of a millisecond
 DROP_FIRST = frozenset({RecordKind.TAGS})  # raw values go before KPI records when space runs out
@@ -80,6 +81,13 @@ CREATE TABLE IF NOT EXISTS checkpoint (
     body BLOB NOT NULL      -- zlib-compressed JSON
 );
 """
+
+
+def drop_rank(kind: RecordKind) -> int:
+    """The order records go in when space runs out: 0 first (raw tag values), then 1 (KPI records),
+    oldest first within each. The outbox stores it with every record (`keep`); the records held in
+    memory while the disk is full are dropped in the same order (agent/delivery/store.py)."""
+    return 0 if kind in DROP_FIRST else 1
 
 
 class OutboxError(AgentError):
@@ -461,9 +469,7 @@ class Outbox:
         rows = []
         for record in records:
             body = to_json({"kind": record.kind.value, "ts": record.ts, "fields": record.fields}).decode()
-            rows.append(
-                (record.kind.value, record.ts, 0 if record.kind in DROP_FIRST else 1, len(body), body)
-            )
+            rows.append((record.kind.value, record.ts, drop_rank(record.kind), len(body), body))
         state = None
         if checkpoint is not None:
             blob = zlib.compress(to_json(checkpoint.data), CHECKPOINT_ZLIB_LEVEL)
@@ -718,20 +724,55 @@ def _next_readable(db: sqlite3.Connection, last: int, head: object) -> int | Non
 
 
 class AsyncOutbox:
-    """The outbox's face to the event loop: every SQLite call runs on one dedicated thread, so
-    the loop never waits on a disk fsync and the connection is never shared between threads."""
+    """The outbox's face to the event loop: every SQLite call runs on one dedicated thread, so the
+    loop never waits on a disk fsync and the connection is never shared between threads. One
+    typed method per call the runtime and the delivery loops make."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent[outbox]")
 
-    async def call(self, function: Callable[..., T], *args: object) -> T:
+    async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
+
+    @property
+    def path(self) -> Path:
+        return self.outbox.path
+
+    @property
+    def salvage(self) -> Salvage | None:
+        return self.outbox.salvage
+
+    async def open(self) -> list[str]:
+        return await self._run(self.outbox.open)
+
+    async def register(self, sinks: Sequence[str]) -> None:
+        await self._run(self.outbox.register, sinks)
+
+    async def append(
+        self, agent: str, records: Sequence[Record], now: float, checkpoint: Checkpoint | None = None
+    ) -> list[Envelope]:
+        return await self._run(self.outbox.append, agent, records, now, checkpoint)
+
+    async def pending(self, agent: str, sink: str, limit: int) -> list[Envelope]:
+        return await self._run(self.outbox.pending, agent, sink, limit)
+
+    async def ack(self, sink: str, seq: int) -> None:
+        await self._run(self.outbox.ack, sink, seq)
+
+    async def stats(self, sink: str | None = None) -> OutboxStats:
+        return await self._run(self.outbox.stats, sink)
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        return await self._run(self.outbox.load_checkpoint)
+
+    async def set_aside_checkpoint(self) -> Path | None:
+        return await self._run(self.outbox.set_aside_checkpoint)
 
     async def __aenter__(self) -> AsyncOutbox:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.call(self.outbox.close)
+        await self._run(self.outbox.close)
         self._executor.shutdown(wait=True)

@@ -1,0 +1,1 @@
+"""Delivery: the durable outbox every record is committed to, and draining it into each output."""

@@ -1,0 +1,177 @@
+"""The KPI loop: poll results in, records out, committed with the engine's checkpoint.
+
+Each round takes the next poll result (or times out after a second, so time is accounted while
+every connection is silent), hands wall-clock steps to the engine before the readings that follow
+them, ingests each device's samples on its own, advances the engine and publishes the agent's own
+record; then commits. Values the engine cannot take turn only their device bad (logged once, with
+the traceback), so one device's bad data never costs the others their records. Records made by a
+round that fails before its commit are carried into the next round's commit, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from agent.clock import ClockStep
+from agent.delivery.store import RecordStore
+from agent.drivers.base import ReadResult
+from agent.exceptions import describe
+from agent.kpi.engine import EngineSetup, KpiEngine
+from agent.kpi.rules import RULE_ERROR_REASON
+from agent.records import Record, RecordKind
+from agent.runtime.calibration import CalibrationReminder
+from agent.runtime.continuity import apply_clock_step
+from agent.samples import Sample
+
+log = logging.getLogger(__name__)
+
+QUEUE_BATCHES = 256  # poll results waiting for the engine; beyond this, polling waits
+WAIT_FOR_RESULTS_S = 1.0  # a round without results comes this often: time goes on without data
+# Advancing accounts time for every machine; with many connections results arrive many times a
+# second, and once per ADVANCE_EVERY_S is precise enough for offline detection and publication.
+ADVANCE_EVERY_S = 0.25
+
+
+class KpiLoop:
+    def __init__(
+        self,
+        engine: KpiEngine,
+        store: RecordStore,
+        clock: Callable[[], float],
+        *,
+        agent_record: Callable[[float], Record],
+        on_refused: Callable[[str, str], None],
+        clock_steps: Callable[[], list[ClockStep]] | None = None,
+    ) -> None:
+        """agent_record: the agent's own record at a moment; on_refused: a device whose values the
+        engine refused, with the reason (its poller shows it bad); clock_steps: the wall-clock steps
+        found since the last call (agent/clock.py SteadyClock)."""
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.queue: asyncio.Queue[ReadResult] = asyncio.Queue(QUEUE_BATCHES)
+        self.rounds = 0
+        self.last_round = time.monotonic()  # when the loop last went round (stall detection)
+        # Devices whose values the engine refused, with the reason; cleared by the next success.
+        self.refused: dict[str, str] = {}
+        self.calibration = CalibrationReminder()  # meters overdue for calibration, warned daily
+        self._agent_record = agent_record
+        self._on_refused = on_refused
+        self._clock_steps = clock_steps
+        self._carried: list[Record] = []  # made by a round that failed before its commit
+        self._advanced = 0.0
+        self._next_agent_record = time.monotonic() + self.setup.publish_interval_s
+
+    @property
+    def setup(self) -> EngineSetup:
+        return self.engine.setup
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(WAIT_FOR_RESULTS_S):
+                    result = await self.queue.get()
+            except TimeoutError:
+                result = None
+            await self.round(result)
+
+    async def round(self, result: ReadResult | None) -> None:
+        """One round: the result (None: none came), time accounted, records committed."""
+        # Records made so far this round are carried until committed: a failure later in the round
+        # (the engine's advance, the commit) restarts the loop, and the next round commits them first.
+        now = self.clock()  # before the steps are taken: a step it finds is handled first
+        for overdue in self.calibration.due(self.setup, now):
+            log.warning(overdue.log_fields())
+        records = self._carried
+        records += self._steps()
+        if result is not None:
+            records += self._ingest(result)
+        # Scheduled by the monotonic clock, as a step would stall it.
+        steady = time.monotonic()
+        if result is None or steady - self._advanced >= ADVANCE_EVERY_S:
+            self._advanced = steady
+            records += self.engine.advance(now)
+        if steady >= self._next_agent_record:
+            self._next_agent_record = steady + self.setup.publish_interval_s
+            records.append(self._agent_record(now))
+        self._carried = []
+        await self.store.commit(records, self.engine)
+        self.last_round = time.monotonic()
+        self.rounds += 1
+
+    def reconfigure(self, setup: EngineSetup) -> None:
+        """A reload: what was read so far becomes records under the old setup, then the engine
+        takes the new one. The records wait for the next commit (`commit`)."""
+        now = self.clock()
+        self._carried += self._steps()
+        self._carried += self._take_queued()
+        self._carried += self.engine.reconfigure(setup, now)
+
+    async def commit(self, *, checkpoint: bool = False) -> None:
+        """Commit the records made outside a round (a reload's)."""
+        records, self._carried = self._carried, []
+        await self.store.commit(records, self.engine, checkpoint=checkpoint)
+
+    async def finish(self, agent_record: Record | None = None) -> None:
+        """At a stop: what was read becomes records, the shift so far is published, and all is
+        committed with the checkpoint the next start continues from."""
+        now = self.clock()
+        records, self._carried = self._carried, []
+        records += self._steps()
+        records += self._take_queued()
+        records += self.engine.publish_current(now)
+        records.append(agent_record or self._agent_record(now))
+        await self.store.commit(records, self.engine, checkpoint=True)
+
+    def stalled(self, limit_s: float, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        return now - self.last_round > limit_s
+
+    def _take_queued(self) -> list[Record]:
+        records: list[Record] = []
+        while not self.queue.empty():
+            records += self._ingest(self.queue.get_nowait())
+        return records
+
+    def _ingest(self, result: ReadResult) -> list[Record]:
+        """The engine takes each device's samples on its own: values it cannot process turn that
+        device bad (logged once, with the traceback) and cost no other device its records."""
+        by_device: dict[str, list[Sample]] = {}
+        for sample in result.samples:
+            by_device.setdefault(sample.device, []).append(sample)
+        records: list[Record] = []
+        for device, samples in by_device.items():
+            try:
+                made = self.engine.ingest(samples)
+            except Exception as error:  # noqa: BLE001 - one device's values never stop the engine
+                self._refuse(device, error)
+                continue
+            records += made
+            for record in made:
+                reason = record.fields.get("reason") if record.kind is RecordKind.STATE else None
+                if isinstance(reason, str) and reason.startswith(RULE_ERROR_REASON):
+                    # a state record is made on a change only: this logs each failure once
+                    log.warning("machine=%s event=rule_error state=unknown detail=%r", device, reason)
+            if self.refused.pop(device, None) is not None:
+                log.info("device=%s event=kpi_values_accepted_again", device)
+        return records
+
+    def _refuse(self, device: str, error: Exception) -> None:
+        reason = f"KPI engine refused its values: {describe(error)}"
+        if self.refused.get(device) != reason:
+            log.error("device=%s event=kpi_values_refused error=%r", device, describe(error), exc_info=error)
+        self.refused[device] = reason
+        self._on_refused(device, reason)
+
+    def _steps(self) -> list[Record]:
+        """Wall-clock steps found since the last round, handed to the engine (and logged) before
+        any reading stamped after them is ingested."""
+        records: list[Record] = []
+        for step in self._clock_steps() if self._clock_steps else ():
+            started = apply_clock_step(self.engine, step, self.setup)
+            self.engine = started.engine
+            records += started.records
+        return records

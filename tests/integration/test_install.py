@@ -58,6 +58,7 @@ def test_help_lists_every_option_the_script_takes() -> None:
     assert "PIP_INDEX_URL" in done.stdout
 
 
+@pytest.mark.timeout(360)  # three installs from wheels: about a minute alone, over two on a loaded machine
 def test_install_upgrade_and_uninstall_keep_the_plants_config_and_data(tmp_path: Path) -> None:
     root = tmp_path / "root"
     fresh = install(root)

@@ -25,6 +25,7 @@ class DeviceProfile:
     spec: Profile
     file: Path
     rules: StateRules
+    warnings: tuple[ConfigIssue, ...] = ()  # accepted, but to be looked at (agent/config/tag_kinds.py)
 
     @property
     def name(self) -> str:

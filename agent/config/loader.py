@@ -13,7 +13,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agent.config.checks import PROFILE_CHECKS, WORKSHOP_CHECKS, WrittenProfile, WrittenWorkshop
+from agent.config.checks import (
+    PROFILE_CHECKS,
+    PROFILE_WARNINGS,
+    WORKSHOP_CHECKS,
+    WrittenProfile,
+    WrittenWorkshop,
+)
 from agent.config.compiled import AgentConfig, DeviceProfile
 from agent.config.grid import grid_warnings
 from agent.config.issues import ConfigError, ConfigIssue, SourceMark, format_path
@@ -70,7 +76,7 @@ def _load_config(path: Path, environ: dict[str, str] | None) -> AgentConfig:
         anchored(workshop, path.absolute().parent),
         MappingProxyType(profiles),
         path,
-        tuple(grid_warnings(loaded)),
+        (*grid_warnings(loaded), *sorted({w for p in profiles.values() for w in p.warnings})),
     )
 
 
@@ -157,7 +163,8 @@ def load_profile(
     issues += rule_issues
     if issues or spec is None:
         return None, issues
-    return DeviceProfile(spec, path, StateRules(tuple(rules))), []
+    warnings = tuple(warning for check in PROFILE_WARNINGS for warning in check(written))
+    return DeviceProfile(spec, path, StateRules(tuple(rules)), warnings), []
 
 
 def _compile_rules(profile: WrittenProfile) -> tuple[list[CompiledRule], list[ConfigIssue]]:

@@ -65,6 +65,14 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
 
 
 def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> ConfigIssue:
+    issue = _translated(model, loaded, detail)
+    reading = loaded.readings.get(_data_path(loaded.data, tuple(detail["loc"])))
+    if reading is None:
+        return issue
+    return ConfigIssue(issue.mark, issue.path, f"{issue.message}; {reading}")
+
+
+def _translated(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> ConfigIssue:
     model_loc: tuple[str | int, ...] = tuple(detail["loc"])
     loc = _data_path(loaded.data, model_loc)
     kind = detail["type"]

@@ -5,6 +5,10 @@ value's path (('machines', 3, 'profile')) maps to its file:line:col. Things plai
 `yaml.safe_load` gets wrong for a configuration file are handled here:
 - duplicate keys (silently last-wins in PyYAML) are errors;
 - `${ENV_VAR}` references are substituted, with a clear error when the variable is not set;
+- values YAML 1.1 reads as something else than the text written (`22:00` is the number 1320, in
+  base 60; `no`, `off`, `on`, `y` are yes/no values) are remembered with their reading, so an error
+  about such a value says how it was read and to quote it (a key keeps the text written: `no:`
+  is the key 'no', never 'False');
 - values YAML reads as dates, times or numbers but cannot build (`2026-13-45`, `25:61` in a
   timestamp, a 5,000-digit integer) and characters YAML does not allow (NUL, control
   characters) are errors at their line and column, never tracebacks;
@@ -120,6 +124,9 @@ class LoadedYaml:
     value_marks: dict[ConfigPath, SourceMark] = field(default_factory=dict)
     key_marks: dict[ConfigPath, SourceMark] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
+    # values written without quotes that YAML 1.1 read as a number or a yes/no value, probably
+    # meant as text (a time, an id): how it read them, said with any error about the value
+    readings: dict[ConfigPath, Yaml11Reading] = field(default_factory=dict)
 
     def mark_for(self, path: ConfigPath, *, key: bool = False) -> SourceMark:
         """The closest known position: the value (or key) itself, else its nearest parent."""
@@ -156,6 +163,52 @@ def _scalar_problem(node: yaml.ScalarNode, error: Exception, path: ConfigPath) -
     if "digits" in reason and node.tag == "tag:yaml.org,2002:int":
         reason = "far more digits than any setting takes"
     return f"'{text}' is not valid as {kind}: {reason}"
+
+
+@dataclass(frozen=True)
+class Yaml11Reading:
+    """A value written without quotes that YAML 1.1 read as a number or a yes/no value: PyYAML
+    follows YAML 1.1, where `22:00` is a number in base 60 and `no`/`off`/`on`/`y` are yes/no
+    values (YAML 1.2 keeps the first as text and knows only true/false as the second)."""
+
+    text: str
+    value: bool | int | float
+
+    @property
+    def is_number(self) -> bool:
+        return not isinstance(self.value, bool)
+
+    def __str__(self) -> str:
+        if isinstance(self.value, bool):
+            reading = f"the yes/no value {str(self.value).lower()}"
+        else:
+            reading = f"the number {self.value:g} (digits with ':' count in base 60)"
+        text = self.text
+        return f'{text} without quotes is read by YAML 1.1 as {reading}: write "{text}" in quotes for text'
+
+
+def yaml11_reading(node: yaml.ScalarNode, value: Any) -> Yaml11Reading | None:
+    """How YAML 1.1 read a plain (unquoted) value that was probably meant as text, or None."""
+    if node.style not in (None, ""):
+        return None  # quoted or a block: text as written
+    text = node.value
+    if isinstance(value, bool) and text.lower() not in ("true", "false"):
+        return Yaml11Reading(text, value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and ":" in text:
+        return Yaml11Reading(text, value)
+    return None
+
+
+def base60_warnings(loaded: LoadedYaml, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """A value like `1:30` that a number setting took as 90 without an error: maybe meant, maybe
+    not, so the file stays valid and the line is named (yes/no words where a yes/no is taken are
+    meant, and say nothing)."""
+    reported = {issue.path for issue in issues}
+    return [
+        loaded.issue(path, f"{reading}; if {reading.value:g} is what you meant, write {reading.value:g}")
+        for path, reading in loaded.readings.items()
+        if reading.is_number and format_path(path) not in reported
+    ]
 
 
 class _Builder:
@@ -197,6 +250,9 @@ class _Builder:
         value = self._scalar(node, path)
         if isinstance(value, str):
             return self._substitute_env(value, path)
+        reading = yaml11_reading(node, value)
+        if reading is not None:
+            self.loaded.readings[path] = reading
         return value
 
     def _scalar(self, node: yaml.ScalarNode, path: ConfigPath) -> Any:
@@ -246,7 +302,9 @@ class _Builder:
                     )
                 )
                 continue
-            key_text = str(self._scalar(key_node, path))
+            key_value = self._scalar(key_node, path)
+            # a key is a name: `no:` or `22:00:` as written, not YAML 1.1's False or 79200
+            key_text = key_node.value if yaml11_reading(key_node, key_value) else str(key_value)
             child = (*path, key_text)
             if key_text in result:
                 if index >= own:

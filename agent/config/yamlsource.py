@@ -30,6 +30,7 @@ import yaml
 
 from agent.config.bounded import FileReadError, read_bounded
 from agent.config.issues import ConfigIssue, ConfigPath, SourceMark, format_path
+from agent.config.lookalikes import syntax_lookalike
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # A workshop of a few hundred machines is about 60 KB of YAML and 5,000 values, nested 6 deep
@@ -350,6 +351,20 @@ def _read_text(path: Path, loaded: LoadedYaml) -> str | None:
         return None
 
 
+def _lookalike_hint(text: str, end: int) -> str:
+    """A full-width colon (or comma, bracket...) before a syntax error is most likely its cause:
+    YAML reads only the ASCII ones."""
+    found = syntax_lookalike(text, end)
+    if found is None:
+        return ""
+    index, character = found
+    line = text.count("\n", 0, index) + 1
+    return (
+        f"; probably because line {line} has {character}, which YAML does not read as one: switch the "
+        "input method to English and retype it"
+    )
+
+
 def _compose(text: str, loaded: LoadedYaml) -> yaml.Node | None:
     file = loaded.file
     unprintable = yaml.reader.Reader.NON_PRINTABLE.search(text)
@@ -374,6 +389,7 @@ def _compose(text: str, loaded: LoadedYaml) -> yaml.Node | None:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = error.problem or error.context or "invalid YAML"
+        problem += _lookalike_hint(text, mark.index if mark else len(text))
         loaded.issues.append(ConfigIssue(SourceMark(file, line, column), "<yaml>", f"YAML syntax: {problem}"))
         return None
     except yaml.YAMLError as error:

@@ -61,7 +61,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
         problems = still_sample(config)
         for problem in problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
+            print_lines(str(problem), sys.stderr)
         if problems:
             print(
                 f"{args.config} is valid, but not yet this plant's: the service stays stopped",

@@ -58,7 +58,8 @@ def test_validate_for_service_names_the_line_of_every_sample_endpoint(
     for finding in findings:
         file, line, column, path, message = finding.split(":", 4)
         assert file == str(workshop)
-        assert path.startswith(" connections[") and path.endswith(("].host", "].url"))
+        assert path.startswith(" connections[")
+        assert path.endswith(("].host", "].url"))
         address = written[int(line) - 1][int(column) - 1 :]
         # the position is the address the finding is about
         assert address.startswith(("127.0.0.1", "opc.tcp://127.0.0.1")), finding

@@ -11,6 +11,8 @@ import contextlib
 import errno
 import socket
 
+from agent.config.connections import ConnectionBase, ModbusRtuConnection, TcpEndpoint
+
 REASONS = {
     errno.ECONNREFUSED: "connection refused: nothing listens on that port (a wrong port, or the "
     "device's server is switched off)",
@@ -67,4 +69,15 @@ def serial_open_error(port: str) -> str | None:
         if error.errno == errno.EBUSY:
             return f"{port} is in use by another program"
         return str(error)
+    return None
+
+
+async def why_not_connected(connection: ConnectionBase) -> str | None:
+    """Why a Modbus connection could not be made, found by a plain TCP connect (or by opening the
+    serial port): pymodbus's connect() says only that it failed. None: it can be made now (an
+    intermittent fault), or the transport's driver says why itself (OPC UA)."""
+    if isinstance(connection, ModbusRtuConnection):
+        return serial_open_error(connection.serial_port)
+    if isinstance(connection, TcpEndpoint):
+        return await tcp_connect_error(connection.host, connection.port, connection.timeout_s * 2)
     return None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from agent.config.issues import ConfigIssue, ConfigPath
 from agent.config.profile import DataType, NodeSpec, TagSpec
 from agent.config.suggest import did_you_mean
+from agent.kpi.rules import MAX_EXPRESSION_CHARS
 
 if TYPE_CHECKING:
     from agent.config.checks import WrittenProfile
@@ -179,8 +180,8 @@ def check_rule_comparisons(p: WrittenProfile) -> list[ConfigIssue]:
     one of its names)."""
     issues: list[ConfigIssue] = []
     for index, rule in p.rules:
-        if rule.when is None:
-            continue
+        if rule.when is None or len(rule.when) > MAX_EXPRESSION_CHARS:
+            continue  # too long: the rule compiler says so, and nothing here is parsed twice
         try:
             tree = ast.parse(rule.when.strip(), mode="eval")
         except (SyntaxError, RecursionError, MemoryError, ValueError):

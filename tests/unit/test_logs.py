@@ -4,9 +4,11 @@ not flood them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 from pymodbus.logging import Log
@@ -171,17 +173,24 @@ async def hostile_peers(count: int) -> None:
             await writer.wait_closed()
 
 
-def test_asyncio_protocol_failures_from_a_hostile_peer_are_one_line_then_a_count() -> None:
-    clock = FakeClock()
+@contextlib.contextmanager
+def journal(clock: FakeClock) -> Iterator[io.StringIO]:
+    """The agent's logging at INFO into a buffer, its library throttle on the fake clock."""
     buffer = io.StringIO()
     configure_logging("INFO", buffer)
     logging.getLogger().handlers[0].filters[:] = [LibraryThrottle(600.0, clock)]
     try:
+        yield buffer
+    finally:
+        logging.getLogger().handlers.clear()
+
+
+def test_asyncio_protocol_failures_from_a_hostile_peer_are_one_line_then_a_count() -> None:
+    clock = FakeClock()
+    with journal(clock) as buffer:
         asyncio.run(hostile_peers(30))
         clock.now += 600.0
         asyncio.run(hostile_peers(1))
-    finally:
-        logging.getLogger().handlers.clear()
     lines = buffer.getvalue().splitlines()
     assert len(lines) == 2, lines
     assert "ERROR asyncio Fatal error: protocol.data_received() call failed." in lines[0]
@@ -190,19 +199,13 @@ def test_asyncio_protocol_failures_from_a_hostile_peer_are_one_line_then_a_count
 
 
 def test_pymodbus_packet_dumps_stay_out_of_the_line() -> None:
-    clock = FakeClock()
-    buffer = io.StringIO()
-    configure_logging("INFO", buffer)
-    logging.getLogger().handlers[0].filters[:] = [LibraryThrottle(600.0, clock)]
-    try:
+    with journal(FakeClock()) as buffer:
         for tid in range(1, 41):  # a peer answering every request with another transaction id
             frame = bytes([0, tid, 0, 0, 0, 5, 1, 3, 2, 0, tid])
             text = f"ERROR: request ask for transaction_id={tid} but got id={tid + 7}, Skipping."
             # pymodbus's own calls, untyped: the frame is kept, then appended to the error
             Log.transport_dump(Log.RECV_DATA, frame, b"")  # type: ignore[no-untyped-call]
             Log.error(text)  # type: ignore[no-untyped-call]
-    finally:
-        logging.getLogger().handlers.clear()
     lines = buffer.getvalue().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].endswith(

@@ -107,3 +107,19 @@ def test_a_rule_comparing_text_with_a_number_is_an_error_with_the_fix(tmp_path: 
     assert issue.mark.line == 6
     expected = "'program' is text (type string), compared with a number 1: the rule is never true"
     assert expected in issue.message
+
+
+def test_a_bcd_counter_wraps_where_its_digits_run_out(tmp_path: Path) -> None:
+    """An older meter's bcd16 counter goes 9999 -> 0: a wrap, not a reset (nor a signed fall)."""
+    path = write_profile(
+        tmp_path,
+        """
+        parts: {table: holding, address: 1, type: bcd16}
+        kwh:   {table: holding, address: 2, type: bcd32, scale: 0.1}
+        """,
+        "- {state: idle}",
+        "counters: {produced: parts}\nenergy: {kwh: kwh}",
+    )
+    profile = load_config(path, environ={}).profiles["odd"].spec
+    assert profile.wraps_at("parts") == 10_000
+    assert profile.wraps_at("kwh") == pytest.approx(10_000_000.0)

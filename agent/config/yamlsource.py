@@ -6,7 +6,7 @@ value's path (('machines', 3, 'profile')) maps to its file:line:col. Things plai
 - duplicate keys (silently last-wins in PyYAML) are errors;
 - `${ENV_VAR}` references are substituted, with a clear error when the variable is not set;
 - values YAML 1.1 reads as something else than the text written (`22:00` is the number 1320, in
-  base 60; `no`, `off`, `on`, `y` are yes/no values) are remembered with their reading, so an error
+  base 60; `yes`, `no`, `on`, `off` are yes/no values) are remembered with their reading, so an error
   about such a value says how it was read and to quote it (a key keeps the text written: `no:`
   is the key 'no', never 'False');
 - values YAML reads as dates, times or numbers but cannot build (`2026-13-45`, `25:61` in a
@@ -169,7 +169,7 @@ def _scalar_problem(node: yaml.ScalarNode, error: Exception, path: ConfigPath) -
 @dataclass(frozen=True)
 class Yaml11Reading:
     """A value written without quotes that YAML 1.1 read as a number or a yes/no value: PyYAML
-    follows YAML 1.1, where `22:00` is a number in base 60 and `no`/`off`/`on`/`y` are yes/no
+    follows YAML 1.1, where `22:00` is a number in base 60 and yes/no/on/off are yes/no
     values (YAML 1.2 keeps the first as text and knows only true/false as the second)."""
 
     text: str

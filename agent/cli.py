@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _run_once(config: AgentConfig, words: Catalogue) -> int:
     from agent.commands.run_once import poll_once, report
 
-    readings = asyncio.run(poll_once(config))
+    readings = asyncio.run(poll_once(config, words=words))
     return EXIT_OK if report(readings, output_console(), words) else EXIT_FAILURE
 
 

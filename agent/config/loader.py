@@ -31,7 +31,7 @@ from agent.config.secrets import resolve_secret_files
 from agent.config.shipped import SHIPPED_PROFILES_LABEL, shipped_profiles_dir
 from agent.config.suggest import did_you_mean
 from agent.config.workshop import Workshop
-from agent.config.yamlsource import LoadedYaml, base60_warnings, load_yaml
+from agent.config.yamlsource import LoadedYaml, load_yaml, number_warnings
 from agent.kpi.rules import CompiledRule, RuleError, StateRules, compile_rule
 
 LOCAL_PROFILES = "devices"  # the folder next to the workshop file searched first for profiles
@@ -78,7 +78,7 @@ def _load_config(path: Path, environ: dict[str, str] | None) -> AgentConfig:
         path,
         (
             *grid_warnings(loaded),
-            *base60_warnings(loaded, issues),
+            *number_warnings(loaded, issues),
             *sorted({w for p in profiles.values() for w in p.warnings}),
         ),
     )
@@ -167,7 +167,7 @@ def load_profile(
     issues += rule_issues
     if issues or spec is None:
         return None, issues
-    warnings = (*base60_warnings(loaded, issues), *(w for check in PROFILE_WARNINGS for w in check(written)))
+    warnings = (*number_warnings(loaded, issues), *(w for check in PROFILE_WARNINGS for w in check(written)))
     return DeviceProfile(spec, path, StateRules(tuple(rules)), warnings), []
 
 

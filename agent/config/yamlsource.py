@@ -6,9 +6,9 @@ value's path (('machines', 3, 'profile')) maps to its file:line:col. Things plai
 - duplicate keys (silently last-wins in PyYAML) are errors;
 - `${ENV_VAR}` references are substituted, with a clear error when the variable is not set;
 - values YAML 1.1 reads as something else than the text written (`22:00` is the number 1320, in
-  base 60; `yes`, `no`, `on`, `off` are yes/no values) are remembered with their reading, so an error
-  about such a value says how it was read and to quote it (a key keeps the text written: `no:`
-  is the key 'no', never 'False');
+  base 60; `0100` is 64, in octal; `yes`, `no`, `on`, `off` are yes/no values) are remembered
+  with their reading, so an error about such a value says how it was read and to quote it (a key
+  keeps the text written: `no:` is the key 'no', never 'False');
 - values YAML reads as dates, times or numbers but cannot build (`2026-13-45`, `25:61` in a
   timestamp, a 5,000-digit integer) and characters YAML does not allow (NUL, control
   characters) are errors at their line and column, never tracebacks;
@@ -166,11 +166,16 @@ def _scalar_problem(node: yaml.ScalarNode, error: Exception, path: ConfigPath) -
     return f"'{text}' is not valid as {kind}: {reason}"
 
 
+OCTAL = re.compile(r"[-+]?0[0-7_]+")  # YAML 1.1's octal integers: 0100 is 64
+OCTAL_READING = "the octal number {} (a leading 0: base 8)"
+
+
 @dataclass(frozen=True)
 class Yaml11Reading:
     """A value written without quotes that YAML 1.1 read as a number or a yes/no value: PyYAML
-    follows YAML 1.1, where `22:00` is a number in base 60 and yes/no/on/off are yes/no
-    values (YAML 1.2 keeps the first as text and knows only true/false as the second)."""
+    follows YAML 1.1, where `22:00` is a number in base 60, `0100` an octal number (64) and
+    yes/no/on/off are yes/no values (YAML 1.2 keeps the first as text, reads the second as 100
+    and knows only true/false as yes/no values)."""
 
     text: str
     value: bool | int | float
@@ -179,34 +184,48 @@ class Yaml11Reading:
     def is_number(self) -> bool:
         return not isinstance(self.value, bool)
 
+    @property
+    def octal(self) -> bool:
+        return self.is_number and OCTAL.fullmatch(self.text) is not None
+
     def __str__(self) -> str:
+        text = self.text
         if isinstance(self.value, bool):
             reading = f"the yes/no value {str(self.value).lower()}"
+        elif self.octal:
+            return f"{text} without quotes is read by YAML 1.1 as {OCTAL_READING.format(self.value)}"
         else:
             reading = f"the number {self.value:g} (digits with ':' count in base 60)"
-        text = self.text
         return f'{text} without quotes is read by YAML 1.1 as {reading}: write "{text}" in quotes for text'
+
+    @property
+    def warning(self) -> str:
+        """Said when a number setting took the value without an error: maybe meant, maybe not."""
+        if self.octal:
+            meant = self.text.replace("_", "").lstrip("+0") or "0"
+            return f"{self}; if you meant {meant}, write {meant} (without the leading 0)"
+        return f"{self}; if {self.value:g} is what you meant, write {self.value:g}"
 
 
 def yaml11_reading(node: yaml.ScalarNode, value: Any) -> Yaml11Reading | None:
-    """How YAML 1.1 read a plain (unquoted) value that was probably meant as text, or None."""
+    """How YAML 1.1 read a plain (unquoted) value that was probably meant otherwise, or None."""
     if node.style not in (None, ""):
         return None  # quoted or a block: text as written
     text = node.value
-    if isinstance(value, bool) and text.lower() not in ("true", "false"):
-        return Yaml11Reading(text, value)
-    if isinstance(value, int | float) and not isinstance(value, bool) and ":" in text:
+    if isinstance(value, bool):
+        return Yaml11Reading(text, value) if text.lower() not in ("true", "false") else None
+    if isinstance(value, int | float) and (":" in text or OCTAL.fullmatch(text)):
         return Yaml11Reading(text, value)
     return None
 
 
-def base60_warnings(loaded: LoadedYaml, issues: list[ConfigIssue]) -> list[ConfigIssue]:
-    """A value like `1:30` that a number setting took as 90 without an error: maybe meant, maybe
-    not, so the file stays valid and the line is named (yes/no words where a yes/no is taken are
-    meant, and say nothing)."""
+def number_warnings(loaded: LoadedYaml, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """A value like `1:30` (90) or `0100` (64) that a number setting took without an error: maybe
+    meant, maybe not, so the file stays valid and the line is named (yes/no words where a yes/no
+    is taken are meant, and say nothing)."""
     reported = {issue.path for issue in issues}
     return [
-        loaded.issue(path, f"{reading}; if {reading.value:g} is what you meant, write {reading.value:g}")
+        loaded.issue(path, reading.warning)
         for path, reading in loaded.readings.items()
         if reading.is_number and format_path(path) not in reported
     ]

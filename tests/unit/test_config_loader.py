@@ -306,3 +306,15 @@ def test_yes_no_words_where_a_yes_no_is_taken_say_nothing(tmp_path: Path) -> Non
     config = load_config(path, environ={})
     assert config.workshop.machines[0].publish_tags is True
     assert config.warnings == ()
+
+
+def test_a_leading_zero_read_as_octal_is_a_warning_that_says_the_number_meant(tmp_path: Path) -> None:
+    path = write_workshop(tmp_path, replace=("unit: 1,", "unit: 010,"))
+    config = load_config(path, environ={})
+    assert config.workshop.machines[0].unit == 8  # YAML 1.1's reading, as PyYAML gives it
+    [warning] = config.warnings
+    assert warning.path == "machines[0].unit"
+    assert warning.message == (
+        "010 without quotes is read by YAML 1.1 as the octal number 8 (a leading 0: base 8); "
+        "if you meant 10, write 10 (without the leading 0)"
+    )

@@ -69,9 +69,11 @@ def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> Confi
     """The issue, and why the value may not be what the person sees: how YAML 1.1 read it
     (`no` is false), or a character in it that only looks like ASCII (a full-width digit)."""
     issue = _translated(model, loaded, detail)
+    if detail["type"] == "extra_forbidden":
+        return issue  # about the key: its did-you-mean says what there is to say
     reading = loaded.readings.get(_data_path(loaded.data, tuple(detail["loc"])))
     written = detail.get("input")
-    note = lookalike_note(written) if isinstance(written, str) and detail["type"] != "extra_forbidden" else ""
+    note = lookalike_note(written) if isinstance(written, str) else ""
     extra = "".join(f"; {hint}" for hint in (str(reading or ""), note) if hint)
     return ConfigIssue(issue.mark, issue.path, issue.message + extra) if extra else issue
 

@@ -168,6 +168,7 @@ def _scalar_problem(node: yaml.ScalarNode, error: Exception, path: ConfigPath) -
 
 OCTAL = re.compile(r"[-+]?0[0-7_]+")  # YAML 1.1's octal integers: 0100 is 64
 OCTAL_READING = "the octal number {} (a leading 0: base 8)"
+MAX_SHOWN = 40  # characters of a value quoted in a message
 
 
 @dataclass(frozen=True)
@@ -185,17 +186,25 @@ class Yaml11Reading:
         return not isinstance(self.value, bool)
 
     @property
+    def shown(self) -> str:
+        """The value as read, written short: 90, 1.5; an integer exact, unless it is very long."""
+        if not isinstance(self.value, int):
+            return f"{self.value:g}"
+        digits = str(self.value)
+        return digits if len(digits) <= MAX_SHOWN else f"of {len(digits)} digits"
+
+    @property
     def octal(self) -> bool:
         return self.is_number and OCTAL.fullmatch(self.text) is not None
 
     def __str__(self) -> str:
-        text = self.text
+        text = self.text if len(self.text) <= MAX_SHOWN else f"{self.text[:MAX_SHOWN]}..."
         if isinstance(self.value, bool):
             reading = f"the yes/no value {str(self.value).lower()}"
         elif self.octal:
-            return f"{text} without quotes is read by YAML 1.1 as {OCTAL_READING.format(self.value)}"
+            return f"{text} without quotes is read by YAML 1.1 as {OCTAL_READING.format(self.shown)}"
         else:
-            reading = f"the number {self.value:g} (digits with ':' count in base 60)"
+            reading = f"the number {self.shown} (digits with ':' count in base 60)"
         return f'{text} without quotes is read by YAML 1.1 as {reading}: write "{text}" in quotes for text'
 
     @property
@@ -204,7 +213,7 @@ class Yaml11Reading:
         if self.octal:
             meant = self.text.replace("_", "").lstrip("+0") or "0"
             return f"{self}; if you meant {meant}, write {meant} (without the leading 0)"
-        return f"{self}; if {self.value:g} is what you meant, write {self.value:g}"
+        return f"{self}; if {self.shown} is what you meant, write {self.shown}"
 
 
 def yaml11_reading(node: yaml.ScalarNode, value: Any) -> Yaml11Reading | None:

@@ -33,6 +33,8 @@ CONFUSABLE = {
 }  # fmt: skip
 
 
+MAX_LISTED = 3  # look-alikes named one by one in a message; a whole word of them is typed again anyway
+MAX_WORD = 40  # characters of the word quoted
 YAML_SYNTAX = frozenset(":,[]{}#-\"' ")  # a look-alike of one of these breaks the file's structure
 
 
@@ -80,9 +82,12 @@ def lookalike_note(word: str) -> str:
     found = lookalikes(word)
     if not found:
         return ""
-    listed = "; ".join(str(item) for item in found)
+    listed = "; ".join(str(item) for item in found[:MAX_LISTED])
+    if len(found) > MAX_LISTED:
+        listed += f" and {len(found) - MAX_LISTED} more"
     it = "it" if len(found) == 1 else "them"
-    return f"'{word}' contains the non-ASCII {listed}: retype {it} in ASCII"
+    shown = word if len(word) <= MAX_WORD else f"{word[:MAX_WORD]}..."
+    return f"'{shown}' contains the non-ASCII {listed}: retype {it} in ASCII"
 
 
 def syntax_lookalike(text: str, end: int) -> tuple[int, Lookalike] | None:

@@ -32,3 +32,10 @@ def test_full_width_forms_fold_to_ascii_and_chinese_text_is_not_a_lookalike() ->
     assert lookalikes("磨床一号") == []
     assert [item.char for item in lookalikes("line\u3000one")] == ["\u3000"]  # the ideographic space
     assert did_you_mean("\uff55\uff4e\uff49\uff54", ["unit", "node"]).endswith("did you mean 'unit'?")
+
+
+def test_a_long_word_of_lookalikes_gives_a_short_message() -> None:
+    word = "\uff10" * 5000  # a pasted column of full-width zeros
+    hint = did_you_mean(word, ["unit"])
+    assert len(hint) < 400
+    assert hint.endswith("and 4997 more: retype them in ASCII")

@@ -61,7 +61,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
         problems = still_sample(config)
         for problem in problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
+            print_lines(str(problem), sys.stderr)
         if problems:
             print(
                 f"{args.config} is valid, but not yet this plant's: the service stays stopped",
@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _run_once(config: AgentConfig, words: Catalogue) -> int:
     from agent.commands.run_once import poll_once, report
 
-    readings = asyncio.run(poll_once(config))
+    readings = asyncio.run(poll_once(config, words=words))
     return EXIT_OK if report(readings, output_console(), words) else EXIT_FAILURE
 
 
@@ -247,13 +247,16 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
             print(f"{len(error.issues)} error(s) in {args.timeline}", file=sys.stderr)
             return EXIT_CONFIG
     clock = wall_clock if args.speed == 1.0 else ScaledClock(wall_clock(), args.speed)
+    words = _words(args, config)
 
     async def main() -> None:
         stop = asyncio.Event()
         _install_stop_handlers(stop)
         # simulation only: the agent on this machine trusts the simulated OPC UA servers
         opcua = OpcUaSimulation(trust_into_agent=True)
-        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua, timeline=timeline):
+        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua, timeline=timeline) as sim:
+            for line in unmodelled_tag_warnings(sim.unmodelled_tags(), config, words):
+                print_lines(line, sys.stderr)
             for connection in config.workshop.connections:
                 units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
                 print(
@@ -264,6 +267,28 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
     asyncio.run(main())
     return EXIT_OK
+
+
+def unmodelled_tag_warnings(
+    unmodelled: dict[str, tuple[list[str], list[str]]], config: AgentConfig, words: Catalogue
+) -> list[str]:
+    """One warning per device whose profile names tags the simulator has no model for (served as
+    0), each with the closest name it does model, if one is close."""
+    import difflib
+
+    lines = []
+    for device in config.devices():
+        if device.id not in unmodelled:
+            continue
+        missing, modelled = unmodelled[device.id]
+        named = []
+        for tag in missing:
+            close = difflib.get_close_matches(tag, modelled, n=1, cutoff=0.6)
+            named.append(words("simulate.closest", tag=tag, name=close[0]) if close else tag)
+        lines.append(
+            words("simulate.unmodelled", device=device.id, profile=device.profile.name, tags=", ".join(named))
+        )
+    return lines
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:

@@ -23,6 +23,7 @@ from agent.config.issues import ConfigIssue, ConfigPath
 from agent.config.profile import MODBUS_ADDRESS_SPACE, Profile, StateRuleSpec
 from agent.config.roles import check_roles, own_energy_hint
 from agent.config.suggest import did_you_mean
+from agent.config.tag_kinds import check_counter_types, check_rule_comparisons, signed_counter_warnings
 from agent.config.workshop import WORKSHOP_SCOPE, MachineSpec, MeterSpec
 from agent.config.yamlsource import LoadedYaml
 
@@ -504,4 +505,8 @@ PROFILE_CHECKS: tuple[Callable[[WrittenProfile], list[ConfigIssue]], ...] = (
     check_node_paths,
     check_role_tags,
     check_default_rule_last,
+    check_counter_types,
+    check_rule_comparisons,
 )
+# Accepted, but likely to give wrong figures some day: shown by validate and logged at start.
+PROFILE_WARNINGS: tuple[Callable[[WrittenProfile], list[ConfigIssue]], ...] = (signed_counter_warnings,)

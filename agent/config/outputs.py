@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from agent.config.hosts import HostName
 from agent.config.models import PositiveSeconds, StrictModel
 
 URL_PATTERN = r"^https?://"
@@ -64,7 +65,7 @@ class TlsSettings(StrictModel):
 
 
 class MqttOutput(OutputBase):
-    host: str = Field(min_length=1)
+    host: HostName
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     client_id: str | None = None
     username: str | None = None

@@ -46,9 +46,11 @@ IN_TOPIC = frozenset({"ts", "kind", "machine", "line"})
 
 
 def umh_level(identifier: str) -> str:
-    """An id as a UMH topic level or tag name: every character UMH does not allow becomes `-`
-    (our ids are lower-case ASCII, so only `.` changes: `line.1` is `line-1`)."""
-    return UMH_LEVEL_FORBIDDEN.sub("-", identifier)
+    """An id as a UMH topic level or tag name: every character UMH does not allow becomes `-`,
+    and so does a leading `_` (which would start a schema). Ids of the workshop file are lower-case
+    ASCII starting with a letter or digit, so only `.` changes: `line.1` is `line-1`."""
+    level = UMH_LEVEL_FORBIDDEN.sub("-", identifier)
+    return "-" + level[1:] if level.startswith("_") else level
 
 
 def _flatten(prefix: str, value: Any, into: dict[str, str | int | float | bool]) -> None:

@@ -211,6 +211,22 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_schemas(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.schemas import copy_schemas, shape_lines
+
+    words = _words(args)
+    if args.out is not None:
+        for path in copy_schemas(args.out):
+            print(words("schemas.wrote", path=path))
+        return EXIT_OK
+    from agent.schemas.files import schemas_dir
+
+    print(words("schemas.folder", folder=schemas_dir()))
+    for line in shape_lines(args.style):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from agent.commands.status import StatusError, fetch_health, print_status
 
@@ -422,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="grinding",
         help="which shipped workshop (default: grinding; grinding-zh: a Chinese plant, in Chinese)",
     )
+    schemas = commands.add_parser(
+        "schemas", help="list the JSON Schemas of every MQTT topic and record, or copy them to a folder"
+    )
+    schemas.add_argument("--style", choices=["isa95", "umh"], help="only the topics of this topic_style")
+    schemas.add_argument("--out", type=Path, help="copy every schema file and topics.json into this folder")
     status = commands.add_parser(
         "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
     )
@@ -480,6 +501,7 @@ HANDLERS = {
     "demo": cmd_demo,
     "probe": cmd_probe,
     "status": cmd_status,
+    "schemas": cmd_schemas,
 }
 
 

@@ -368,6 +368,14 @@ def _probe_opcua(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
+def _add_schemas_parser(commands: Any) -> None:
+    schemas = commands.add_parser(
+        "schemas", help="list the JSON Schemas of every MQTT topic and record, or copy them to a folder"
+    )
+    schemas.add_argument("--style", choices=["isa95", "umh"], help="only the topics of this topic_style")
+    schemas.add_argument("--out", type=Path, help="copy every schema file and topics.json into this folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
@@ -438,11 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="grinding",
         help="which shipped workshop (default: grinding; grinding-zh: a Chinese plant, in Chinese)",
     )
-    schemas = commands.add_parser(
-        "schemas", help="list the JSON Schemas of every MQTT topic and record, or copy them to a folder"
-    )
-    schemas.add_argument("--style", choices=["isa95", "umh"], help="only the topics of this topic_style")
-    schemas.add_argument("--out", type=Path, help="copy every schema file and topics.json into this folder")
+    _add_schemas_parser(commands)
     status = commands.add_parser(
         "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
     )

@@ -18,4 +18,5 @@ def shape_lines(style: str | None = None) -> list[str]:
 
 def copy_schemas(target: Path) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(source, target / source.name)) for source in sorted(schemas_dir().glob("*.json"))]
+    sources = sorted(schemas_dir().glob("*.json"))
+    return [Path(shutil.copy2(source, target / source.name)) for source in sources]

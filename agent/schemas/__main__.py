@@ -8,4 +8,4 @@ from agent.schemas.files import write_all
 
 if __name__ == "__main__":
     for path in write_all(Path(__file__).parent / "json"):
-        print(path)  # noqa: T201 - a developer's tool
+        print(path)

@@ -8,6 +8,7 @@ holds this list equal to what agent/sinks/topics.py and agent/sinks/umh.py publi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -33,15 +34,18 @@ class TopicShape:
     schema: str  # the file in agent/schemas/json/
 
     def pattern(self) -> re.Pattern[str]:
-        level = PLACEHOLDER_PATTERNS[self.style]
-        parts = re.split(r"(\{[a-z]+\})", self.topic)
-        regex = "".join(
-            (PERIOD_PATTERN if part == "{period}" else level)
-            if part.startswith("{")
-            else re.escape(part)
-            for part in parts
-        )
-        return re.compile(f"^{regex}$")
+        return _compiled(self.style, self.topic)
+
+
+@functools.cache
+def _compiled(style: str, topic: str) -> re.Pattern[str]:
+    level = PLACEHOLDER_PATTERNS[style]
+    parts = re.split(r"(\{[a-z]+\})", topic)
+    regex = "".join(
+        (PERIOD_PATTERN if part == "{period}" else level) if part.startswith("{") else re.escape(part)
+        for part in parts
+    )
+    return re.compile(f"^{regex}$")
 
 
 def record_schema_file(kind: RecordKind) -> str:
@@ -84,7 +88,8 @@ UMH_TOPICS: dict[RecordKind, str] = {
 UMH_OWN_PAYLOADS = frozenset({RecordKind.AGENT, RecordKind.EVENT})  # not historian data
 
 
-def topic_shapes() -> list[TopicShape]:
+@functools.cache
+def topic_shapes() -> tuple[TopicShape, ...]:
     shapes = [
         TopicShape("isa95", f"{ISA95_ROOT}/{suffix}", kind, record_schema_file(kind))
         for kind, suffix in ISA95_TOPICS.items()
@@ -94,7 +99,7 @@ def topic_shapes() -> list[TopicShape]:
         schema = record_schema_file(kind) if kind in UMH_OWN_PAYLOADS else umh_schema_file(kind)
         shapes.append(TopicShape("umh", f"{UMH_ROOT}/{suffix}", kind, schema))
     shapes.append(TopicShape("umh", f"{UMH_ROOT}/_agent/{{agent}}/status", None, STATUS_FILE))
-    return shapes
+    return tuple(shapes)
 
 
 def shape_of(style: str, topic: str) -> TopicShape | None:

@@ -123,20 +123,23 @@ AGENT: dict[str, Schema] = {
 TAG_VALUE = typed("number", "string", "boolean", "null")
 
 
+FIGURES_NOT_RATIOS: dict[str, Schema] = {
+    "micro_stops": COUNT,
+    "produced": typed("number", "null", minimum=0, description="whole parts"),
+    "good": typed("number", "null", minimum=0, description="whole parts"),
+    "grid_factor": typed("string", description="the id of the grid emission factor used"),
+    "grid_factor_year": typed("integer"),
+    "kgce_per_kwh": typed("number", description="the standard coal coefficient used"),
+}
+
+
 def figure_schema(key: str) -> Schema:
-    """The type of an OEE or energy figure, by the unit its key names."""
-    if key == "micro_stops":
-        return COUNT
-    if key in ("produced", "good"):
-        return typed("number", "null", minimum=0, description="whole parts")
+    """The type of an OEE or energy figure, by the unit its key names: seconds, counts, and
+    ratios and energy figures that are null when undefined (DESIGN: undefined is null, not 0)."""
+    if key in FIGURES_NOT_RATIOS:
+        return FIGURES_NOT_RATIOS[key]
     if key.endswith("_s"):
         return typed("number", minimum=0, description="seconds")
-    if key == "grid_factor":
-        return typed("string", description="the id of the grid emission factor used")
-    if key == "grid_factor_year":
-        return typed("integer")
-    if key == "kgce_per_kwh":
-        return typed("number", description="the standard coal coefficient used")
     return NUMBER_OR_NULL
 
 

@@ -102,7 +102,7 @@ async def test_every_message_follows_its_schema_and_late_subscribers_see_the_pre
 ) -> None:
     broker = Mosquitto(tmp_path)
     broker.start()
-    settings = MqttOutput(host="127.0.0.1", port=broker.port, topic_style=style, timeout_s=5)  # type: ignore[arg-type]
+    settings = MqttOutput(host="127.0.0.1", port=broker.port, topic_style=style, timeout_s=5)
     sink = MqttSink(settings, topic_root(sample_config))
     try:
         with Subscriber(broker.port, "#") as live:

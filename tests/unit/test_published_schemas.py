@@ -176,3 +176,21 @@ def test_every_catalogue_entry_has_a_shipped_valid_schema() -> None:
     validator("status.schema.json").validate("online")
     with pytest.raises(jsonschema.ValidationError):
         validator("status.schema.json").validate("on-line")
+
+
+def test_edge_agent_schemas_lists_each_topic_with_its_file_and_copies_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    assert main(["--language", "en", "schemas", "--style", "umh"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith(f"JSON Schemas of every published payload, in {schemas_dir()}")
+    assert "umh/v1/{enterprise}/{site}/{area}/{line}/{machine}/_historian/{period}/oee" in listed[2]
+    assert listed[2].endswith("umh-oee.schema.json")
+    assert all(line.startswith("umh ") for line in listed[1:])
+    assert len(listed) == 1 + len([s for s in topic_shapes() if s.style == "umh"])
+    assert main(["--language", "zh-CN", "schemas", "--out", str(tmp_path / "out")]) == 0
+    assert "已写入" in capsys.readouterr().out
+    copied = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()}
+    assert copied == {p.name: p.read_text(encoding="utf-8") for p in schemas_dir().glob("*.json")}

@@ -211,6 +211,22 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_schemas(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.schemas import copy_schemas, shape_lines
+
+    words = _words(args)
+    if args.out is not None:
+        for path in copy_schemas(args.out):
+            print(words("schemas.wrote", path=path))
+        return EXIT_OK
+    from agent.schemas.files import schemas_dir
+
+    print(words("schemas.folder", folder=schemas_dir()))
+    for line in shape_lines(args.style):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from agent.commands.status import StatusError, fetch_health, print_status
 
@@ -377,6 +393,14 @@ def _probe_opcua(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
+def _add_schemas_parser(commands: Any) -> None:
+    schemas = commands.add_parser(
+        "schemas", help="list the JSON Schemas of every MQTT topic and record, or copy them to a folder"
+    )
+    schemas.add_argument("--style", choices=["isa95", "umh"], help="only the topics of this topic_style")
+    schemas.add_argument("--out", type=Path, help="copy every schema file and topics.json into this folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
@@ -447,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="grinding",
         help="which shipped workshop (default: grinding; grinding-zh: a Chinese plant, in Chinese)",
     )
+    _add_schemas_parser(commands)
     status = commands.add_parser(
         "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
     )
@@ -505,6 +530,7 @@ HANDLERS = {
     "demo": cmd_demo,
     "probe": cmd_probe,
     "status": cmd_status,
+    "schemas": cmd_schemas,
 }
 
 

@@ -66,6 +66,8 @@ CLOCK_STEP = "clock_step"
 RESTART_REASON = "agent restart"
 CLOCK_STEP_REASON = "clock step"
 NO_DATA_REASON = "no data"
+REMOVED_REASON = "removed from configuration"
+MACHINE_REMOVED = "machine_removed"  # the machine was taken out of the configuration in this period
 GAP_FLAGS = {RESTART_REASON: AGENT_RESTART, CLOCK_STEP_REASON: CLOCK_STEP}  # offline reason -> flag
 QUALITY_SOURCE_NO_DATA = "quality_source_no_data"  # quality_from a machine that made nothing then
 CLOSED_KEPT = 64  # periods remembered as published final by key: three weeks of three shifts a day
@@ -305,8 +307,13 @@ class KpiEngine:
         self.meters = {m.id: m for m in setup.meters}
         self.meter_counters = {m.id: CounterTracker(m.kwh.modulus, m.max_kw / 3600.0) for m in setup.meters}
         self.meter_kw: dict[str, float] = {}  # each meter's latest real power reading
+        # Machines taken out of the configuration whose figures are still to be published: the
+        # tracker stays (offline, never fed) until the period it was removed in closes, its setup
+        # and meter until that production day's record is out.
+        self.retired: dict[str, MachineSetup] = {}
+        self.retired_meters: dict[str, MeterSetup] = {}
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
-        self._index_meters()
+        self.index_meters()
         self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.workshop_kwh: dict[str, float] = {}  # main meter kWh per period; no key: no reading yet
         self.period = self.calendar.period_at(start)
@@ -324,8 +331,10 @@ class KpiEngine:
         self.closed: dict[str, float] = {}  # recently published final periods: key -> when closed
         self.closed_until = -math.inf  # every period that ended by then is closed
 
-    def _index_meters(self) -> None:
+    def index_meters(self) -> None:
         self.metered_machines = {m.machine: m for m in self.meters.values() if m.machine is not None}
+        for machine_id, meter in self.retired_meters.items():
+            self.metered_machines.setdefault(machine_id, meter)
         self.meters_on: dict[str, list[MeterSetup]] = defaultdict(list)  # device -> meters it carries
         for meter in self.meters.values():
             self.meters_on[meter.source].append(meter)
@@ -351,7 +360,7 @@ class KpiEngine:
             by_device[sample.device].append(sample)
         for device, device_samples in by_device.items():
             device_samples.sort(key=lambda s: s.ts)
-            if device in self.machines:
+            if device in self.machines and device not in self.retired:
                 records += self._ingest_machine(self.machines[device], device_samples)
             for meter in self.meters_on.get(device, ()):  # a meter, or a machine's own kWh counter
                 self._ingest_meter(meter, device_samples)
@@ -399,6 +408,15 @@ class KpiEngine:
 
     def line_name(self, line: str) -> str:
         return self.line_names.get(line, line)
+
+    def live(self) -> list[MachineTracker]:
+        """The configured machines: not those removed whose last figures wait to be published."""
+        return [m for key, m in self.machines.items() if key not in self.retired]
+
+    def setup_of(self, machine_id: str) -> MachineSetup:
+        """A machine's setup: a configured one's, or a removed one's while its figures last."""
+        tracker = self.machines.get(machine_id)
+        return tracker.setup if tracker is not None else self.retired[machine_id]
 
     def _track_stop(self, machine: MachineTracker, new_state: MachineState, ts: float) -> None:
         """A stop from production back to production within micro_stop_s is a micro-stop."""
@@ -650,10 +668,7 @@ class KpiEngine:
         """Every machine's current state again, with the `since` of its last change: a store that
         is asked for the latest state within a time window then sees every machine, however long
         ago it changed. A consumer that wants changes only keeps the first record of each since."""
-        return [
-            _state_record(machine, self.line_name(machine.setup.line), ts)
-            for machine in self.machines.values()
-        ]
+        return [_state_record(machine, self.line_name(machine.setup.line), ts) for machine in self.live()]
 
     def resume(self, now: float) -> list[Record]:
         """Continue after the agent was down, from its last checkpoint (the engine's time) to `now`.
@@ -666,7 +681,7 @@ class KpiEngine:
         """
         stopped = self.now
         records: list[Record] = []
-        for machine in self.machines.values():
+        for machine in self.live():
             records += self._set_state(machine, MachineState.OFFLINE, RESTART_REASON, stopped)
             flags = machine.periods[self.period.key].flags
             flags.add(AGENT_RESTART)  # also when a clock behind the checkpoint holds its accounting
@@ -699,7 +714,7 @@ class KpiEngine:
         if step <= 0:
             return records
         windows = {key: dict(m.energy_window) for key, m in self.machines.items()}
-        for machine in self.machines.values():
+        for machine in self.live():
             if not (machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS):
                 records += self._set_state(machine, MachineState.OFFLINE, CLOCK_STEP_REASON, before)
         self.resumed_at = max(self.resumed_at, after)
@@ -733,6 +748,12 @@ class KpiEngine:
                         del tracker.counters[role]
                 tracker.setup = machine_setup
             self.machines[machine_setup.id] = tracker
+            self.retired.pop(machine_setup.id, None)  # back in the configuration
+            self.retired_meters.pop(machine_setup.id, None)
+        for key, tracker in old_machines.items():
+            if key not in self.machines:
+                records += self._retire(tracker, setup, now)
+                self.machines[key] = tracker
         self.meter_counters = {}
         for meter in setup.meters:
             kept = self.meters.get(meter.id)
@@ -747,7 +768,7 @@ class KpiEngine:
         self.meters = {m.id: m for m in setup.meters}
         self.meter_kw = {key: kw for key, kw in self.meter_kw.items() if key in self.meters}
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
-        self._index_meters()
+        self.index_meters()
         self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.setup = setup
         if setup.calendar != self.calendar:
@@ -761,6 +782,30 @@ class KpiEngine:
             self.period = period  # same key: the same shift, perhaps with a new end
         self.next_publish = now + setup.publish_interval_s
         return records
+
+    def _retire(self, tracker: MachineTracker, setup: EngineSetup, now: float) -> list[Record]:
+        """A machine taken out of the configuration: what it made so far stays in the open period
+        (published final when it closes) and in the day; from now it is offline, never fed."""
+        machine_id = tracker.setup.id
+        records: list[Record] = []
+        if machine_id not in self.retired:
+            self.retired[machine_id] = tracker.setup
+            records = self._set_state(tracker, MachineState.OFFLINE, REMOVED_REASON, now)
+            tracker.periods[self.period.key].flags.add(MACHINE_REMOVED)
+        meter = self.metered_machines.get(machine_id)
+        if meter is not None and not any(m.machine == machine_id for m in setup.meters):
+            self.retired_meters[machine_id] = meter  # its kWh stays in its figures and roll-ups
+        return records
+
+    def _forget_retired(self, *, day_closed: bool) -> None:
+        """A removed machine leaves once its last period is published final; its setup (line,
+        name, meter) once its production day's record is."""
+        for key in self.retired:
+            self.machines.pop(key, None)
+        if day_closed:
+            self.retired.clear()
+            self.retired_meters.clear()
+            self.index_meters()
 
     # -- publication -------------------------------------------------------------------------
 
@@ -811,6 +856,7 @@ class KpiEngine:
                 self.day_main_kwh = (self.day_main_kwh or 0.0) + main_kwh
             for machine in self.machines.values():
                 machine.periods.pop(period.key, None)
+            self._forget_retired(day_closed=False)
             self.closed[period.key] = ts
             self.closed_until = max(self.closed_until, ts)
             while len(self.closed) > CLOSED_KEPT:
@@ -833,6 +879,7 @@ class KpiEngine:
         self.day_totals.clear()
         self.day_energy.clear()
         self.day_main_kwh = None
+        self._forget_retired(day_closed=True)
         return records
 
     def _add_to_crew(
@@ -886,7 +933,7 @@ class KpiEngine:
         by_line: dict[str, list[str]] = defaultdict(list)
         day = dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(self.calendar.timezone)).date()
         for machine_id in machines:
-            by_line[self.machines[machine_id].setup.line].append(machine_id)
+            by_line[self.setup_of(machine_id).line].append(machine_id)
             records += self._machine_records(machine_id, machines, common, ts, day, shift=shift)
         for line, members in by_line.items():
             line_totals = sum_totals(machines[m][0] for m in members)
@@ -935,7 +982,7 @@ class KpiEngine:
     ) -> list[Record]:
         """One machine's oee record, and its energy record when a meter (or its own PLC) measures it."""
         totals, energy, flags = machines[machine_id]
-        setup = self.machines[machine_id].setup
+        setup = self.setup_of(machine_id)
         ident = {
             "machine": machine_id,
             "machine_name": setup.display,
@@ -994,7 +1041,7 @@ class KpiEngine:
                 self.machine_totals(m, key),
                 m.periods[key].energy,
             )
-            for m in self.machines.values()
+            for m in self.live()
         ]
 
     def line_totals(self) -> dict[str, OeeTotals]:

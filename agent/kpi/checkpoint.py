@@ -9,6 +9,10 @@ confirmation); per meter its baseline and latest kW; the main meter's kWh per op
 reading yet); the current period,
 the day's totals, the next periodic publication, and which periods were already published final.
 
+Also: per machine its producing and offline stretches since its oldest counter baseline (how parts
+read after a gap are shared), each machine's and crew's flags of the day so far, and the machines
+removed from the configuration whose figures are still to be published (agent/kpi/engine.py).
+
 It also holds the setup it was made under, except the state rules (compiled expressions, taken
 from the current configuration): an engine is rebuilt exactly as it was, and what changed since is
 then applied by the same path as a reload (`KpiEngine.reconfigure`).
@@ -81,6 +85,8 @@ def snapshot(engine: KpiEngine) -> Data:
         "crew_day_energy_totals": {
             key: dict(vars(totals)) for key, totals in engine.crew_day_energy_totals.items()
         },
+        "day_flags": {key: sorted(flags) for key, flags in engine.day_flags.items()},
+        "crew_day_flags": {key: sorted(flags) for key, flags in engine.crew_day_flags.items()},
         "setup": _setup_data(engine.setup),
         "retired": {
             "machines": [_machine_setup_data(m) for m in engine.retired.values()],
@@ -105,6 +111,7 @@ def _tracker_data(machine: MachineTracker) -> Data:
         "counters": {role: _counter_data(counter) for role, counter in machine.counters.items()},
         "stop_started": machine.stop_started,
         "stop_pieces": [[key, bucket.value, s] for (key, bucket), s in machine.stop_pieces.items()],
+        "spans": [list(span) for span in machine.spans],
     }
 
 
@@ -127,6 +134,7 @@ def _totals_data(totals: PeriodTotals) -> Data:
         "good": totals.good,
         "rejected": totals.rejected,
         "ideal_s": totals.ideal_s,
+        "produced_unobserved": totals.produced_unobserved,
         "energy": dict(vars(totals.energy)),
         "flags": sorted(totals.flags),
     }
@@ -278,6 +286,10 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
     engine.crew_day_energy_totals = defaultdict(
         OeeTotals, {k: OeeTotals(**v) for k, v in data.get("crew_day_energy_totals", {}).items()}
     )
+    engine.day_flags = defaultdict(set, {str(k): set(v) for k, v in data.get("day_flags", {}).items()})
+    engine.crew_day_flags = defaultdict(
+        set, {str(k): set(v) for k, v in data.get("crew_day_flags", {}).items()}
+    )
     machines = data["machines"]
     if set(machines) != set(engine.machines):
         raise CheckpointError("the machines' state does not match the checkpoint's own setup")
@@ -303,6 +315,7 @@ def _fill_tracker(machine: MachineTracker, data: Mapping[str, Any]) -> None:
     machine.counters = {role: _counter_from(counter) for role, counter in data["counters"].items()}
     machine.stop_started = None if data["stop_started"] is None else float(data["stop_started"])
     machine.stop_pieces = defaultdict(float, _pieces_from(data["stop_pieces"]))
+    machine.spans = [(float(a), float(b), bool(offline)) for a, b, offline in data.get("spans", [])]
 
 
 def _pieces_from(rows: list[list[Any]]) -> dict[tuple[str, TimeBucket], float]:
@@ -317,6 +330,7 @@ def _totals_from(data: Mapping[str, Any]) -> PeriodTotals:
         good=float(data["good"]),
         rejected=float(data["rejected"]),
         ideal_s=float(data["ideal_s"]),
+        produced_unobserved=float(data.get("produced_unobserved", 0.0)),
         energy=EnergyTotals(**data["energy"]),
         flags=set(data["flags"]),
     )

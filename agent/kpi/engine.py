@@ -61,6 +61,7 @@ COUNTER_FLAGS = {
 }
 STOP_STATES = frozenset({MachineState.IDLE, MachineState.FAULT})  # what a micro-stop can be made of
 STOP_BUCKETS = frozenset({TimeBucket.IDLE_LOSS, TimeBucket.FAULT_LOSS})
+SPAN_STATES = frozenset({MachineState.PRODUCING, MachineState.OFFLINE})  # where parts may have been made
 AGENT_RESTART = "agent_restart"
 CLOCK_STEP = "clock_step"
 RESTART_REASON = "agent restart"
@@ -69,6 +70,7 @@ NO_DATA_REASON = "no data"
 REMOVED_REASON = "removed from configuration"
 MACHINE_REMOVED = "machine_removed"  # the machine was taken out of the configuration in this period
 GAP_FLAGS = {RESTART_REASON: AGENT_RESTART, CLOCK_STEP_REASON: CLOCK_STEP}  # offline reason -> flag
+OFFLINE_FLAGS = {**GAP_FLAGS, NO_DATA_REASON: DATA_GAP}  # the flag on the periods such time falls in
 QUALITY_SOURCE_NO_DATA = "quality_source_no_data"  # quality_from a machine that made nothing then
 CLOSED_KEPT = 64  # periods remembered as published final by key: three weeks of three shifts a day
 
@@ -185,7 +187,8 @@ class PeriodTotals:
     produced: float = 0.0
     good: float = 0.0
     rejected: float = 0.0
-    ideal_s: float = 0.0
+    ideal_s: float = 0.0  # of the parts made in observed time only
+    produced_unobserved: float = 0.0  # parts made while the machine was offline (in `produced`)
     energy: EnergyTotals = field(default_factory=EnergyTotals)
     flags: set[str] = field(default_factory=set)
 
@@ -207,6 +210,7 @@ class PeriodTotals:
             good=self.good,
             ideal_s=self.ideal_s,
             ideal_good_s=self.ideal_s * (self.good / self.produced) if self.produced > 0 else 0.0,
+            produced_unobserved=self.produced_unobserved,
         )
 
 
@@ -223,6 +227,9 @@ class MachineTracker:
     energy_window: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
     counters: dict[str, CounterTracker] = field(default_factory=dict)
     stop_started: float | None = None  # a stop between production, while it may still be a micro-stop
+    # producing and offline stretches (start, end, offline) since the oldest counter baseline: how
+    # a counter increment read after a gap is shared between observed and unobserved production
+    spans: list[tuple[float, float, bool]] = field(default_factory=list)
     stop_pieces: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
 
 
@@ -255,12 +262,14 @@ def _meter_fields(meter: MeterSetup, day: dt.date) -> dict[str, object]:
     }
 
 
-def _roll_up_oee_fields(totals: OeeTotals) -> dict[str, object]:
+def _roll_up_oee_fields(totals: OeeTotals, parts_flags: set[str]) -> dict[str, object]:
     """A roll-up's `good` is a count only when every part in it was counted good or not: when some
     machines take their quality from another one, good is null (so good / produced never reads as a
     quality the scope does not have). `good_counted` and `produced_quality_inferred` say what was
-    counted and what was inferred."""
+    counted and what was inferred. Its flags are its parts' (a gap on one machine is a gap in the
+    line's figures) and its own."""
     fields = oee_fields(totals)
+    fields["flags"] = sorted(parts_flags | set(compute_oee(totals).flags))
     fields["produced_quality_inferred"] = whole(totals.produced_inferred)
     fields["good_counted"] = fields["good"]
     if totals.produced_inferred > 0:
@@ -287,6 +296,15 @@ def _bucket(piece: CalendarPiece, state: MachineState) -> TimeBucket:
     if piece.kind is PeriodKind.BREAK:
         return TimeBucket.PLANNED_STOP
     return STATE_BUCKET[state]
+
+
+def _counts_parts(setup: MachineSetup) -> bool:
+    return setup.produced is not None or setup.good is not None or setup.rejected is not None
+
+
+def _shift_spans(machine: MachineTracker, before: float, step: float) -> None:
+    """Stretches recorded on the clock's old timeline move with the counter baselines."""
+    machine.spans = [(a + step, b + step, off) if b <= before else (a, b, off) for a, b, off in machine.spans]
 
 
 def _shift_baseline(counter: CounterTracker, before: float, step: float) -> None:
@@ -319,12 +337,14 @@ class KpiEngine:
         self.period = self.calendar.period_at(start)
         self.day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
+        self.day_flags: dict[str, set[str]] = defaultdict(set)  # each machine's flags of the day's shifts
         self.day_main_kwh: float | None = None
         # each crew's day: its shifts over every machine, and the energy of the measured machines
         # with their own totals (energy per piece is over the parts of machines whose kWh is known)
         self.crew_day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.crew_day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
         self.crew_day_energy_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
+        self.crew_day_flags: dict[str, set[str]] = defaultdict(set)
         self.next_publish = start + setup.publish_interval_s
         self.now = start
         self.resumed_at = start  # the end of the last gap: periods that ended in it settle from here
@@ -387,7 +407,7 @@ class KpiEngine:
         if verdict is not None:
             records += self._set_state(machine, verdict.state, verdict.reason, ts)
             if verdict.error is not None:  # the state is unknown: offline time, flagged
-                machine.periods[self.calendar.period_at(ts).key].flags.add(RULE_ERROR)
+                machine.periods[self._open_key(self.calendar.period_at(ts))].flags.add(RULE_ERROR)
         self._count(machine, {s.tag: s for s in good}, variant)
         if machine.setup.publish_tags:
             values = {s.tag: s.value for s in good}
@@ -446,7 +466,7 @@ class KpiEngine:
         """Attribute [accounted_until, until) to the machine's current state."""
         if until <= machine.accounted_until:
             return
-        gap_flag = GAP_FLAGS.get(machine.reason or "") if machine.state is MachineState.OFFLINE else None
+        gap_flag = OFFLINE_FLAGS.get(machine.reason or "") if machine.state is MachineState.OFFLINE else None
         for piece in self.calendar.pieces(machine.accounted_until, until):
             bucket = _bucket(piece, machine.state)
             seconds = piece.end - piece.start
@@ -457,7 +477,29 @@ class KpiEngine:
             machine.energy_window[(piece.period.key, bucket)] += seconds
             if machine.stop_started is not None and bucket in STOP_BUCKETS:
                 machine.stop_pieces[(piece.period.key, bucket)] += seconds
+        if machine.state in SPAN_STATES and _counts_parts(machine.setup):
+            offline = machine.state is MachineState.OFFLINE
+            spans = machine.spans
+            if spans and spans[-1][1] == machine.accounted_until and spans[-1][2] == offline:
+                spans[-1] = (spans[-1][0], until, offline)
+            else:
+                spans.append((machine.accounted_until, until, offline))
         machine.accounted_until = until
+
+    @staticmethod
+    def _span_seconds(machine: MachineTracker, start: float, end: float) -> tuple[float, float]:
+        """How much of [start, end) the machine was seen producing, and how much it was offline."""
+        spans = list(machine.spans)
+        if machine.state in SPAN_STATES and machine.accounted_until < end:  # not yet accounted
+            spans.append((machine.accounted_until, end, machine.state is MachineState.OFFLINE))
+        seen = unseen = 0.0
+        for a, b, offline in spans:
+            overlap = max(0.0, min(b, end) - max(a, start))
+            if offline:
+                unseen += overlap
+            else:
+                seen += overlap
+        return seen, unseen
 
     def _split(self, start: float, end: float) -> list[tuple[CalendarPiece, float]]:
         """The calendar pieces of [start, end) with their share of it: how a counter increment
@@ -505,15 +547,39 @@ class KpiEngine:
         for (piece, _), produced, good, rejected in zip(
             pieces, produced_split, good_split, rejected_split, strict=True
         ):
-            totals = machine.periods[self._open_key(piece.period)]
+            key = self._open_key(piece.period)
+            totals = machine.periods[key]
+            # parts of a period already published final: their time is in that period's APT
+            late = key != piece.period.key
+            unobserved = produced if late else self._unobserved_parts(machine, piece, produced)
             totals.produced += produced
-            totals.ideal_s += produced * ideal_cycle
+            totals.produced_unobserved += unobserved
+            totals.ideal_s += (produced - unobserved) * ideal_cycle
             totals.good += good
             totals.rejected += rejected
+            if unobserved > 0:
+                totals.flags.add(DATA_GAP)  # counted, but made while we could not see the machine
             if produced > 0 and piece.kind is PeriodKind.NO_SHIFT:
                 totals.flags.add(PRODUCED_OUTSIDE_SHIFT)
             elif produced > 0 and piece.kind is PeriodKind.BREAK:
                 totals.flags.add(PRODUCED_IN_BREAK)
+        self._forget_spans(machine)
+
+    def _unobserved_parts(self, machine: MachineTracker, piece: CalendarPiece, produced: float) -> float:
+        """The whole parts of an increment's piece that were made while the machine was offline:
+        shared by time between the time it was seen producing and the time it was not seen (time
+        seen in a stop made none)."""
+        if produced <= 0 or piece.end <= piece.start:
+            return 0.0
+        seen, unseen = self._span_seconds(machine, piece.start, piece.end)
+        return split_whole(produced, [seen, unseen])[1] if unseen > 0 else 0.0
+
+    def _forget_spans(self, machine: MachineTracker) -> None:
+        """Offline stretches before every counter's baseline are never asked about again."""
+        baselines = [c.last_ts for c in machine.counters.values() if c.last_value is not None]
+        if baselines:
+            oldest = min(baselines)
+            machine.spans = [span for span in machine.spans if span[1] > oldest]
 
     def _counter_step(
         self, machine: MachineTracker, role: str, counter: CounterSetup, sample: Sample
@@ -527,13 +593,10 @@ class KpiEngine:
         if tracker.last_value is not None and sample.ts < tracker.last_ts:
             return None  # read before its baseline: the clock is behind; counted once it catches up
         previous_ts = tracker.last_ts if tracker.last_value is not None else sample.ts
-        gap = sample.ts - previous_ts > self.setup.offline_after_s
         step = tracker.update(float(sample.value), sample.ts)
-        flags = machine.periods[self._open_key(self.calendar.period_at(sample.ts))].flags
         if step.event is not None:
+            flags = machine.periods[self._open_key(self.calendar.period_at(sample.ts))].flags
             flags.add(COUNTER_FLAGS[step.event])
-        if step.delta > 0 and gap:
-            flags.add(DATA_GAP)  # counted, but made while we could not see the machine
         return step.delta, (previous_ts, sample.ts)
 
     def _ingest_meter(self, meter: MeterSetup, samples: list[Sample]) -> None:
@@ -706,6 +769,7 @@ class KpiEngine:
         for machine in self.machines.values():
             for counter in machine.counters.values():
                 _shift_baseline(counter, before, step)
+            _shift_spans(machine, before, step)
             if step < 0 and machine.last_good is not None and machine.last_good <= before:
                 machine.last_good += step  # offline detection keeps working in real time
             machine.periods[self.period.key].flags.add(CLOCK_STEP)
@@ -718,10 +782,12 @@ class KpiEngine:
             if not (machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS):
                 records += self._set_state(machine, MachineState.OFFLINE, CLOCK_STEP_REASON, before)
         self.resumed_at = max(self.resumed_at, after)
+        spans = {key: list(m.spans) for key, m in self.machines.items()}
         records += self._move_to(after)
         for key, machine in self.machines.items():
-            # the jump took no real time: kWh read next are shared over the time that passed
+            # the jump took no real time: kWh and parts read next are shared over the time that passed
             machine.energy_window = defaultdict(float, windows[key])
+            machine.spans = spans[key]
         return records
 
     def reconfigure(self, setup: EngineSetup, now: float) -> list[Record]:
@@ -846,9 +912,10 @@ class KpiEngine:
             machines[machine.setup.id] = (totals, period_totals.energy, period_totals.flags)
         records = self._records(machines, self.workshop_kwh.get(period.key), common, ts, shift=True)
         if final:
-            for machine_id, (totals, energy, _) in machines.items():
+            for machine_id, (totals, energy, flags) in machines.items():
                 self.day_totals[machine_id] = self.day_totals[machine_id] + totals
                 self.day_energy[machine_id] = self.day_energy[machine_id] + energy
+                self.day_flags[machine_id] |= flags
             if period.crew is not None:
                 self._add_to_crew(period.crew, machines)
             main_kwh = self.workshop_kwh.pop(period.key, None)
@@ -873,11 +940,15 @@ class KpiEngine:
             "day": closing.day.isoformat(),
             "final": True,
         }
-        machines = {m: (totals, self.day_energy[m], set[str]()) for m, totals in self.day_totals.items()}
+        machines = {
+            m: (totals, self.day_energy[m], self.day_flags.get(m, set()))
+            for m, totals in self.day_totals.items()
+        }
         records = self._records(machines, self.day_main_kwh, common, ts, shift=False)
         records += self._crew_records(common, ts)
         self.day_totals.clear()
         self.day_energy.clear()
+        self.day_flags.clear()
         self.day_main_kwh = None
         self._forget_retired(day_closed=True)
         return records
@@ -889,6 +960,8 @@ class KpiEngine:
         self.crew_day_totals[crew] = self.crew_day_totals[crew] + sum_totals(
             t for t, _, _ in machines.values()
         )
+        for _, _, flags in machines.values():
+            self.crew_day_flags[crew] |= flags
         measured = [m for m, (_, e, _) in machines.items() if m in self.metered_machines and e.measured]
         self.crew_day_energy[crew] = self.crew_day_energy[crew] + sum(
             (machines[m][1] for m in measured), EnergyTotals()
@@ -902,7 +975,8 @@ class KpiEngine:
         records: list[Record] = []
         for crew, totals in self.crew_day_totals.items():
             ident = {**day, "crew": crew, "crew_name": self.setup.names.crew(crew)}
-            records.append(Record(RecordKind.CREW_OEE, ts, {**ident, **_roll_up_oee_fields(totals)}))
+            fields = {**ident, **_roll_up_oee_fields(totals, self.crew_day_flags.get(crew, set()))}
+            records.append(Record(RecordKind.CREW_OEE, ts, fields))
             if self.meters:
                 energy = self.crew_day_energy.get(crew)
                 measured = self.crew_day_energy_totals.get(crew, OeeTotals())
@@ -912,6 +986,7 @@ class KpiEngine:
         self.crew_day_totals.clear()
         self.crew_day_energy.clear()
         self.crew_day_energy_totals.clear()
+        self.crew_day_flags.clear()
         return records
 
     def _records(
@@ -932,16 +1007,20 @@ class KpiEngine:
         records: list[Record] = []
         by_line: dict[str, list[str]] = defaultdict(list)
         day = dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(self.calendar.timezone)).date()
+        flags: dict[str, set[str]] = {}
         for machine_id in machines:
             by_line[self.setup_of(machine_id).line].append(machine_id)
-            records += self._machine_records(machine_id, machines, common, ts, day, shift=shift)
+            flags[machine_id] = self._machine_flags(machine_id, machines)
+            records += self._machine_records(
+                machine_id, machines, flags[machine_id], common, ts, day, shift=shift
+            )
         for line, members in by_line.items():
             line_totals = sum_totals(machines[m][0] for m in members)
             constraint = self.constraints.get(line)
             measured = (
                 machines[constraint][0] if constraint is not None and constraint in machines else line_totals
             )
-            oee_record = _roll_up_oee_fields(measured)
+            oee_record = _roll_up_oee_fields(measured, set().union(*(flags[m] for m in members)))
             extra = {"constraint": constraint} if constraint else {}
             line_ident = {"line": line, "line_name": self.line_name(line)}
             records.append(Record(RecordKind.LINE_OEE, ts, {**line_ident, **common, **oee_record, **extra}))
@@ -951,7 +1030,7 @@ class KpiEngine:
                 records.append(Record(RecordKind.LINE_ENERGY, ts, energy_record))
         workshop = sum_totals(t for t, _, _ in machines.values())
         named = {"workshop_name": self.setup.names.workshop or None, **common}
-        oee_record = _roll_up_oee_fields(workshop)
+        oee_record = _roll_up_oee_fields(workshop, set().union(*flags.values()))
         records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**named, **oee_record}))
         if self.meters:
             metered = [m for m in machines if m in self.metered_machines]
@@ -970,10 +1049,24 @@ class KpiEngine:
             records.append(Record(RecordKind.WORKSHOP_ENERGY, ts, energy_record))
         return records
 
+    def _machine_flags(
+        self, machine_id: str, machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]]
+    ) -> set[str]:
+        """A machine's flags in a period: what happened in it, and what its figures show."""
+        totals, _, flags = machines[machine_id]
+        all_flags = flags | set(compute_oee(totals).flags)
+        source_id = self.setup_of(machine_id).quality_from
+        if source_id is not None and totals.produced > 0:
+            source = machines.get(source_id)
+            if source is None or source[0].produced <= 0:
+                all_flags.add(QUALITY_SOURCE_NO_DATA)
+        return all_flags
+
     def _machine_records(
         self,
         machine_id: str,
         machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]],
+        flags: set[str],
         common: dict[str, object],
         ts: float,
         day: dt.date,
@@ -981,7 +1074,7 @@ class KpiEngine:
         shift: bool,
     ) -> list[Record]:
         """One machine's oee record, and its energy record when a meter (or its own PLC) measures it."""
-        totals, energy, flags = machines[machine_id]
+        totals, energy, _ = machines[machine_id]
         setup = self.setup_of(machine_id)
         ident = {
             "machine": machine_id,
@@ -990,16 +1083,13 @@ class KpiEngine:
             "line_name": self.line_name(setup.line),
         }
         oee_record = {**ident, **common, **oee_fields(totals)}
-        all_flags = flags | set(compute_oee(totals).flags)
         oee_record["quality_source"] = setup.quality_from or machine_id
         if setup.quality_from is not None:
             oee_record["good"] = None  # not counted here: the quality is the source's
-            source = machines.get(setup.quality_from)
-            if totals.produced > 0 and (source is None or source[0].produced <= 0):
-                for key in ("quality", "oee", "nee", "teep"):
-                    oee_record[key] = None  # its source inspected nothing then: quality unknown
-                all_flags.add(QUALITY_SOURCE_NO_DATA)
-        oee_record["flags"] = sorted(all_flags)
+        if QUALITY_SOURCE_NO_DATA in flags:
+            for key in ("quality", "oee", "nee", "teep"):
+                oee_record[key] = None  # its source inspected nothing then: quality unknown
+        oee_record["flags"] = sorted(flags)
         records = [Record(RecordKind.OEE, ts, oee_record)]
         meter = self.metered_machines.get(machine_id)
         if meter is not None:

@@ -9,7 +9,7 @@ confirmation); per meter its baseline and latest kW; the main meter's kWh per op
 reading yet); the current period,
 the day's totals, the next periodic publication, and which periods were already published final.
 
-Also: per machine its producing and offline stretches since its oldest counter baseline (how parts
+Also: per machine the tags whose latest read failed, its producing and offline stretches since its oldest counter baseline (how parts
 read after a gap are shared), each machine's and crew's flags of the day so far, and the machines
 removed from the configuration whose figures are still to be published (agent/kpi/engine.py).
 
@@ -112,6 +112,7 @@ def _tracker_data(machine: MachineTracker) -> Data:
         "stop_started": machine.stop_started,
         "stop_pieces": [[key, bucket.value, s] for (key, bucket), s in machine.stop_pieces.items()],
         "spans": [list(span) for span in machine.spans],
+        "unreadable": sorted(machine.unreadable),
     }
 
 
@@ -316,6 +317,7 @@ def _fill_tracker(machine: MachineTracker, data: Mapping[str, Any]) -> None:
     machine.stop_started = None if data["stop_started"] is None else float(data["stop_started"])
     machine.stop_pieces = defaultdict(float, _pieces_from(data["stop_pieces"]))
     machine.spans = [(float(a), float(b), bool(offline)) for a, b, offline in data.get("spans", [])]
+    machine.unreadable = {str(tag) for tag in data.get("unreadable", [])}
 
 
 def _pieces_from(rows: list[list[Any]]) -> dict[tuple[str, TimeBucket], float]:

@@ -223,6 +223,7 @@ class MachineTracker:
     accounted_until: float = 0.0
     last_good: float | None = None
     values: dict[str, TagValue | None] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)  # tags whose latest read failed
     periods: dict[str, PeriodTotals] = field(default_factory=lambda: defaultdict(PeriodTotals))
     energy_window: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
     counters: dict[str, CounterTracker] = field(default_factory=dict)
@@ -387,33 +388,51 @@ class KpiEngine:
         return records
 
     def _ingest_machine(self, machine: MachineTracker, samples: list[Sample]) -> list[Record]:
+        """A poll's samples. The state is judged only on fresh inputs: while a tag the rules read
+        failed at its latest read (one request of several, an OPC UA node), the state holds as for
+        a poll that failed whole, and turns offline (no data) offline_after_s after the last poll
+        that read them all. Counters that were read are counted meanwhile."""
         good = [s for s in samples if s.quality is Quality.GOOD]
-        if not good:
+        for sample in samples:  # in time order: the latest read of a tag says whether it is fresh
+            if sample.quality is Quality.GOOD:
+                machine.unreadable.discard(sample.tag)
+            else:
+                machine.unreadable.add(sample.tag)
+        records: list[Record] = []
+        if good and machine.unreadable.isdisjoint(machine.setup.rules.inputs):
+            ts = good[-1].ts
+            variant = self._variant(machine, good)
+            machine.last_good = max(machine.last_good or ts, ts)
+            verdict = machine.setup.rules.evaluate(machine.values)
+            if verdict is not None:
+                records += self._set_state(machine, verdict.state, verdict.reason, ts)
+                if verdict.error is not None:  # the state is unknown: offline time, flagged
+                    machine.periods[self._open_key(self.calendar.period_at(ts))].flags.add(RULE_ERROR)
+        else:
+            variant = self._variant(machine, good)
             if machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS:
-                # polled again and still unreachable: from here it is an outage, not the gap
-                return self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, samples[-1].ts)
-            return []
-        ts = good[-1].ts
+                # polled again and still not judged: from here it is an outage, not the gap
+                records += self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, samples[-1].ts)
+        if not good:
+            return records
+        self._count(machine, {s.tag: s for s in good}, variant)
+        if machine.setup.publish_tags:
+            values = {s.tag: s.value for s in good}
+            ident = {"machine": machine.setup.id, "line": machine.setup.line}
+            records.append(Record(RecordKind.TAGS, good[-1].ts, {**ident, "values": values}))
+        return records
+
+    @staticmethod
+    def _variant(machine: MachineTracker, good: list[Sample]) -> TagValue | None:
+        """Takes the poll's good values in; returns the variant the parts counted now were made
+        under: the one active until now (since the last poll), or the first one known."""
         variant_tag = machine.setup.variant_tag
-        # parts counted now were made since the last poll, under the variant active until now
         variant = machine.values.get(variant_tag) if variant_tag else None
         for sample in good:
             machine.values[sample.tag] = sample.value
         if variant is None and variant_tag:
             variant = machine.values.get(variant_tag)
-        machine.last_good = max(machine.last_good or ts, ts)
-        records: list[Record] = []
-        verdict = machine.setup.rules.evaluate(machine.values)
-        if verdict is not None:
-            records += self._set_state(machine, verdict.state, verdict.reason, ts)
-            if verdict.error is not None:  # the state is unknown: offline time, flagged
-                machine.periods[self._open_key(self.calendar.period_at(ts))].flags.add(RULE_ERROR)
-        self._count(machine, {s.tag: s for s in good}, variant)
-        if machine.setup.publish_tags:
-            values = {s.tag: s.value for s in good}
-            ident = {"machine": machine.setup.id, "line": machine.setup.line}
-            records.append(Record(RecordKind.TAGS, ts, {**ident, "values": values}))
-        return records
+        return variant
 
     def _set_state(
         self, machine: MachineTracker, state: MachineState, reason: str | None, ts: float

@@ -234,6 +234,8 @@ class StateRules:
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
         self.rules = rules
+        # the tags the state is judged on: a state derived while one of them is stale is no truth
+        self.inputs = frozenset(name for rule in rules for name in rule.names)
         self._evaluator = simpleeval.SimpleEval(functions=SAFE_FUNCTIONS)
 
     def evaluate(self, values: Mapping[str, TagValue | None]) -> StateVerdict | None:

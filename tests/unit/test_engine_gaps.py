@@ -200,11 +200,12 @@ def test_a_state_is_never_derived_from_stale_values_of_tags_that_failed() -> Non
     states = [r.fields for r in records if r.kind is RecordKind.STATE and r.ts <= local(10)]
     assert states[-1]["state"] == "offline"
     assert states[-1]["reason"] == "no data"
-    assert states[-1]["since"].endswith("01:00:30.000Z")  # 09:00:30 Shanghai: offline_after_s after
+    # 09:00:20 Shanghai: offline_after_s after the last complete read, at 08:59:50
+    assert states[-1]["since"].endswith("01:00:20.000Z")
     records += engine.publish_current(local(10))
     oee = [r.fields for r in records if r.kind is RecordKind.OEE][-1]
-    assert oee["apt_s"] == 3600.0 + 30.0  # not two hours of production
-    assert oee["offline_s"] == 3600.0 - 30.0
+    assert oee["apt_s"] == 3600.0 + 20.0  # not two hours of production
+    assert oee["offline_s"] == 3600.0 - 20.0
 
 
 def test_a_tag_read_again_makes_the_state_known_again() -> None:
@@ -222,7 +223,7 @@ def test_a_tag_read_again_makes_the_state_known_again() -> None:
     tracker = engine.machines["m1"]
     assert tracker.state is RUN
     totals = engine.machine_totals(tracker, engine.period.key)
-    assert totals.offline_s == 600.0 - 30.0
+    assert totals.offline_s == 600.0 - 20.0  # from 08:20:20: 30 s after the last complete read
 
 
 # -- a stop cut by a restart --------------------------------------------------------------------------

@@ -9,9 +9,10 @@ confirmation); per meter its baseline and latest kW; the main meter's kWh per op
 reading yet); the current period,
 the day's totals, the next periodic publication, and which periods were already published final.
 
-Also: per machine the tags whose latest read failed, its producing and offline stretches since its oldest counter baseline (how parts
-read after a gap are shared), each machine's and crew's flags of the day so far, and the machines
-removed from the configuration whose figures are still to be published (agent/kpi/engine.py).
+Also: per machine the tags whose latest read failed, its producing and offline stretches since its
+oldest counter baseline (how parts read after a gap are shared), each machine's and crew's flags of
+the day so far, and the machines removed from the configuration whose figures are still to be
+published (agent/kpi/engine.py).
 
 It also holds the setup it was made under, except the state rules (compiled expressions, taken
 from the current configuration): an engine is rebuilt exactly as it was, and what changed since is

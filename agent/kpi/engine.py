@@ -441,7 +441,7 @@ class KpiEngine:
         self._account(machine, ts)
         if state is machine.state and reason == machine.reason:
             return []
-        self._track_stop(machine, state, ts)
+        self._track_stop(machine, state, reason, ts)
         machine.state, machine.reason, machine.since = state, reason, ts
         return [_state_record(machine, self.line_name(machine.setup.line), ts)]
 
@@ -457,8 +457,12 @@ class KpiEngine:
         tracker = self.machines.get(machine_id)
         return tracker.setup if tracker is not None else self.retired[machine_id]
 
-    def _track_stop(self, machine: MachineTracker, new_state: MachineState, ts: float) -> None:
-        """A stop from production back to production within micro_stop_s is a micro-stop."""
+    def _track_stop(
+        self, machine: MachineTracker, new_state: MachineState, reason: str | None, ts: float
+    ) -> None:
+        """A stop from production back to production within micro_stop_s is a micro-stop. A stop
+        the agent stopped seeing (a restart, a clock step) goes on: it is judged by its start and
+        the first reading that shows production again."""
         if self.setup.micro_stop_s <= 0:
             return
         if machine.state is MachineState.PRODUCING and new_state in STOP_STATES:
@@ -467,6 +471,8 @@ class KpiEngine:
             return
         if machine.stop_started is None or new_state in STOP_STATES:
             return  # not in a stop, or idle <-> fault inside the same stop
+        if new_state is MachineState.OFFLINE and reason in GAP_FLAGS:
+            return  # the agent, not the machine, stopped looking
         if new_state is MachineState.PRODUCING and ts - machine.stop_started <= self.setup.micro_stop_s:
             ending = machine.periods[self._open_key(self.calendar.period_at(ts))]
             ending.micro_stops += 1
@@ -791,6 +797,8 @@ class KpiEngine:
             _shift_spans(machine, before, step)
             if step < 0 and machine.last_good is not None and machine.last_good <= before:
                 machine.last_good += step  # offline detection keeps working in real time
+            if step > 0 and machine.stop_started is not None and machine.stop_started <= before:
+                machine.stop_started += step  # a stop in progress is timed in real time, not the jump
             machine.periods[self.period.key].flags.add(CLOCK_STEP)
         for counter in self.meter_counters.values():
             _shift_baseline(counter, before, step)

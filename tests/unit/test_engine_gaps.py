@@ -277,3 +277,31 @@ def test_a_stop_going_on_after_the_restart_is_a_micro_stop_if_it_ends_in_time() 
 def test_a_stop_longer_than_the_threshold_across_a_restart_is_no_micro_stop() -> None:
     assert stop_across_a_restart(120.0, local(9) + 300)["micro_stops"] == 0
     assert stop_across_a_restart(120.0, local(9) + 100, state_back=IDLE)["micro_stops"] == 0
+
+
+def test_a_stop_cut_by_a_clock_step_forward_is_timed_in_real_time() -> None:
+    """Idle from 09:00:00; at 09:00:20 the wall clock jumps an hour ahead (NTP); production is back
+    20 s of real time later (10 s offline for the jump, 10 s idle): a micro-stop, not an hour's stop."""
+    setup = micro_setup(120.0)
+    script = ScriptedMachine("m1", lambda t: IDLE if t >= local(9) else RUN, local(8), cycle_s=CYCLE_S)
+    engine = KpiEngine(setup, local(8))
+    replay(engine, [script], local(8), local(9) + 20, STEP)
+    jump = 3600.0
+    engine.clock_step(local(9) + 20, local(9) + 20 + jump)
+    parts = 3600 // CYCLE_S
+    for k in range(1, 30):
+        t = local(9) + 20 + jump + k * STEP
+        batch = [
+            Sample("m1", "running", k >= 2, t),
+            Sample("m1", "alarm", False, t),
+            Sample("m1", "setup", False, t),
+            Sample("m1", "count", float(parts), t),
+            Sample("m1", "rejects", 0.0, t),
+        ]
+        engine.ingest(batch)
+        engine.advance(t)
+        if k >= 2:
+            parts += STEP / CYCLE_S
+    totals = engine.machine_totals(engine.machines["m1"], engine.period.key)
+    assert totals.micro_stops == 1
+    assert totals.micro_stop_s == 30.0  # the idle time seen: 20 s before the jump, 10 s after

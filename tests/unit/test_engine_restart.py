@@ -183,9 +183,8 @@ def test_any_split_of_the_shift_equals_the_unbroken_shift_except_the_gaps_are_of
     # parts are counter deltas: made while the agent was down, counted at its first poll back;
     # those made in the gaps are unobserved: not in Performance's ideal time (their time is offline)
     assert (oee["produced"], oee["good"]) == (whole["produced"], whole["good"])
-    unseen = sum(
-        TIMELINE_OF.parts_at(min(restart, local(10))) - TIMELINE_OF.parts_at(stop) for stop, restart, _ in plan
-    )
+    parts_at = TIMELINE_OF.parts_at
+    unseen = sum(parts_at(min(restart, local(10))) - parts_at(stop) for stop, restart, _ in plan)
     assert abs(oee["produced_unobserved"] - unseen) <= len(plan)  # whole parts, shared by time
     assert oee["ideal_s"] == pytest.approx(whole["ideal_s"] - 4.0 * oee["produced_unobserved"])
     assert whole["produced_unobserved"] == 0

@@ -305,3 +305,18 @@ def test_a_stop_cut_by_a_clock_step_forward_is_timed_in_real_time() -> None:
     totals = engine.machine_totals(engine.machines["m1"], engine.period.key)
     assert totals.micro_stops == 1
     assert totals.micro_stop_s == 30.0  # the idle time seen: 20 s before the jump, 10 s after
+
+
+def test_an_outage_that_a_restart_cuts_in_two_is_unobserved_as_a_whole() -> None:
+    """Unreachable from 09:00; the agent is killed at 09:20 and back at 09:25; the machine answers
+    again at 09:30. The parts read then were made unseen from 09:00:30 on, across the checkpoint."""
+    machine = ScriptedMachine("m1", producing, local(8), cycle_s=CYCLE_S, reject_every=10**9)
+    engine = KpiEngine(EXACT, local(8))
+    outage = (local(9), local(9, 30))
+    replay(engine, [machine], local(8), local(9, 20), STEP, outage=outage)
+    engine = killed_and_restored(engine, EXACT, local(9, 25))
+    records = replay(engine, [continued(machine, local(9, 25))], local(9, 25), local(10), STEP, outage=outage)
+    records += engine.publish_current(local(10))
+    oee = [r.fields for r in records if r.kind is RecordKind.OEE][-1]
+    assert oee["produced_unobserved"] == (1800 - 30) / CYCLE_S
+    assert oee["performance"] == 1.0

@@ -62,6 +62,7 @@ COUNTER_FLAGS = {
 STOP_STATES = frozenset({MachineState.IDLE, MachineState.FAULT})  # what a micro-stop can be made of
 STOP_BUCKETS = frozenset({TimeBucket.IDLE_LOSS, TimeBucket.FAULT_LOSS})
 SPAN_STATES = frozenset({MachineState.PRODUCING, MachineState.OFFLINE})  # where parts may have been made
+MAX_SPANS = 4096  # producing/offline stretches kept per machine while its counters go unread
 AGENT_RESTART = "agent_restart"
 CLOCK_STEP = "clock_step"
 RESTART_REASON = "agent restart"
@@ -299,8 +300,9 @@ def _bucket(piece: CalendarPiece, state: MachineState) -> TimeBucket:
     return STATE_BUCKET[state]
 
 
-def _counts_parts(setup: MachineSetup) -> bool:
-    return setup.produced is not None or setup.good is not None or setup.rejected is not None
+def _has_baseline(machine: MachineTracker) -> bool:
+    """Whether a counter increment may still be read against time accounted now."""
+    return any(counter.last_value is not None for counter in machine.counters.values())
 
 
 def _shift_spans(machine: MachineTracker, before: float, step: float) -> None:
@@ -502,13 +504,15 @@ class KpiEngine:
             machine.energy_window[(piece.period.key, bucket)] += seconds
             if machine.stop_started is not None and bucket in STOP_BUCKETS:
                 machine.stop_pieces[(piece.period.key, bucket)] += seconds
-        if machine.state in SPAN_STATES and _counts_parts(machine.setup):
+        if machine.state in SPAN_STATES and _has_baseline(machine):
             offline = machine.state is MachineState.OFFLINE
             spans = machine.spans
             if spans and spans[-1][1] == machine.accounted_until and spans[-1][2] == offline:
                 spans[-1] = (spans[-1][0], until, offline)
             else:
                 spans.append((machine.accounted_until, until, offline))
+                if len(spans) > MAX_SPANS:  # a counter unread for days: its oldest stretches go
+                    del spans[0]
         machine.accounted_until = until
 
     @staticmethod

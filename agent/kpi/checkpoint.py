@@ -56,6 +56,7 @@ from agent.kpi.states import MachineState, TimeBucket
 
 FORMAT = 2  # 2: energy readings per period (no data vs no consumption), whole counts, meters' kW
 NO_RULES = StateRules(())  # a machine no longer configured: published once more, never evaluated
+UNKNOWN_LINE = "unknown"  # the line of a removed machine whose setup an old checkpoint lost
 
 Data = dict[str, Any]
 
@@ -276,9 +277,13 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
         EnergyTotals, {k: EnergyTotals(**v) for k, v in data["day_energy"].items()}
     )
     engine.day_main_kwh = None if data["day_main_kwh"] is None else float(data["day_main_kwh"])
-    unknown = sorted(set(engine.day_totals) - set(engine.machines) - set(engine.retired))
-    if unknown:
-        raise CheckpointError(f"day totals of machines the checkpoint has no setup for: {', '.join(unknown)}")
+    for orphan in sorted(set(engine.day_totals) - set(engine.machines) - set(engine.retired)):
+        # written before removed machines were kept: its day totals stay, under its current setup
+        # if it has one (then a reload adds it back), else as a machine of an unknown line
+        engine.retired[orphan] = next(
+            (m for m in current.machines if m.id == orphan),
+            MachineSetup(orphan, UNKNOWN_LINE, 0.0, NO_RULES),
+        )
     engine.crew_day_totals = defaultdict(
         OeeTotals, {k: OeeTotals(**v) for k, v in data.get("crew_day_totals", {}).items()}
     )

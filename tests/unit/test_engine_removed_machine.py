@@ -113,3 +113,20 @@ def test_a_checkpoint_taken_after_a_removal_restores_and_keeps_the_removed_machi
     assert day_record(records_after, RecordKind.OEE, machine="m2")["produced"] == (
         day_m2["produced"] + night_m2["produced"]
     )
+
+
+def test_a_checkpoint_whose_day_totals_name_a_machine_it_has_no_setup_for_keeps_them() -> None:
+    """What an older agent left after removing a machine by a reload: its day totals without its
+    setup. They stay in the day's records (the machine under an unknown line) instead of a crash."""
+    engine, _ = first_hours(local(21))
+    data = from_json(to_json(snapshot(engine)))
+    data["setup"]["machines"] = [m for m in data["setup"]["machines"] if m["id"] != "m2"]
+    data["setup"]["meters"] = []
+    del data["machines"]["m2"]
+    del data["meters"]["meter-2"]
+    del data["retired"]
+    restored = restore(data, ONLY_M1)
+    records = restored.resume(local(21, 5)) + finish_day(restored, local(21, 5))
+    m2_day = day_record(records, RecordKind.OEE, machine="m2")
+    assert m2_day["produced"] == 12 * PARTS_PER_HOUR
+    assert m2_day["line"] == "unknown"

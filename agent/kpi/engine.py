@@ -674,11 +674,14 @@ class KpiEngine:
     def _read_power(self, meter: MeterSetup, samples: list[Sample]) -> None:
         if meter.power_tag is None:
             return
-        power = next(
-            (s for s in reversed(samples) if s.tag == meter.power_tag and s.quality is Quality.GOOD), None
-        )
-        if power is not None and isinstance(power.value, int | float) and math.isfinite(power.value):
-            self.meter_kw[meter.id] = float(power.value)
+        power = next((s for s in reversed(samples) if s.tag == meter.power_tag), None)
+        if power is None:
+            return  # not read this poll (a slower request): the latest reading stands
+        value = power.value if power.quality is Quality.GOOD else None
+        if isinstance(value, int | float) and math.isfinite(value):
+            self.meter_kw[meter.id] = float(value)
+        else:
+            self.meter_kw.pop(meter.id, None)  # its latest read failed: the power now is unknown
 
     def _main_meter(self, start: float, end: float, kwh: float) -> None:
         for piece, share in self._split(start, end):

@@ -405,7 +405,13 @@ class KpiEngine:
             ts = good[-1].ts
             variant = self._variant(machine, good)
             machine.last_good = max(machine.last_good or ts, ts)
-            verdict = machine.setup.rules.evaluate(machine.values)
+            # a reason naming a tag whose latest read failed shows '?', not its last value
+            fresh = (
+                {**machine.values, **dict.fromkeys(machine.unreadable)}
+                if machine.unreadable
+                else machine.values
+            )
+            verdict = machine.setup.rules.evaluate(fresh)
             if verdict is not None:
                 records += self._set_state(machine, verdict.state, verdict.reason, ts)
                 if verdict.error is not None:  # the state is unknown: offline time, flagged

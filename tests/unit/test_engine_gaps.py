@@ -320,3 +320,17 @@ def test_an_outage_that_a_restart_cuts_in_two_is_unobserved_as_a_whole() -> None
     oee = [r.fields for r in records if r.kind is RecordKind.OEE][-1]
     assert oee["produced_unobserved"] == (1800 - 30) / CYCLE_S
     assert oee["performance"] == 1.0
+
+
+def test_a_reason_naming_a_tag_whose_read_failed_shows_a_question_mark_not_its_old_value() -> None:
+    engine = KpiEngine(EXACT, local(8))
+    t = local(8)
+    engine.ingest([Sample("m1", "alarm", True, t), Sample("m1", "alarm_code", 1203, t)])
+    records = engine.ingest(
+        [Sample("m1", "alarm", False, t + 10), Sample("m1", "alarm_code", None, t + 10, Quality.BAD)]
+    )
+    records += engine.ingest(
+        [Sample("m1", "alarm", True, t + 20), Sample("m1", "alarm_code", None, t + 20, Quality.BAD)]
+    )
+    reasons = [r.fields["reason"] for r in records if r.kind is RecordKind.STATE]
+    assert reasons == [None, "alarm ?"]  # idle, then a fault whose code could not be read

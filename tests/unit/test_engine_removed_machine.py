@@ -76,7 +76,10 @@ def test_a_machine_removed_while_down_after_its_shift_closed_is_in_the_day_recor
     assert m2_day["produced"] == day_m2["produced"] + night_m2["produced"]
     assert night_m2["produced"] == PARTS_PER_HOUR  # 20:00 to 21:00, before the restart
     assert "machine_removed" in night_m2["flags"]
+    assert "machine_removed" in m2_day["flags"]  # a day record carries its shifts' flags
     workshop = day_record(records_after, RecordKind.WORKSHOP_OEE)
+    assert {"machine_removed", "agent_restart"} <= set(workshop["flags"])  # and a roll-up its parts'
+    assert "machine_removed" not in day_record(records_after, RecordKind.OEE, machine="m1")["flags"]
     m1_day = day_record(records_after, RecordKind.OEE, machine="m1")
     assert workshop["produced"] == m1_day["produced"] + m2_day["produced"]
     m2_energy = day_record(records_after, RecordKind.ENERGY, machine="m2")

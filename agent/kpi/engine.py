@@ -45,7 +45,7 @@ from agent.kpi.counters import CounterEvent, CounterTracker, split_whole
 from agent.kpi.energy import GBT_2589_KGCE_PER_KWH, CarbonFactor, EnergyTotals, MeterInfo, energy_in_bucket
 from agent.kpi.fields import energy_fields, oee_fields, whole
 from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
-from agent.kpi.rules import RULE_ERROR, StateRules
+from agent.kpi.rules import RULE_ERROR, UNDETERMINED, StateRules
 from agent.kpi.states import STATE_BUCKET, MachineState, TimeBucket
 from agent.records import Record, RecordKind, rfc3339_ms
 from agent.samples import Quality, Sample, TagValue
@@ -390,10 +390,10 @@ class KpiEngine:
         return records
 
     def _ingest_machine(self, machine: MachineTracker, samples: list[Sample]) -> list[Record]:
-        """A poll's samples. The state is judged only on fresh inputs: while a tag the rules read
-        failed at its latest read (one request of several, an OPC UA node), the state holds as for
-        a poll that failed whole, and turns offline (no data) offline_after_s after the last poll
-        that read them all. Counters that were read are counted meanwhile."""
+        """A poll's samples. The state is judged only on fresh inputs: while a tag that the rules
+        need to decide failed at its latest read (one request of several, an OPC UA node), the
+        state holds as for a poll that failed whole, and turns offline (no data) offline_after_s
+        after the last poll that decided it. Counters that were read are counted meanwhile."""
         good = [s for s in samples if s.quality is Quality.GOOD]
         for sample in samples:  # in time order: the latest read of a tag says whether it is fresh
             if sample.quality is Quality.GOOD:
@@ -401,26 +401,22 @@ class KpiEngine:
             else:
                 machine.unreadable.add(sample.tag)
         records: list[Record] = []
-        if good and machine.unreadable.isdisjoint(machine.setup.rules.inputs):
+        variant = self._variant(machine, good)
+        # a reason naming a tag whose latest read failed shows '?', not its last value
+        unreadable = machine.unreadable
+        judged = {**machine.values, **dict.fromkeys(unreadable)} if unreadable else machine.values
+        verdict = machine.setup.rules.evaluate(judged, unreadable) if good else UNDETERMINED
+        if verdict is not None and not verdict.known:
+            if machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS:
+                # polled again and still not judged: from here it is an outage, not the gap
+                records += self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, samples[-1].ts)
+        else:
             ts = good[-1].ts
-            variant = self._variant(machine, good)
             machine.last_good = max(machine.last_good or ts, ts)
-            # a reason naming a tag whose latest read failed shows '?', not its last value
-            fresh = (
-                {**machine.values, **dict.fromkeys(machine.unreadable)}
-                if machine.unreadable
-                else machine.values
-            )
-            verdict = machine.setup.rules.evaluate(fresh)
             if verdict is not None:
                 records += self._set_state(machine, verdict.state, verdict.reason, ts)
                 if verdict.error is not None:  # the state is unknown: offline time, flagged
                     machine.periods[self._open_key(self.calendar.period_at(ts))].flags.add(RULE_ERROR)
-        else:
-            variant = self._variant(machine, good)
-            if machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS:
-                # polled again and still not judged: from here it is an outage, not the gap
-                records += self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, samples[-1].ts)
         if not good:
             return records
         self._count(machine, {s.tag: s for s in good}, variant)

@@ -334,3 +334,28 @@ def test_a_reason_naming_a_tag_whose_read_failed_shows_a_question_mark_not_its_o
     )
     reasons = [r.fields["reason"] for r in records if r.kind is RecordKind.STATE]
     assert reasons == [None, "alarm ?"]  # idle, then a fault whose code could not be read
+
+
+def test_a_state_decided_by_fresh_rules_before_the_stale_one_is_known() -> None:
+    """First match wins: a fault (alarm read good) is a fault whatever the failed `running` said;
+    an alarm that could not be read leaves the state undecided whatever `running` says."""
+    engine = KpiEngine(EXACT, local(8))
+    t = local(8)
+    engine.ingest(
+        [Sample("m1", "alarm", False, t), Sample("m1", "setup", False, t), Sample("m1", "running", True, t)]
+    )
+    fault = engine.ingest(
+        [
+            Sample("m1", "alarm", True, t + 10),
+            Sample("m1", "alarm_code", 7, t + 10),
+            Sample("m1", "running", None, t + 10, Quality.BAD),
+        ]
+    )
+    assert [(r.fields["state"], r.fields["reason"]) for r in fault] == [("fault", "alarm 7")]
+    undecided = engine.ingest(
+        [Sample("m1", "alarm", None, t + 20, Quality.BAD), Sample("m1", "running", True, t + 20)]
+    )
+    assert undecided == []  # held: fault until offline_after_s after t + 10, then no data
+    engine.advance(t + 45)
+    assert (engine.machines["m1"].state, engine.machines["m1"].reason) == (MachineState.OFFLINE, "no data")
+    assert engine.machines["m1"].since == t + 10 + 30

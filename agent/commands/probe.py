@@ -23,7 +23,7 @@ from agent.config.connections import ModbusConnection
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
 from agent.drivers.codec import DecodeError, decode
 from agent.drivers.connect_errors import describe_connect_error, why_not_connected
-from agent.drivers.modbus import new_client, read_table
+from agent.drivers.modbus import new_client, read_table, reply_mismatch
 from agent.drivers.modbus_exceptions import explain_exception
 from agent.drivers.planner import FUNCTION_CODE
 
@@ -117,6 +117,9 @@ async def read_once(connection: ModbusConnection, request: ProbeRequest) -> list
             f"{where}: {explain_exception(code)} "
             f"[function {FUNCTION_CODE[request.table]:02d} at {request.address}, count {request.count}]"
         )
+    mismatch = reply_mismatch(request.table, request.address, request.count, response)
+    if mismatch is not None:
+        raise ProbeError(f"{where}: {mismatch}")
     values = response.bits if request.table.is_bit_table else response.registers
     return [int(v) for v in values[: request.count]]
 

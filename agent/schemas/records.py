@@ -75,13 +75,15 @@ METER: Schema = typed(
     additionalProperties=False,
     description="the meter behind the figures (GB 17167)",
 )
+FLAGS: Schema = typed("array", items=TEXT, description="why a figure is missing or doubtful")
 ROLL_UP_OEE: dict[str, Schema] = {
+    "flags": FLAGS,  # the flags of its machines (or shifts) and its own
     "produced_quality_inferred": typed("number", minimum=0),
     "good_counted": NUMBER_OR_NULL,
 }
 MACHINE_OEE: dict[str, Schema] = {
     "quality_source": typed("string", description="the machine whose inspection gives the quality"),
-    "flags": typed("array", items=TEXT, description="why a figure is missing or doubtful"),
+    "flags": FLAGS,
 }
 SINK: Schema = typed(
     "object",

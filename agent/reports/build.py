@@ -1,0 +1,96 @@
+"""Reports from the history: the window of a shift or a day from the shift calendar, the records
+from agent/history/store.py, the figures from agent/reports/data.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from agent.config.compiled import AgentConfig
+from agent.config.engine_setup import build_calendar
+from agent.history.store import HistoryStore
+from agent.kpi.calendar import ShiftCalendar, ShiftInstance
+from agent.reports.data import MonthEnergy, PeriodReport, month_energy, period_report
+from agent.reports.reasons import ReasonNamer
+
+
+class ReportNotFoundError(LookupError):
+    """A day or shift the calendar does not have; the message says what there is."""
+
+
+def parse_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ReportNotFoundError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def parse_month(text: str) -> tuple[dt.date, dt.date]:
+    """'2026-11' -> its first and last day."""
+    try:
+        first = dt.date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise ReportNotFoundError(f"'{text}' is not a month (YYYY-MM)") from None
+    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return first, following - dt.timedelta(days=1)
+
+
+class Reports:
+    def __init__(self, history: HistoryStore, calendar: ShiftCalendar, reasons: ReasonNamer) -> None:
+        self.history = history
+        self.calendar = calendar
+        self.reasons = reasons
+
+    @classmethod
+    def of(cls, config: AgentConfig, history: HistoryStore) -> Reports:
+        w = config.workshop
+        profiles = {m.id: config.profiles[m.profile].spec for m in w.machines if m.profile in config.profiles}
+        return cls(
+            history, build_calendar(w.calendar, w.site.timezone), ReasonNamer(profiles, w.site.language)
+        )
+
+    def shift_instance(self, day: dt.date, shift: str) -> ShiftInstance:
+        shifts = self.calendar.shifts_starting_on(day)
+        found = next((s for s in shifts if s.name == shift), None)
+        if found is None:
+            there = ", ".join(s.name for s in shifts) or "none (not a working day)"
+            raise ReportNotFoundError(f"{day.isoformat()} has no shift '{shift}'; its shifts: {there}")
+        return found
+
+    def shift(self, day: dt.date, shift: str) -> PeriodReport:
+        instance = self.shift_instance(day, shift)
+        return period_report(
+            self.history.finals("shift", day.isoformat(), shift),
+            self.history.states(instance.start, instance.end),
+            period="shift",
+            day=day.isoformat(),
+            shift=shift,
+            start=instance.start,
+            end=instance.end,
+            planned_stops=instance.breaks,
+            reason_text=self.reasons,
+        )
+
+    def day(self, day: dt.date) -> PeriodReport:
+        shifts = self.calendar.shifts_starting_on(day)
+        if shifts:
+            start, end = shifts[0].start, max(s.end for s in shifts)
+        else:  # a day off: its local calendar day, where any work done shows
+            zone = zoneinfo.ZoneInfo(self.calendar.timezone)
+            start = dt.datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
+            end = start + 86_400.0
+        return period_report(
+            self.history.finals("day", day.isoformat()),
+            self.history.states(start, end),
+            period="day",
+            day=day.isoformat(),
+            shift=None,
+            start=start,
+            end=end,
+            planned_stops=tuple(b for s in shifts for b in s.breaks),
+            reason_text=self.reasons,
+        )
+
+    def month(self, month: str) -> MonthEnergy:
+        first, last = parse_month(month)
+        return month_energy(month, self.history.finals_between("day", first.isoformat(), last.isoformat()))

@@ -229,6 +229,29 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if document.get("ok") else EXIT_FAILURE
 
 
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.report import ReportError, write_report
+    from agent.reports.build import ReportNotFoundError
+
+    config = _load(args.config, console)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        written = write_report(
+            config,
+            args.output,
+            shift=tuple(args.shift) if args.shift else None,
+            day=args.day,
+            month=args.month,
+            language=args.language,
+        )
+    except (ReportError, ReportNotFoundError, OSError) as error:
+        print(f"report: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(written)
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from agent.clock import ScaledClock, wall_clock
     from agent.sim.server import OpcUaSimulation, WorkshopSimulator
@@ -352,6 +375,14 @@ def _probe_opcua(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
+def _report_arguments(report: argparse.ArgumentParser) -> None:
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--shift", nargs=2, metavar=("DAY", "SHIFT"), help="e.g. --shift 2026-11-24 day")
+    which.add_argument("--day", metavar="DAY", help="a production day, e.g. 2026-11-24")
+    which.add_argument("--month", metavar="YYYY-MM", help="energy per part per machine and line")
+    report.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
@@ -377,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "endpoint: what install.sh checks before it starts the service",
     )
     with_config("plan", "print the compiled Modbus read plan")
+    _report_arguments(with_config("report", "write a shift, day or month report from the history as HTML"))
     run = with_config("run", "run the agent (SIGTERM/SIGINT stop it cleanly)")
     run.add_argument(
         "--once",
@@ -480,6 +512,7 @@ HANDLERS = {
     "demo": cmd_demo,
     "probe": cmd_probe,
     "status": cmd_status,
+    "report": cmd_report,
 }
 
 

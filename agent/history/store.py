@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Self
 
 from agent.records import Record, RecordKind, from_json, to_json
+from agent.reports.data import STOP_STATES
 from agent.throttle import STORAGE_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class HistoryStore:
         self._last_prune = -float("inf")
         self._since_size_check = 0
         self._log = EventThrottle(STORAGE_FAULT_LOG_EVERY_S)
+        self._last_stop: dict[str, Record] = {}  # per machine: its newest fault, setup or idle state
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> Self:
@@ -135,6 +137,16 @@ class HistoryStore:
         except (OSError, sqlite3.Error) as error:
             raise HistoryError(f"history {self.path}: cannot open: {error}") from error
         self._db = db
+        self._last_stop = {
+            r.machine or "": r
+            for r in (
+                _record(kind, ts, body)
+                for kind, ts, body in db.execute(
+                    "SELECT kind, max(ts), body FROM records WHERE kind = 'state' AND "
+                    "json_extract(CAST(body AS TEXT), '$.state') IN ('fault', 'setup', 'idle') GROUP BY scope"
+                )
+            )
+        }
         self.prune()
         self._enforce_cap()
         return self
@@ -179,7 +191,10 @@ class HistoryStore:
         for record in records:
             scope = scope_of(record)
             body = to_json(record.fields)
-            latest.append((record.kind.value, scope, record.ts, body))
+            if record.fields.get("period") != "day":  # the board shows the shift so far, not the day
+                latest.append((record.kind.value, scope, record.ts, body))
+            if record.kind is RecordKind.STATE and record.fields.get("state") in STOP_STATES:
+                self._last_stop[scope] = record
             if kept(record):
                 f = record.fields
                 rows.append(
@@ -291,6 +306,11 @@ class HistoryStore:
         """The newest record of every kind and scope."""
         rows = self.db.execute("SELECT kind, ts, body FROM latest ORDER BY kind, scope")
         return [_record(kind, ts, body) for kind, ts, body in rows]
+
+    def last_stops(self) -> dict[str, Record]:
+        """Per machine, the state record of its newest stop (fault, setup, idle): the board's last
+        stop reason."""
+        return dict(self._last_stop)
 
     def shifts(self) -> list[tuple[str, str]]:
         """(day, shift) of every shift with final records, newest first: the report index."""

@@ -1,0 +1,76 @@
+"""The HTML of the board and the report pages: one shell, filled in by its script from JSON.
+
+Served, a page links its style and scripts from /static and fetches its figures from the URL in
+`data-source`, so the Content-Security-Policy can forbid inline scripts. As a file
+(`edge-agent report --output report.html`) the same shell carries all of it inline, the figures as
+a JSON data block, so it opens anywhere without the agent and prints to PDF from the browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import importlib.resources
+import json
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+ECHARTS = "vendor/echarts.min.js"
+SCRIPTS = {"board": ("board.js",), "shift": (ECHARTS, "report.js"), "day": (ECHARTS, "report.js")}
+SCRIPTS["month"] = SCRIPTS["shift"]
+STYLE = "style.css"
+SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
+
+
+def web_dir() -> Path:
+    folder = importlib.resources.files("agent") / "web"
+    if not isinstance(folder, Path) or not folder.is_dir():
+        raise RuntimeError(f"the package data folder {folder} is missing: reinstall shopfloor-edge-agent")
+    return folder
+
+
+def static_dir() -> Path:
+    return web_dir() / "static"
+
+
+@functools.cache
+def _template() -> string.Template:
+    return string.Template((web_dir() / "templates" / "page.html").read_text(encoding="utf-8"))
+
+
+def _static_text(name: str) -> str:
+    return (static_dir() / name).read_text(encoding="utf-8")
+
+
+def served_page(kind: str, language: str, title: str, source: str) -> str:
+    """The page as the agent serves it: assets and figures from their own URLs."""
+    return _template().substitute(
+        language=html.escape(language),
+        title=html.escape(title),
+        kind=kind,
+        source=html.escape(source),
+        styles=f'<link rel="stylesheet" href="/static/{STYLE}">',
+        data="",
+        scripts="\n".join(f'<script src="/static/{name}"></script>' for name in SCRIPTS[kind]),
+    )
+
+
+def _inline(text: str) -> str:
+    """Script or JSON text that cannot end its <script> element early."""
+    return SCRIPT_END.sub(r"<\\/\1", text)
+
+
+def file_page(kind: str, language: str, title: str, document: dict[str, Any]) -> str:
+    """The page as one self-contained file: style, scripts and figures inline."""
+    data = json.dumps(document, ensure_ascii=False, allow_nan=False)
+    return _template().substitute(
+        language=html.escape(language),
+        title=html.escape(title),
+        kind=kind,
+        source="",
+        styles=f"<style>\n{_static_text(STYLE)}\n</style>",
+        data=f'<script type="application/json" id="page-data">{_inline(data)}</script>',
+        scripts="\n".join(f"<script>\n{_inline(_static_text(name))}\n</script>" for name in SCRIPTS[kind]),
+    )

@@ -1,4 +1,4 @@
-# noqa: E501 - the JavaScript the tests run in the page reads best on one line each
+# ruff: noqa: E501 - the JavaScript the tests run in the page reads best on one line each
 """The board and the reports in a real browser: Debian's headless Chromium, driven by Selenium
 through the system chromedriver. Screenshots go to test-artifacts/browser/."""
 

@@ -58,9 +58,17 @@ class Reports:
         return found
 
     def shift(self, day: dt.date, shift: str) -> PeriodReport:
+        """A closed shift from its final records; the running one from its figures so far."""
         instance = self.shift_instance(day, shift)
+        records = self.history.finals("shift", day.isoformat(), shift) or [
+            r
+            for r in self.history.latest()
+            if r.fields.get("period") == "shift"
+            and r.fields.get("day") == day.isoformat()
+            and r.fields.get("shift") == shift
+        ]
         return period_report(
-            self.history.finals("shift", day.isoformat(), shift),
+            records,
             self.history.states(instance.start, instance.end),
             period="shift",
             day=day.isoformat(),

@@ -111,6 +111,7 @@ class PeriodReport:
     timelines: Mapping[str, tuple[Span, ...]]
     pareto: tuple[StopReason, ...]
     planned_stops: tuple[tuple[float, float], ...] = ()
+    final: bool = True  # False: a shift still running, its figures so far
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,7 @@ def period_report(
             spans, key=lambda machine, span: reason_text(machine, span.reason), planned_stops=planned_stops
         ),
         planned_stops=planned_stops,
+        final=bool(finals) and all(r.fields.get("final") is True for r in finals),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.i18n import Catalogue
@@ -94,6 +94,7 @@ def board_document(
     lines: Sequence[tuple[str, str]] = (),
     machines: Sequence[tuple[str, str, float | None]] = (),
     workshop_name: str = "",
+    reason_text: Callable[[str, str | None], str | None] = lambda _machine, reason: reason,
 ) -> dict[str, Any]:
     """The board: a tile per machine grouped by line, the lines' and the workshop's totals, the
     current shift and crew. `lines` (id, name) and `machines` (id, line, ideal cycle) give the
@@ -129,12 +130,16 @@ def board_document(
                 "name": str(first.get("machine_name") or machine),
                 "state": state.get("state") if state else "unknown",
                 "since": stamp.get((RecordKind.STATE, machine)),
-                "reason": state.get("reason") if state else None,
+                "reason": reason_text(machine, state.get("reason")) if state else None,
                 **_ratios(figures),
                 "target": target_parts(figures, cycles.get(machine)),
                 "kwh_per_unit": _number(energy.get(machine), "kwh_per_unit"),
                 "last_stop": (
-                    {"state": stop.fields.get("state"), "reason": stop.fields.get("reason"), "at": stop.ts}
+                    {
+                        "state": stop.fields.get("state"),
+                        "reason": reason_text(machine, stop.fields.get("reason")),
+                        "at": stop.ts,
+                    }
                     if stop is not None
                     else None
                 ),
@@ -178,4 +183,15 @@ def board_document(
             for line in order
             if line in tiles_by_line
         ],
+    }
+
+
+def index_document(shifts: Sequence[tuple[str, str]], context: Mapping[str, Any]) -> dict[str, Any]:
+    """The report index: the shifts, days and months the history has, newest first."""
+    days = sorted({day for day, _shift in shifts}, reverse=True)
+    months = sorted({day[:7] for day in days}, reverse=True)
+    return {
+        **context,
+        "kind": "index",
+        "report": {"shifts": [list(s) for s in shifts], "days": days, "months": months},
     }

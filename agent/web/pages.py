@@ -20,6 +20,7 @@ from typing import Any
 ECHARTS = "vendor/echarts.min.js"
 SCRIPTS = {"board": ("board.js",), "shift": (ECHARTS, "report.js"), "day": (ECHARTS, "report.js")}
 SCRIPTS["month"] = SCRIPTS["shift"]
+SCRIPTS["index"] = ("report.js",)
 STYLE = "style.css"
 SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
 
@@ -64,13 +65,14 @@ def _inline(text: str) -> str:
 
 def file_page(kind: str, language: str, title: str, document: dict[str, Any]) -> str:
     """The page as one self-contained file: style, scripts and figures inline."""
-    data = json.dumps(document, ensure_ascii=False, allow_nan=False)
+    # every '<' of the data as \u003c: no '</script>' or '<!--' in it can change how HTML parses it
+    data = json.dumps(document, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
     return _template().substitute(
         language=html.escape(language),
         title=html.escape(title),
         kind=kind,
         source="",
         styles=f"<style>\n{_static_text(STYLE)}\n</style>",
-        data=f'<script type="application/json" id="page-data">{_inline(data)}</script>',
+        data=f'<script type="application/json" id="page-data">{data}</script>',
         scripts="\n".join(f"<script>\n{_inline(_static_text(name))}\n</script>" for name in SCRIPTS[kind]),
     )

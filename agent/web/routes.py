@@ -20,7 +20,13 @@ from agent.config.compiled import AgentConfig
 from agent.history.store import HistoryStore
 from agent.i18n import catalogue
 from agent.reports.build import ReportNotFoundError, Reports, parse_day
-from agent.web.documents import board_document, month_document, page_context, report_document
+from agent.web.documents import (
+    board_document,
+    index_document,
+    month_document,
+    page_context,
+    report_document,
+)
 from agent.web.pages import served_page, static_dir
 
 
@@ -39,6 +45,7 @@ class WebPages:
         self.config = config  # called per request: a reload's names and language show at once
         self.history = history
         self.clock = clock
+        self._cached: tuple[str, Reports] | None = None
 
     def context(self) -> dict[str, Any]:
         w = self.config().workshop
@@ -48,6 +55,7 @@ class WebPages:
         app.router.add_get("/board", self.board)
         app.router.add_get("/board/data.json", self.board_data)
         app.router.add_get("/reports", self.index)
+        app.router.add_get("/reports/index.json", self.index_data)
         app.router.add_get(r"/reports/shift/{day}/{shift:[^/.]+}", self.shift_page)
         app.router.add_get(r"/reports/shift/{day}/{shift:[^/.]+}.json", self.shift_data)
         app.router.add_get(r"/reports/day/{day:[^/.]+}", self.day_page)
@@ -77,25 +85,22 @@ class WebPages:
                 lines=[(line.id, line.name or line.id) for line in w.lines],
                 machines=[(m.id, m.line, m.ideal_cycle_s) for m in w.machines],
                 workshop_name=w.name,
+                reason_text=self._reports().reasons,
             )
         )
 
     async def index(self, _request: web.Request) -> web.Response:
-        words = catalogue(self.config().workshop.site.language)
-        items = "".join(
-            f'<li><a href="/reports/shift/{day}/{shift}">{day} {shift}</a> · '
-            f'<a href="/reports/day/{day}">{words("web.day_report")}</a></li>'
-            for day, shift in self.history.shifts()
-        )
-        body = served_page("board", words.language, words("web.reports"), "")
-        body = body.replace(
-            '<main id="page" data-kind="board" data-source=""></main>', f"<main><ul>{items}</ul></main>"
-        )
-        body = body.replace('<script src="/static/board.js"></script>', "")
-        return web.Response(text=body, content_type="text/html")
+        return self._page("index", "web.reports", "/reports/index.json")
+
+    async def index_data(self, _request: web.Request) -> web.Response:
+        return _json(index_document(self.history.shifts(), self.context()))
 
     def _reports(self) -> Reports:
-        return Reports.of(self.config(), self.history)
+        """Built once per configuration version (its calendar and profiles), again after a reload."""
+        config = self.config()
+        if self._cached is None or self._cached[0] != config.version:
+            self._cached = (config.version, Reports.of(config, self.history))
+        return self._cached[1]
 
     async def shift_page(self, request: web.Request) -> web.Response:
         return self._page("shift", "web.shift_report", request.path + ".json")

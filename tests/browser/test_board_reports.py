@@ -141,7 +141,7 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
     agent = Agent(
         config,
         clock=time.time,
-        engine_setup=build_engine_setup(config, offline_after_s=1.0),
+        engine_setup=build_engine_setup(config, offline_after_s=1.0, publish_interval_s=1.0),
         poll_interval_s=0.2,
         outbox=Outbox(tmp_path / "outbox.db"),
     )

@@ -194,6 +194,23 @@
     }));
   }
 
+  function index(report) {
+    main.appendChild(el("h1", null, L.reports));
+    [[L.shift_report, report.shifts.map(function (s) { return ["/reports/shift/" + s[0] + "/" + s[1], s[0] + " " + s[1]]; })],
+     [L.day_report, report.days.map(function (d) { return ["/reports/day/" + d, d]; })],
+     [L.month_report, report.months.map(function (m) { return ["/reports/month/" + m, m]; })]].forEach(function (group) {
+      heading(group[0]);
+      var list = el("ul", "index");
+      group[1].forEach(function (item) {
+        var link = el("a", null, item[1]);
+        link.href = encodeURI(item[0]);
+        list.appendChild(el("li")).appendChild(link);
+      });
+      main.appendChild(list);
+    });
+    if (!report.shifts.length) main.appendChild(el("p", "empty", L.no_records));
+  }
+
   function render(doc) {
     L = doc.labels;
     S = doc.states;
@@ -201,8 +218,15 @@
     timeFormat = new Intl.DateTimeFormat(doc.language, { timeZone: doc.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     dayFormat = new Intl.DateTimeFormat(doc.language, { timeZone: doc.timezone, dateStyle: "medium", timeStyle: "short", hourCycle: "h23" });
     var report = doc.report;
+    if (doc.kind === "index") {
+      document.title = L.reports;
+      main.replaceChildren();
+      index(report);
+      main.dataset.ready = "1";
+      return;
+    }
     var title = doc.kind === "month" ? L.month_report + " " + report.month
-      : (doc.kind === "shift" ? L.shift_report : L.day_report) + " " + report.day + (report.shift_name ? " " + report.shift_name : report.shift ? " " + report.shift : "");
+      : (doc.kind === "shift" ? L.shift_report : L.day_report) + " " + report.day + (report.shift_name ? " " + report.shift_name : report.shift ? " " + report.shift : "") + (report.final || !report.machines.length ? "" : " " + L.so_far);
     document.title = title;
     main.replaceChildren();
     main.appendChild(el("h1", null, title));

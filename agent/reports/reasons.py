@@ -1,4 +1,5 @@
-"""Stop reasons as people read them: an alarm code in a reason named by its profile's text.
+"""Stop reasons as people read them: an alarm code in a reason named by its profile's text, and
+the agent's own reasons (no data, agent restart, clock step) in the site's language.
 
 A state rule's reason is a template over tags (`alarm {alarm_code}`, agent/kpi/rules.py); the
 record carries it filled in (`alarm 1203`). A profile's `alarms` section maps codes to text. Here
@@ -14,8 +15,16 @@ import string
 from collections.abc import Callable, Mapping
 
 from agent.config.profile import AlarmText, Profile
+from agent.i18n import catalogue
+from agent.kpi.engine import CLOCK_STEP_REASON, NO_DATA_REASON, RESTART_REASON
 
 ReasonText = Callable[[str, str | None], str | None]
+# the agent's own reasons for time it could not see: its words, so the catalogue's
+AGENT_REASONS = {
+    NO_DATA_REASON: "reason.no_data",
+    RESTART_REASON: "reason.agent_restart",
+    CLOCK_STEP_REASON: "reason.clock_step",
+}
 
 
 def template_pattern(template: str) -> re.Pattern[str] | None:
@@ -55,6 +64,8 @@ class ReasonNamer:
             self._rules[machine] = (patterns, profile.alarms)
 
     def __call__(self, machine: str, reason: str | None) -> str | None:
+        if reason in AGENT_REASONS:
+            return catalogue(self.language)(AGENT_REASONS[reason])
         if reason is None or machine not in self._rules:
             return reason
         patterns, alarms = self._rules[machine]

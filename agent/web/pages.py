@@ -10,26 +10,28 @@ from __future__ import annotations
 
 import functools
 import html
-import importlib.resources
 import json
 import re
 import string
 from pathlib import Path
 from typing import Any
 
+from agent.package_data import package_folder
+
 ECHARTS = "vendor/echarts.min.js"
-SCRIPTS = {"board": ("board.js",), "shift": (ECHARTS, "report.js"), "day": (ECHARTS, "report.js")}
-SCRIPTS["month"] = SCRIPTS["shift"]
-SCRIPTS["index"] = ("report.js",)
+SCRIPTS = {
+    "board": ("page.js", "board.js"),
+    "shift": (ECHARTS, "page.js", "report.js"),
+    "day": (ECHARTS, "page.js", "report.js"),
+    "month": (ECHARTS, "page.js", "report.js"),
+    "index": ("page.js", "report.js"),
+}
 STYLE = "style.css"
 SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
 
 
 def web_dir() -> Path:
-    folder = importlib.resources.files("agent") / "web"
-    if not isinstance(folder, Path) or not folder.is_dir():
-        raise RuntimeError(f"the package data folder {folder} is missing: reinstall shopfloor-edge-agent")
-    return folder
+    return package_folder("web")
 
 
 def static_dir() -> Path:

@@ -205,7 +205,7 @@ def test_the_report_file_carries_everything_and_cannot_be_broken_out_of() -> Non
         refresh_s=5,
     )
     page = file_page("board", "en", words("web.board_title"), document)
-    assert page.lower().count("</script>") == 2  # the data block and board.js: the data closes nothing
+    assert page.lower().count("</script>") == 3  # data, page.js, board.js: the data closes nothing
     assert "<!--" not in page
     data = page.split('id="page-data">')[1].split("</script>")[0]
     assert json.loads(data)["lines"][0]["machines"][0]["reason"] == hostile

@@ -10,16 +10,9 @@
   var refreshS = 5;
   var clockFormat = null;
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function pct(v) { return v === null || v === undefined ? "-" : (v * 100).toFixed(1) + "%"; }
-  function num(v, digits) {
-    return v === null || v === undefined ? "-" : Number(v).toLocaleString(undefined, { maximumFractionDigits: digits });
-  }
+  var P = window.EdgeAgentPage;
+  var el = P.el, pct = P.pct;
+  function num(v, digits) { return P.num(v, digits, true); }
   function duration(seconds) {
     if (seconds === null || seconds === undefined || seconds < 0) return "-";
     var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = Math.floor(seconds % 60);
@@ -156,9 +149,9 @@
       .then(function () { setTimeout(load, refreshS * 1000); });
   }
 
-  var embedded = document.getElementById("page-data");
+  var embedded = P.embedded();
   if (embedded) {
-    render(JSON.parse(embedded.textContent));
+    render(embedded);
   } else {
     load();
   }

@@ -14,16 +14,8 @@
   ];
   var L = {}, S = {}, timeFormat = null, dayFormat = null;
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function pct(v) { return v === null || v === undefined ? "-" : (v * 100).toFixed(1) + "%"; }
-  function num(v, digits) {
-    return v === null || v === undefined ? "-" : Number(v).toLocaleString(undefined, { maximumFractionDigits: digits, useGrouping: false });
-  }
+  var P = window.EdgeAgentPage;
+  var el = P.el, pct = P.pct, num = P.num;
   function minutes(s) { return num(s / 60, 1); }
   function time(ts) { return timeFormat.format(new Date(ts * 1000)); }
   function chart(id, height, option) {
@@ -247,9 +239,9 @@
     main.dataset.ready = "1";
   }
 
-  var embedded = document.getElementById("page-data");
+  var embedded = P.embedded();
   if (embedded) {
-    render(JSON.parse(embedded.textContent));
+    render(embedded);
   } else {
     fetch(main.dataset.source, { cache: "no-store", credentials: "same-origin" })
       .then(function (response) { if (!response.ok) throw new Error(String(response.status)); return response.json(); })

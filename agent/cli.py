@@ -309,6 +309,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         records=Path(args.records) if args.records else None,
         write_records=args.records != "",
         seed=args.seed,
+        board_port=args.board_port,
     )
     try:
         reset_demo_state(options)
@@ -449,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON Lines file for records (default <state-dir>/records.jsonl; '' for none)",
     )
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--board-port",
+        type=int,
+        metavar="PORT",
+        help="also serve the workshop board and the reports on http://127.0.0.1:PORT (0: any free port)",
+    )
     demo.add_argument(
         "--example",
         default="grinding",

@@ -36,10 +36,17 @@ def parse_month(text: str) -> tuple[dt.date, dt.date]:
 
 
 class Reports:
-    def __init__(self, history: HistoryStore, calendar: ShiftCalendar, reasons: ReasonNamer) -> None:
+    def __init__(
+        self,
+        history: HistoryStore,
+        calendar: ShiftCalendar,
+        reasons: ReasonNamer,
+        order: tuple[str, ...] = (),
+    ) -> None:
         self.history = history
         self.calendar = calendar
         self.reasons = reasons
+        self.order = order  # the workshop file's lines and machines
 
     @classmethod
     def of(cls, config: AgentConfig, history: HistoryStore) -> Reports:
@@ -77,6 +84,7 @@ class Reports:
             end=instance.end,
             planned_stops=instance.breaks,
             reason_text=self.reasons,
+            order=self.order,
         )
 
     def day(self, day: dt.date) -> PeriodReport:
@@ -97,6 +105,7 @@ class Reports:
             end=end,
             planned_stops=tuple(b for s in shifts for b in s.breaks),
             reason_text=self.reasons,
+            order=self.order,
         )
 
     def month(self, month: str) -> MonthEnergy:

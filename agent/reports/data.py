@@ -311,9 +311,11 @@ def period_report(
     end: float,
     planned_stops: tuple[tuple[float, float], ...] = (),
     reason_text: Callable[[str, str | None], str | None] = lambda _machine, reason: reason,
+    order: Sequence[str] = (),
 ) -> PeriodReport:
     """A shift's or a day's report from its final records and the machines' state records.
-    reason_text(machine, reason) names a stop reason as the machine's profile does."""
+    reason_text(machine, reason) names a stop reason as the machine's profile does; `order` lists
+    machine and line ids as the workshop file does (others follow, by id)."""
     machine_oee = _by_scope(finals, RecordKind.OEE, "machine")
     machine_energy = _by_scope(finals, RecordKind.ENERGY, "machine")
     line_oee = _by_scope(finals, RecordKind.LINE_OEE, "line")
@@ -321,9 +323,14 @@ def period_report(
     workshop_oee = next((r.fields for r in finals if r.kind is RecordKind.WORKSHOP_OEE), None)
     workshop_energy = next((r.fields for r in finals if r.kind is RecordKind.WORKSHOP_ENERGY), None)
     spans = timeline(states, start, end)
-    machine_ids = sorted(set(machine_oee) | set(machine_energy) | set(spans))
+    rank = {scope: index for index, scope in enumerate(order)}
+
+    def ordered(ids: set[str]) -> list[str]:
+        return sorted(ids, key=lambda scope: (rank.get(scope, len(rank)), scope))
+
+    machine_ids = ordered(set(machine_oee) | set(machine_energy) | set(spans))
     machines = tuple(figures(m, machine_oee.get(m), machine_energy.get(m)) for m in machine_ids)
-    lines = tuple(figures(line, line_oee.get(line), line_energy.get(line)) for line in sorted(set(line_oee)))
+    lines = tuple(figures(line, line_oee.get(line), line_energy.get(line)) for line in ordered(set(line_oee)))
     first = next((r.fields for r in finals), {})
     workshop = None
     if workshop_oee is not None or workshop_energy is not None:

@@ -59,6 +59,7 @@ FLUSH_CHECK_S = 0.05
 # connections and cursors stay as they started until the next restart.
 RESTART_SECTIONS = ("agent", "outbox", "outputs", "health", "history")
 PROCESS_LOOP = "kpi:process"  # not a valid connection id, so never one of them
+HISTORY_FILE = "history.db"  # in agent.state_dir, unless history.path says otherwise
 
 
 class _StopRequestedError(Exception):
@@ -350,5 +351,5 @@ def default_history(config: AgentConfig, clock: Clock) -> HistoryStore | None:
     section = config.workshop.history
     if not section.enabled:
         return None
-    path = Path(section.path) if section.path else Path(config.workshop.agent.state_dir) / "history.db"
+    path = Path(section.path) if section.path else Path(config.workshop.agent.state_dir) / HISTORY_FILE
     return HistoryStore(path, days=section.days, max_bytes=int(section.max_mb * 2**20), clock=clock)

@@ -12,7 +12,7 @@ from agent.history.store import HistoryStore
 from agent.kpi.calendar import ShiftCalendar
 from agent.records import Record, RecordKind
 from agent.reports.build import ReportNotFoundError, Reports
-from agent.reports.data import PeriodReport, Span, month_energy, pareto, timeline
+from agent.reports.data import PeriodReport, Span, month_energy, pareto, period_report, timeline
 from agent.reports.reasons import ReasonNamer, template_pattern
 from tests.report_shift import (
     BREAK,
@@ -195,3 +195,16 @@ def test_the_month_view_reads_the_days_records_of_that_month(tmp_path: Path, rec
 class _final:  # noqa: N801 - reads as `record | _final()`: the record as a final day record
     def __ror__(self, record: Record) -> Record:
         return Record(record.kind, record.ts or END, {**record.fields, "period": "day", "final": True})
+
+
+def test_machines_and_lines_follow_the_workshop_files_order() -> None:
+    def oee(machine: str, line: str) -> Record:
+        return Record(RecordKind.OEE, END, {"machine": machine, "line": line, "final": True, "pbt_s": 1.0})
+
+    finals = [oee("a-first", "l2"), oee("z-second", "l1"), Record(RecordKind.LINE_OEE, END, {"line": "l1"})]
+    finals.append(Record(RecordKind.LINE_OEE, END, {"line": "l2"}))
+    report = period_report(
+        finals, [], period="shift", day="d", shift="s", start=0, end=1, order=("l2", "z-second")
+    )
+    assert [m.scope for m in report.machines] == ["z-second", "a-first"]  # the unlisted one after
+    assert [line.scope for line in report.lines] == ["l2", "l1"]

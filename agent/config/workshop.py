@@ -255,6 +255,9 @@ class KpiSection(StrictModel):
     )
 
 
+MIN_TOKEN_CHARS = 12  # guessed over a plant network at a few hundred tries a second: never
+
+
 class HealthSection(StrictModel):
     """The local web server: /health (JSON), /metrics (Prometheus), the workshop board (/board) and
     the shift and day reports (/reports). Loopback by default."""
@@ -264,10 +267,11 @@ class HealthSection(StrictModel):
         "127.0.0.1", description="127.0.0.1: this gateway only; 0.0.0.0 or an address: the plant network"
     )
     port: Annotated[int, Field(ge=0, le=65535)] = 9470
-    token: str | None = Field(
+    token: Annotated[str, Field(min_length=MIN_TOKEN_CHARS)] | None = Field(
         None,
         description="when set, the board and the reports ask for it: HTTP basic auth (any user name, "
-        "the token as password) or 'Authorization: Bearer <token>'; also as token_file",
+        f"the token as password) or 'Authorization: Bearer <token>'; also as token_file; at least "
+        f"{MIN_TOKEN_CHARS} characters",
     )
     board_refresh_s: Annotated[float, Field(ge=1, le=300)] = Field(
         5.0, description="how often the board asks for new figures"

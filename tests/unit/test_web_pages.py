@@ -233,3 +233,21 @@ def test_the_report_command_writes_one_self_contained_file(
     assert re.search(r'<(script|link|img)[^>]+(src|href)="(?!data:)', markup) is None  # opens anywhere
     month = write_report(sample_config, tmp_path / "month.html", month="2026-11")
     assert '"kind": "month"' in month.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.20", False),
+        ("gateway.plant", False),
+    ],
+)
+def test_only_loopback_hosts_keep_the_board_to_this_gateway(host: str, loopback: bool) -> None:
+    from agent.service.daemon import is_loopback
+
+    assert is_loopback(host) is loopback

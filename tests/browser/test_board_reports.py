@@ -202,9 +202,10 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
             today = dt.datetime.now(SHANGHAI).date().isoformat()
 
             def report_page() -> None:
-                browser.get(f"{base}/reports/day/{today}")
-                wait_for(browser, "return document.getElementById('page').dataset.ready === '1'")
-                assert_clean(browser)  # ECharts under the CSP, no inline script, nothing from elsewhere
+                for path in (f"/reports/day/{today}", f"/reports/month/{today[:7]}", "/reports"):
+                    browser.get(base + path)
+                    wait_for(browser, "return document.getElementById('page').dataset.ready === '1'")
+                    assert_clean(browser)  # ECharts under the CSP, no inline script, nothing from elsewhere
 
             await asyncio.to_thread(report_page)
         finally:
@@ -276,6 +277,10 @@ def test_a_shift_report_shows_the_scripted_shift(browser: Any, tmp_path: Path, l
     title = browser.execute_script("return document.querySelector('h1').textContent")
     assert title.startswith(catalogue(language)("web.shift_report"))
     screenshot(browser, f"shift-report-{language}.png")
+    printed = browser.execute_cdp_cmd("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": True})
+    pdf = base64.b64decode(printed["data"])
+    assert pdf.startswith(b"%PDF-")  # what the browser's print menu makes of it
+    (ARTIFACTS / f"shift-report-{language}.pdf").write_bytes(pdf)
     urls = assert_clean(browser)
     assert all(u.startswith("file://") for u in urls)  # the file needs nothing from anywhere
 

@@ -289,7 +289,7 @@ class HistorySection(StrictModel):
         62.0, description="records older than this are deleted (62: this month and the last)"
     )
     max_mb: Annotated[float, Field(gt=0)] = Field(
-        128.0, description="bound on the file's data; over it the oldest records go first"
+        256.0, description="bound on the file's data; over it the oldest records go first"
     )
 
 

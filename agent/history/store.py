@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS records (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_period ON records (period, day, shift);
-CREATE INDEX IF NOT EXISTS records_kind_ts ON records (kind, ts);
+CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
+CREATE INDEX IF NOT EXISTS records_scope ON records (kind, scope, ts);
 CREATE TABLE IF NOT EXISTS latest (
     kind TEXT NOT NULL,
     scope TEXT NOT NULL,
@@ -102,7 +103,89 @@ class HistoryStats:
     deleted_by_size: int
 
 
-class HistoryStore:
+class HistoryReader:
+    """The history's queries, on a connection of their own: `HistoryStore.reader()` opens one
+    read-only, so a report is built on a worker thread while the agent keeps writing (WAL)."""
+
+    def __init__(self, db: sqlite3.Connection | None = None) -> None:
+        self._db = db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise HistoryError("the history is not open")
+        return self._db
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------------
+    def finals(self, period: str, day: str, shift: str | None = None) -> list[Record]:
+        """The final records of one shift (period 'shift', with its id) or one production day."""
+        if shift is None:
+            rows = self.db.execute(
+                "SELECT kind, ts, body FROM records WHERE period = ? AND day = ? ORDER BY id", (period, day)
+            )
+        else:
+            rows = self.db.execute(
+                "SELECT kind, ts, body FROM records WHERE period = ? AND day = ? AND shift = ? ORDER BY id",
+                (period, day, shift),
+            )
+        return [_record(kind, ts, body) for kind, ts, body in rows]
+
+    def finals_between(self, period: str, first_day: str, last_day: str) -> list[Record]:
+        """Final records of every day from first_day to last_day (ISO dates, inclusive)."""
+        rows = self.db.execute(
+            "SELECT kind, ts, body FROM records WHERE period = ? AND day >= ? AND day <= ? ORDER BY id",
+            (period, first_day, last_day),
+        )
+        return [_record(kind, ts, body) for kind, ts, body in rows]
+
+    def states(self, start: float, end: float) -> list[Record]:
+        """State records in [start, end), and for every machine the last one before start (the
+        state it was in when the window opened)."""
+        rows = self.db.execute(
+            "SELECT kind, ts, body FROM records WHERE kind = 'state' AND ts >= ? AND ts < ? ORDER BY ts, id",
+            (start, end),
+        ).fetchall()
+        # one index seek per machine (records_scope), whatever the history's length
+        machines = [scope for (scope,) in self.db.execute("SELECT scope FROM latest WHERE kind = 'state'")]
+        before = [
+            row
+            for scope in machines
+            for row in self.db.execute(
+                "SELECT kind, ts, body FROM records WHERE kind = 'state' AND scope = ? AND ts < ? "
+                "ORDER BY ts DESC LIMIT 1",
+                (scope, start),
+            )
+        ]
+        return [_record(kind, ts, body) for kind, ts, body in (*before, *rows)]
+
+    def latest(self) -> list[Record]:
+        """The newest record of every kind and scope."""
+        rows = self.db.execute("SELECT kind, ts, body FROM latest ORDER BY kind, scope")
+        return [_record(kind, ts, body) for kind, ts, body in rows]
+
+    def shifts(self) -> list[tuple[str, str]]:
+        """(day, shift) of every shift with final records, newest first: the report index."""
+        rows = self.db.execute(
+            "SELECT DISTINCT day, shift FROM records WHERE period = 'shift' AND day IS NOT NULL "
+            "ORDER BY day DESC, shift"
+        )
+        return [(str(day), str(shift)) for day, shift in rows]
+
+
+class HistoryStore(HistoryReader):
     """Open with `with` (or open()/close()); add() committed records; query for reports and the board."""
 
     def __init__(
@@ -119,7 +202,7 @@ class HistoryStore:
         self.clock = clock
         self.deleted_by_age = 0
         self.deleted_by_size = 0
-        self._db: sqlite3.Connection | None = None
+        super().__init__()
         self._last_prune = -float("inf")
         self._since_size_check = 0
         self._log = EventThrottle(STORAGE_FAULT_LOG_EVERY_S)
@@ -137,38 +220,30 @@ class HistoryStore:
         except (OSError, sqlite3.Error) as error:
             raise HistoryError(f"history {self.path}: cannot open: {error}") from error
         self._db = db
-        self._last_stop = {
-            r.machine or "": r
-            for r in (
-                _record(kind, ts, body)
-                for kind, ts, body in db.execute(
-                    "SELECT kind, max(ts), body FROM records WHERE kind = 'state' AND "
-                    "json_extract(CAST(body AS TEXT), '$.state') IN ('fault', 'setup', 'idle') GROUP BY scope"
-                )
-            )
-        }
+        self._last_stop = {}
+        for (scope,) in db.execute("SELECT scope FROM latest WHERE kind = 'state'").fetchall():
+            # newest first through records_scope: a few rows back to the machine's last stop
+            for kind, ts, body in db.execute(
+                "SELECT kind, ts, body FROM records WHERE kind = 'state' AND scope = ? AND "
+                "json_extract(CAST(body AS TEXT), '$.state') IN ('fault', 'setup', 'idle') "
+                "ORDER BY ts DESC LIMIT 1",
+                (scope,),
+            ):
+                self._last_stop[scope] = _record(kind, ts, body)
         self.prune()
         self._enforce_cap()
         return self
 
-    def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            db.close()
-
     def __enter__(self) -> Self:
         return self.open()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise HistoryError(f"history {self.path} is not open")
-        return self._db
+    def reader(self) -> HistoryReader:
+        """A read-only connection of its own (close it, or use it with `with`)."""
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise HistoryError(f"history {self.path}: cannot open to read: {error}") from error
+        return HistoryReader(db)
 
     # -- writing -----------------------------------------------------------------------------
     def add(self, records: Sequence[Record]) -> None:
@@ -267,58 +342,10 @@ class HistoryStore:
             stored,
         )
 
-    # -- reading -----------------------------------------------------------------------------
-    def finals(self, period: str, day: str, shift: str | None = None) -> list[Record]:
-        """The final records of one shift (period 'shift', with its id) or one production day."""
-        if shift is None:
-            rows = self.db.execute(
-                "SELECT kind, ts, body FROM records WHERE period = ? AND day = ? ORDER BY id", (period, day)
-            )
-        else:
-            rows = self.db.execute(
-                "SELECT kind, ts, body FROM records WHERE period = ? AND day = ? AND shift = ? ORDER BY id",
-                (period, day, shift),
-            )
-        return [_record(kind, ts, body) for kind, ts, body in rows]
-
-    def finals_between(self, period: str, first_day: str, last_day: str) -> list[Record]:
-        """Final records of every day from first_day to last_day (ISO dates, inclusive)."""
-        rows = self.db.execute(
-            "SELECT kind, ts, body FROM records WHERE period = ? AND day >= ? AND day <= ? ORDER BY id",
-            (period, first_day, last_day),
-        )
-        return [_record(kind, ts, body) for kind, ts, body in rows]
-
-    def states(self, start: float, end: float) -> list[Record]:
-        """State records in [start, end), and for every machine the last one before start (the
-        state it was in when the window opened)."""
-        rows = self.db.execute(
-            "SELECT kind, ts, body FROM records WHERE kind = 'state' AND ts >= ? AND ts < ? ORDER BY ts, id",
-            (start, end),
-        ).fetchall()
-        before = self.db.execute(
-            "SELECT kind, max(ts), body FROM records WHERE kind = 'state' AND ts < ? GROUP BY scope",
-            (start,),
-        ).fetchall()
-        return [_record(kind, ts, body) for kind, ts, body in (*before, *rows)]
-
-    def latest(self) -> list[Record]:
-        """The newest record of every kind and scope."""
-        rows = self.db.execute("SELECT kind, ts, body FROM latest ORDER BY kind, scope")
-        return [_record(kind, ts, body) for kind, ts, body in rows]
-
     def last_stops(self) -> dict[str, Record]:
         """Per machine, the state record of its newest stop (fault, setup, idle): the board's last
         stop reason."""
         return dict(self._last_stop)
-
-    def shifts(self) -> list[tuple[str, str]]:
-        """(day, shift) of every shift with final records, newest first: the report index."""
-        rows = self.db.execute(
-            "SELECT DISTINCT day, shift FROM records WHERE period = 'shift' AND day IS NOT NULL "
-            "ORDER BY day DESC, shift"
-        )
-        return [(str(day), str(shift)) for day, shift in rows]
 
     def stats(self) -> HistoryStats:
         count, oldest = self.db.execute("SELECT count(*), min(ts) FROM records").fetchone()

@@ -8,7 +8,7 @@ import zoneinfo
 
 from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_calendar
-from agent.history.store import HistoryStore
+from agent.history.store import HistoryReader
 from agent.kpi.calendar import ShiftCalendar, ShiftInstance
 from agent.reports.data import MonthEnergy, PeriodReport, month_energy, period_report
 from agent.reports.reasons import ReasonNamer
@@ -38,7 +38,7 @@ def parse_month(text: str) -> tuple[dt.date, dt.date]:
 class Reports:
     def __init__(
         self,
-        history: HistoryStore,
+        history: HistoryReader,
         calendar: ShiftCalendar,
         reasons: ReasonNamer,
         order: tuple[str, ...] = (),
@@ -49,12 +49,16 @@ class Reports:
         self.order = order  # the workshop file's lines and machines
 
     @classmethod
-    def of(cls, config: AgentConfig, history: HistoryStore) -> Reports:
+    def of(cls, config: AgentConfig, history: HistoryReader) -> Reports:
         w = config.workshop
         profiles = {m.id: config.profiles[m.profile].spec for m in w.machines if m.profile in config.profiles}
         return cls(
             history, build_calendar(w.calendar, w.site.timezone), ReasonNamer(profiles, w.site.language)
         )
+
+    def on(self, history: HistoryReader) -> Reports:
+        """The same calendar, names and order over another connection to the history."""
+        return Reports(history, self.calendar, self.reasons, self.order)
 
     def shift_instance(self, day: dt.date, shift: str) -> ShiftInstance:
         shifts = self.calendar.shifts_starting_on(day)

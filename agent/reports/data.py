@@ -28,7 +28,7 @@ PARETO_LIMIT = 10
 SPAN_RESOLUTION_S = 1e-3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     state: str
     start: float

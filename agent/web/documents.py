@@ -50,8 +50,17 @@ def _finite(value: Any) -> Any:
 
 
 def report_document(report: PeriodReport, context: Mapping[str, Any]) -> dict[str, Any]:
-    body = dataclasses.asdict(report)
-    body["timelines"] = {m: [dataclasses.asdict(s) for s in spans] for m, spans in report.timelines.items()}
+    """The report as JSON. Timeline spans go as [state, start, end, reason]: a busy workshop's
+    shift has tens of thousands of them."""
+    body: dict[str, Any] = {field.name: getattr(report, field.name) for field in dataclasses.fields(report)}
+    body["workshop"] = dataclasses.asdict(report.workshop) if report.workshop is not None else None
+    body["machines"] = [dataclasses.asdict(m) for m in report.machines]
+    body["lines"] = [dataclasses.asdict(line) for line in report.lines]
+    body["pareto"] = [dataclasses.asdict(r) for r in report.pareto]
+    body["timelines"] = {
+        machine: [[s.state, s.start, s.end, s.reason] for s in spans]
+        for machine, spans in report.timelines.items()
+    }
     return {**context, "kind": report.period, "report": body}
 
 

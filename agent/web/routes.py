@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -111,23 +112,30 @@ class WebPages:
     async def month_page(self, request: web.Request) -> web.Response:
         return self._page("month", "web.month_report", request.path + ".json")
 
-    async def shift_data(self, request: web.Request) -> web.Response:
+    async def _report_json(self, build: Callable[[Reports], dict[str, Any]]) -> web.Response:
+        """Build on a worker thread, on a read-only connection of its own: a busy workshop's shift
+        takes a second or two, and the agent's loop must not wait for it."""
+        reports = self._reports()
+        context = self.context()
+
+        def run() -> dict[str, Any]:
+            with self.history.reader() as reader:
+                return build(reports.on(reader)) | context
+
         try:
-            report = self._reports().shift(parse_day(request.match_info["day"]), request.match_info["shift"])
+            document = await asyncio.to_thread(run)
         except ReportNotFoundError as error:
             raise web.HTTPNotFound(text=str(error)) from None
-        return _json(report_document(report, self.context()))
+        return _json(document)
+
+    async def shift_data(self, request: web.Request) -> web.Response:
+        day, shift = request.match_info["day"], request.match_info["shift"]
+        return await self._report_json(lambda r: report_document(r.shift(parse_day(day), shift), {}))
 
     async def day_data(self, request: web.Request) -> web.Response:
-        try:
-            report = self._reports().day(parse_day(request.match_info["day"]))
-        except ReportNotFoundError as error:
-            raise web.HTTPNotFound(text=str(error)) from None
-        return _json(report_document(report, self.context()))
+        day = request.match_info["day"]
+        return await self._report_json(lambda r: report_document(r.day(parse_day(day)), {}))
 
     async def month_data(self, request: web.Request) -> web.Response:
-        try:
-            month = self._reports().month(request.match_info["month"])
-        except ReportNotFoundError as error:
-            raise web.HTTPNotFound(text=str(error)) from None
-        return _json(month_document(month, self.context()))
+        month = request.match_info["month"]
+        return await self._report_json(lambda r: month_document(r.month(month), {}))

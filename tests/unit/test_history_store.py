@@ -58,6 +58,7 @@ def test_survives_a_restart(tmp_path: Path) -> None:
         assert [r.fields["reason"] for r in again.states(T0 - 10, T0 + 10)] == ["alarm 7"]
         assert len(again.finals("shift", "2026-11-24", "day")) == 1
         assert again.shifts() == [("2026-11-24", "day")]
+        assert again.last_stops()["m1"].fields["reason"] == "alarm 7"  # the board's last stop, still there
 
 
 def test_records_older_than_the_retention_are_deleted_at_open_and_while_running(tmp_path: Path) -> None:

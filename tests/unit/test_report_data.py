@@ -185,8 +185,10 @@ def test_the_months_energy_per_unit_is_its_kwh_over_its_parts() -> None:
 
 def test_the_month_view_reads_the_days_records_of_that_month(tmp_path: Path, records: list[Record]) -> None:
     source = reports(tmp_path, records)
-    source.history.add([energy_day(RecordKind.ENERGY, "m1", "2026-11-30", 1.0, 0.5) | _final()])
-    source.history.add([energy_day(RecordKind.ENERGY, "m1", "2026-12-01", 1.0, 0.5) | _final()])
+    history = source.history
+    assert isinstance(history, HistoryStore)
+    history.add([energy_day(RecordKind.ENERGY, "m1", "2026-11-30", 1.0, 0.5) | _final()])
+    history.add([energy_day(RecordKind.ENERGY, "m1", "2026-12-01", 1.0, 0.5) | _final()])
     assert source.month("2026-11").days == ("2026-11-30",)
     with pytest.raises(ReportNotFoundError, match="'2026-13' is not a month"):
         source.month("2026-13")

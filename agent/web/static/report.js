@@ -83,8 +83,8 @@
     var names = report.machines.map(function (m) { return m.name; });
     var data = [];
     machines.forEach(function (id, index) {
-      (report.timelines[id] || []).forEach(function (span) {
-        data.push({ value: [index, span.start * 1000, span.end * 1000, span.state, span.reason || ""], itemStyle: { color: COLORS[span.state] || "#5f6368" } });
+      (report.timelines[id] || []).forEach(function (span) {  /* [state, start, end, reason] */
+        data.push({ value: [index, span[1] * 1000, span[2] * 1000, span[0], span[3] || ""], itemStyle: { color: COLORS[span[0]] || "#5f6368" } });
       });
     });
     (report.planned_stops || []).forEach(function (stop) {

@@ -3,10 +3,11 @@ self-contained HTML file (the same page /reports serves; print it to PDF from a 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from agent.config.compiled import AgentConfig
-from agent.history.store import HistoryStore
+from agent.history.store import HistoryReader
 from agent.i18n import catalogue
 from agent.reports.build import Reports, parse_day
 from agent.runtime.agent import default_history
@@ -18,14 +19,14 @@ class ReportError(RuntimeError):
     """Nothing to report from: the message says why."""
 
 
-def open_history(config: AgentConfig) -> HistoryStore:
-    history = default_history(config, lambda: 0.0)
+def open_history(config: AgentConfig) -> HistoryReader:
+    """The history read-only: a running agent goes on writing it, and nothing here deletes."""
+    history = default_history(config, time.time)
     if history is None:
         raise ReportError("history.enabled is false in this workshop: the agent keeps no report history")
     if not history.path.exists():
         raise ReportError(f"no history at {history.path}: has the agent run with this workshop file?")
-    # the retention is the running agent's to apply: opening here deletes nothing (clock at 0)
-    return history.open()
+    return history.reader()
 
 
 def write_report(

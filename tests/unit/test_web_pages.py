@@ -251,3 +251,19 @@ def test_only_loopback_hosts_keep_the_board_to_this_gateway(host: str, loopback:
     from agent.service.daemon import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+def test_report_without_a_history_exits_2_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+    from tests.conftest import SAMPLE_WORKSHOP
+
+    workshop = tmp_path / "workshop.yaml"
+    text = SAMPLE_WORKSHOP.read_text(encoding="utf-8").replace(
+        "state_dir: var/edge-agent", f"state_dir: {tmp_path}"
+    )
+    workshop.write_text(text, encoding="utf-8")
+    assert main(["report", "-c", str(workshop), "--day", DAY, "-o", str(tmp_path / "r.html")]) == 2
+    assert f"report: no history at {tmp_path / 'history.db'}" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

@@ -32,6 +32,7 @@ from agent.reports.reasons import ReasonNamer
 from agent.runtime.agent import Agent
 from agent.service.health import HealthServer
 from agent.sim.server import WorkshopSimulator
+from agent.sim.timeline import load_timeline
 from agent.web.documents import board_document, page_context, report_document
 from agent.web.pages import file_page
 from tests.conftest import REPO
@@ -57,6 +58,8 @@ pytestmark = [
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 TOKEN = "board-token-1"
 DEAD = "line2-gw"
+SCRIPTED = "grinder-01"  # on line 1, whose gateway stays up
+FAULT_AT_S = 8
 WAIT_S = 15.0
 
 
@@ -145,9 +148,16 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
         poll_interval_s=0.2,
         outbox=Outbox(tmp_path / "outbox.db"),
     )
+    script = tmp_path / "timeline.yaml"  # grinder-01 produces, then stops on its spindle alarm
+    script.write_text(
+        f"machines:\n  {SCRIPTED}:\n    segments:\n"
+        f"      - {{at: 0, state: producing}}\n      - {{at: {FAULT_AT_S}, state: fault, alarm: 1203}}\n",
+        encoding="utf-8",
+    )
+    timeline = load_timeline(script, [m.id for m in config.workshop.machines])
     stop = asyncio.Event()
     async with (
-        WorkshopSimulator(config, time.time) as simulator,
+        WorkshopSimulator(config, time.time, timeline=timeline) as simulator,
         HealthServer(agent, "127.0.0.1", 0) as server,
     ):
         task = asyncio.create_task(agent.run(stop))
@@ -184,6 +194,15 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
             assert sorted(t[0] for t in seen["tiles"]) == sorted(seen["machines"])
             words = catalogue("zh-CN")
             assert all(t[2] == words.state(t[1]) for t in seen["tiles"])  # state names in Chinese
+            assert {t[0]: t[1] for t in seen["tiles"]}[SCRIPTED] == "producing"
+            tile = f"document.querySelector(`.tile[data-machine='{SCRIPTED}']`)"
+            await asyncio.to_thread(
+                wait_for, browser, f"return {tile}.dataset.state === 'fault'", FAULT_AT_S + WAIT_S
+            )
+            reason = await asyncio.to_thread(
+                browser.execute_script, f"return {tile}.querySelector('.reason').textContent"
+            )
+            assert reason == "alarm 1203: 主轴过载"  # the code, named by the profile in the site's language
             await simulator.stop(DEAD)  # the line-2 gateway goes away: its machines go offline
             dead = [
                 d.id for d in config.devices_on(next(c for c in config.workshop.connections if c.id == DEAD))

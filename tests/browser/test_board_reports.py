@@ -148,13 +148,13 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
         poll_interval_s=0.2,
         outbox=Outbox(tmp_path / "outbox.db"),
     )
-    script = tmp_path / "timeline.yaml"  # grinder-01 produces, then stops on its spindle alarm
-    script.write_text(
+    scripted = tmp_path / "timeline.yaml"  # grinder-01 produces, then stops on its spindle alarm
+    scripted.write_text(
         f"machines:\n  {SCRIPTED}:\n    segments:\n"
         f"      - {{at: 0, state: producing}}\n      - {{at: {FAULT_AT_S}, state: fault, alarm: 1203}}\n",
         encoding="utf-8",
     )
-    timeline = load_timeline(script, [m.id for m in config.workshop.machines])
+    timeline = load_timeline(scripted, [m.id for m in config.workshop.machines])
     stop = asyncio.Event()
     async with (
         WorkshopSimulator(config, time.time, timeline=timeline) as simulator,

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from agent.kpi.calendar import NO_SHIFT
 from agent.records import Record, RecordKind, from_json, to_json
 from agent.reports.data import STOP_STATES
 from agent.throttle import STORAGE_FAULT_LOG_EVERY_S, EventThrottle
@@ -177,10 +178,12 @@ class HistoryReader:
         return [_record(kind, ts, body) for kind, ts, body in rows]
 
     def shifts(self) -> list[tuple[str, str]]:
-        """(day, shift) of every shift with final records, newest first: the report index."""
+        """(day, shift) of every shift with final records, newest first: the report index (the time
+        between shifts is published as a period too, but it is no shift to report)."""
         rows = self.db.execute(
             "SELECT DISTINCT day, shift FROM records WHERE period = 'shift' AND day IS NOT NULL "
-            "ORDER BY day DESC, shift"
+            "AND shift != ? ORDER BY day DESC, shift",
+            (NO_SHIFT,),
         )
         return [(str(day), str(shift)) for day, shift in rows]
 

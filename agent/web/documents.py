@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.i18n import Catalogue
+from agent.kpi.calendar import NO_SHIFT
 from agent.kpi.states import MachineState
 from agent.records import Record, RecordKind
 from agent.reports.data import MonthEnergy, PeriodReport
@@ -173,7 +174,9 @@ def board_document(
                 "start": workshop.get("shift_start"),
                 "day": workshop.get("day"),
             }
-            if workshop is not None and workshop.get("period") == "shift"
+            if workshop is not None
+            and workshop.get("period") == "shift"
+            and workshop.get("shift") != NO_SHIFT
             else None
         ),
         "workshop": {

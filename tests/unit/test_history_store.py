@@ -57,6 +57,7 @@ def test_survives_a_restart(tmp_path: Path) -> None:
     with history(tmp_path, clock) as again:
         assert [r.fields["reason"] for r in again.states(T0 - 10, T0 + 10)] == ["alarm 7"]
         assert len(again.finals("shift", "2026-11-24", "day")) == 1
+        again.add([oee(T0 + 6, final=True, shift="no_shift")])
         assert again.shifts() == [("2026-11-24", "day")]
         assert again.last_stops()["m1"].fields["reason"] == "alarm 7"  # the board's last stop, still there
 

@@ -267,3 +267,15 @@ def test_report_without_a_history_exits_2_naming_the_file(
     assert main(["report", "-c", str(workshop), "--day", DAY, "-o", str(tmp_path / "r.html")]) == 2
     assert f"report: no history at {tmp_path / 'history.db'}" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_time_between_shifts_is_no_shift_on_the_board() -> None:
+    period = {"period": "shift", "shift": "no_shift", "shift_name": None, "day": DAY, "final": False}
+    document = board_document(
+        [Record(RecordKind.WORKSHOP_OEE, NOW, period)],
+        {},
+        page_context(catalogue("en"), "UTC", "gw"),
+        now=NOW,
+        refresh_s=5,
+    )
+    assert document["shift"] is None  # the page says "No shift now", not the period's id

@@ -9,20 +9,30 @@ import zoneinfo
 from agent.config.compiled import AgentConfig
 from agent.config.engine_setup import build_calendar
 from agent.history.store import HistoryReader
+from agent.i18n import Catalogue, catalogue
 from agent.kpi.calendar import ShiftCalendar, ShiftInstance
 from agent.reports.data import MonthEnergy, PeriodReport, month_energy, period_report
 from agent.reports.reasons import ReasonNamer
 
 
 class ReportNotFoundError(LookupError):
-    """A day or shift the calendar does not have; the message says what there is."""
+    """A day or shift the calendar does not have; the message says what there is, in English
+    (str) or in the site's language (`text(words)`: the report page shows it)."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        self.key = key
+        self.values = values
+        super().__init__(self.text(catalogue()))
+
+    def text(self, words: Catalogue) -> str:
+        return words(self.key, **self.values)
 
 
 def parse_day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ReportNotFoundError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+        raise ReportNotFoundError("web.not_a_date", text=text) from None
 
 
 def parse_month(text: str) -> tuple[dt.date, dt.date]:
@@ -30,7 +40,7 @@ def parse_month(text: str) -> tuple[dt.date, dt.date]:
     try:
         first = dt.date.fromisoformat(f"{text}-01")
     except ValueError:
-        raise ReportNotFoundError(f"'{text}' is not a month (YYYY-MM)") from None
+        raise ReportNotFoundError("web.not_a_month", text=text) from None
     following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return first, following - dt.timedelta(days=1)
 
@@ -63,9 +73,11 @@ class Reports:
     def shift_instance(self, day: dt.date, shift: str) -> ShiftInstance:
         shifts = self.calendar.shifts_starting_on(day)
         found = next((s for s in shifts if s.name == shift), None)
+        if found is None and not shifts:
+            raise ReportNotFoundError("web.not_a_working_day", day=day.isoformat(), shift=shift)
         if found is None:
-            there = ", ".join(s.name for s in shifts) or "none (not a working day)"
-            raise ReportNotFoundError(f"{day.isoformat()} has no shift '{shift}'; its shifts: {there}")
+            there = ", ".join(s.name for s in shifts)
+            raise ReportNotFoundError("web.no_such_shift", day=day.isoformat(), shift=shift, shifts=there)
         return found
 
     def shift(self, day: dt.date, shift: str) -> PeriodReport:

@@ -125,7 +125,7 @@ class WebPages:
         try:
             document = await asyncio.to_thread(run)
         except ReportNotFoundError as error:
-            raise web.HTTPNotFound(text=str(error)) from None
+            raise web.HTTPNotFound(text=error.text(catalogue(self.config().workshop.site.language))) from None
         return _json(document)
 
     async def shift_data(self, request: web.Request) -> web.Response:

@@ -163,8 +163,10 @@ async def test_the_board_data_is_in_the_sites_language_in_the_configured_order(
     client = await client_for(zh, history)
     try:
         board = await (await client.get("/board/data.json")).json()
+        missing = await (await client.get(f"/reports/shift/{DAY}/early.json")).text()
     finally:
         await client.close()
+    assert missing == f"{DAY} 没有班次「early」；当天的班次：day, night"  # the page shows it as it is
     assert board["labels"]["board_title"] == "车间看板"
     assert board["states"]["fault"] == catalogue("zh-CN").state("fault")
     assert [line["id"] for line in board["lines"]] == [line.id for line in w.lines]

@@ -244,8 +244,11 @@
     render(embedded);
   } else {
     fetch(main.dataset.source, { cache: "no-store", credentials: "same-origin" })
-      .then(function (response) { if (!response.ok) throw new Error(String(response.status)); return response.json(); })
+      .then(function (response) {
+        if (response.ok) return response.json();
+        return response.text().then(function (text) { throw new Error(text || String(response.status)); });
+      })
       .then(render)
-      .catch(function (error) { main.replaceChildren(el("p", "empty", String(error))); main.dataset.ready = "error"; });
+      .catch(function (error) { main.replaceChildren(el("p", "empty", error.message)); main.dataset.ready = "error"; });
   }
 })();

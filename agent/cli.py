@@ -245,7 +245,10 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             month=args.month,
             language=args.language,
         )
-    except (ReportError, ReportNotFoundError, OSError) as error:
+    except ReportNotFoundError as error:
+        print(f"report: {error.text(_words(args, config))}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ReportError, OSError) as error:
         print(f"report: {error}", file=sys.stderr)
         return EXIT_CONFIG
     print(written)

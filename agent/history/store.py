@@ -159,17 +159,20 @@ class HistoryReader:
             "SELECT kind, ts, body FROM records WHERE kind = 'state' AND ts >= ? AND ts < ? ORDER BY ts, id",
             (start, end),
         ).fetchall()
-        # one index seek per machine (records_scope), whatever the history's length
-        machines = [scope for (scope,) in self.db.execute("SELECT scope FROM latest WHERE kind = 'state'")]
-        before = [
-            row
-            for scope in machines
-            for row in self.db.execute(
+        # one index seek per machine (records_scope), whatever the history's length; a machine whose
+        # state record has aged out of the history opens the window in its newest state (`latest`)
+        newest = self.db.execute("SELECT scope, ts, body FROM latest WHERE kind = 'state'").fetchall()
+        before = []
+        for scope, newest_ts, newest_body in newest:
+            row = self.db.execute(
                 "SELECT kind, ts, body FROM records WHERE kind = 'state' AND scope = ? AND ts < ? "
                 "ORDER BY ts DESC LIMIT 1",
                 (scope, start),
-            )
-        ]
+            ).fetchone()
+            if row is None and newest_ts < start:
+                row = ("state", newest_ts, newest_body)
+            if row is not None:
+                before.append(row)
         return [_record(kind, ts, body) for kind, ts, body in (*before, *rows)]
 
     def latest(self) -> list[Record]:
@@ -205,6 +208,7 @@ class HistoryStore(HistoryReader):
         self.clock = clock
         self.deleted_by_age = 0
         self.deleted_by_size = 0
+        self.refused = 0  # records JSON could not carry, left out
         super().__init__()
         self._last_prune = -float("inf")
         self._since_size_check = 0
@@ -268,7 +272,11 @@ class HistoryStore(HistoryReader):
         latest = []
         for record in records:
             scope = scope_of(record)
-            body = to_json(record.fields)
+            try:
+                body = to_json(record.fields)
+            except (TypeError, ValueError):  # a value JSON cannot carry: the outbox refuses it too
+                self.refused += 1
+                continue
             if record.fields.get("period") != "day":  # the board shows the shift so far, not the day
                 latest.append((record.kind.value, scope, record.ts, body))
             if record.kind is RecordKind.STATE and record.fields.get("state") in STOP_STATES:
@@ -305,8 +313,8 @@ class HistoryStore(HistoryReader):
         """Delete what is older than the retention; the count deleted."""
         self._last_prune = time.monotonic()
         cutoff = self.clock() - self.keep_s
+        # `latest` stays: one row per machine, line and crew, and a machine may hold a state for months
         deleted = self.db.execute("DELETE FROM records WHERE ts < ?", (cutoff,)).rowcount
-        self.db.execute("DELETE FROM latest WHERE ts < ?", (cutoff,))
         if deleted:
             self.deleted_by_age += deleted
             self.db.execute("PRAGMA incremental_vacuum")

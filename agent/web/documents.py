@@ -108,7 +108,7 @@ def board_document(
 ) -> dict[str, Any]:
     """The board: a tile per machine grouped by line, the lines' and the workshop's totals, the
     current shift and crew. `lines` (id, name) and `machines` (id, line, ideal cycle) give the
-    configured order; machines only the records know come after, in id order."""
+    configured machines and their order; without them, every machine the records know, by id."""
     by_kind: dict[RecordKind, dict[str, Mapping[str, Any]]] = {}
     stamp: dict[tuple[RecordKind, str], float] = {}
     for record in latest:
@@ -123,7 +123,8 @@ def board_document(
     cycles = {m: cycle for m, _line, cycle in machines}
     machine_line = {m: line for m, line, _cycle in machines}
     known = [m for m, _line, _cycle in machines]
-    extra = sorted((set(states) | set(oee)) - set(known))
+    # with the workshop's machines given, only they: a machine taken out of the file has old records
+    extra = [] if known else sorted(set(states) | set(oee))
     line_names = dict(lines)
     tiles_by_line: dict[str, list[dict[str, Any]]] = {}
     for machine in [*known, *extra]:

@@ -124,3 +124,27 @@ def test_a_write_that_fails_is_logged_and_never_reaches_the_caller(
     store.add([state(T0)])
     store.close()
     assert "event=history_unwritable" in caplog.text
+
+
+def test_a_machine_in_one_state_longer_than_the_retention_still_opens_the_window_in_it(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(T0)
+    with history(tmp_path, clock, days=2) as store:
+        store.add([state(T0, value="producing")])  # and nothing since: a good month
+        clock.now = T0 + 5 * DAY_S
+        store.prune()
+        assert store.stats().records == 0
+        window = store.states(clock.now - 3600, clock.now)
+    assert [(r.machine, r.fields["state"], r.ts) for r in window] == [("m1", "producing", T0)]
+
+
+def test_a_record_json_cannot_carry_is_left_out_and_the_rest_kept(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    bad = Record(RecordKind.STATE, T0, {"machine": "m2", "state": "idle", "value": 2**70})
+    with history(tmp_path, clock) as store:
+        store.add([state(T0), bad, state(T0 + 1, value="fault")])
+        kept = [(r.machine, r.fields["state"]) for r in store.states(0, T0 + 10)]
+        refused = store.refused
+    assert kept == [("m1", "producing"), ("m1", "fault")]
+    assert refused == 1

@@ -59,7 +59,7 @@ ARTIFACTS = REPO / "test-artifacts" / "browser"
 TOKEN = "board-token-1"
 DEAD = "line2-gw"
 SCRIPTED = "grinder-01"  # on line 1, whose gateway stays up
-FAULT_AT_S = 8
+FAULT_AT_S = 3600  # far enough that the first look always finds the grinder producing
 WAIT_S = 15.0
 
 
@@ -155,9 +155,14 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
         encoding="utf-8",
     )
     timeline = load_timeline(scripted, [m.id for m in config.workshop.machines])
+    ahead = [0.0]  # the simulator's clock runs ahead by this: its script moves on when the test says
+
+    def simulator_clock() -> float:
+        return time.time() + ahead[0]
+
     stop = asyncio.Event()
     async with (
-        WorkshopSimulator(config, time.time, timeline=timeline) as simulator,
+        WorkshopSimulator(config, simulator_clock, timeline=timeline) as simulator,
         HealthServer(agent, "127.0.0.1", 0) as server,
     ):
         task = asyncio.create_task(agent.run(stop))
@@ -196,9 +201,8 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
             assert all(t[2] == words.state(t[1]) for t in seen["tiles"])  # state names in Chinese
             assert {t[0]: t[1] for t in seen["tiles"]}[SCRIPTED] == "producing"
             tile = f"document.querySelector(`.tile[data-machine='{SCRIPTED}']`)"
-            await asyncio.to_thread(
-                wait_for, browser, f"return {tile}.dataset.state === 'fault'", FAULT_AT_S + WAIT_S
-            )
+            ahead[0] = FAULT_AT_S  # the script reaches the spindle alarm now
+            await asyncio.to_thread(wait_for, browser, f"return {tile}.dataset.state === 'fault'")
             reason = await asyncio.to_thread(
                 browser.execute_script, f"return {tile}.querySelector('.reason').textContent"
             )
@@ -225,6 +229,11 @@ async def test_the_board_shows_the_simulated_workshop_live_in_chinese(
                     browser.get(base + path)
                     wait_for(browser, "return document.getElementById('page').dataset.ready === '1'")
                     assert_clean(browser)  # ECharts under the CSP, no inline script, nothing from elsewhere
+                browser.get(f"{base}/reports/shift/{today}/lunch")  # no such shift: said on the page
+                wait_for(browser, "return document.getElementById('page').dataset.ready === 'error'")
+                said = browser.execute_script("return document.getElementById('page').textContent")
+                assert said.startswith(f"{today} 没有班次「lunch」")
+                fresh_logs(browser)  # the 404 itself is logged by the browser: expected here
 
             await asyncio.to_thread(report_page)
         finally:

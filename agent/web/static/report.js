@@ -226,6 +226,7 @@
       var meta = el("p", "meta", L.from + " " + dayFormat.format(new Date(report.start * 1000)) + "  " + L.to + " " + dayFormat.format(new Date(report.end * 1000)) + (report.crew_name || report.crew ? "  " + L.crew + ": " + (report.crew_name || report.crew) : ""));
       main.appendChild(meta);
       if (!report.machines.length) main.appendChild(el("p", "empty", L.no_records));
+      else if (doc.kind === "day" && !report.workshop) main.appendChild(el("p", "hint", L.day_open));
       summary(report);
       timeline(report);
       losses(report);

@@ -118,9 +118,25 @@
       page.appendChild(section);
     });
     main.replaceChildren(page);
+    fit();
     main.dataset.renderMs = (performance.now() - started).toFixed(1);
     main.dataset.renders = String(Number(main.dataset.renders || 0) + 1);
   }
+
+  /* A wall TV shows the whole workshop without scrolling: shrink the page to the screen's height,
+     down to half size (a phone, and a workshop too large for that, scroll instead). */
+  var MIN_ZOOM = 0.5;
+  var TV_MIN_WIDTH = 1000;
+  function fit() {
+    main.style.zoom = "1";
+    if (window.innerWidth < TV_MIN_WIDTH) return;
+    var needed = main.scrollHeight;
+    if (needed > window.innerHeight) {
+      main.style.zoom = String(Math.max(MIN_ZOOM, (window.innerHeight - 4) / needed));
+    }
+    main.dataset.zoom = main.style.zoom;
+  }
+  window.addEventListener("resize", fit);
 
   function tick() {
     var now = nowS();

@@ -28,12 +28,13 @@ from agent.i18n import catalogue
 from agent.kpi.calendar import ShiftCalendar
 from agent.records import Record, RecordKind
 from agent.reports.build import Reports
+from agent.reports.data import month_energy
 from agent.reports.reasons import ReasonNamer
 from agent.runtime.agent import Agent
 from agent.service.health import HealthServer
 from agent.sim.server import WorkshopSimulator
 from agent.sim.timeline import load_timeline
-from agent.web.documents import board_document, page_context, report_document
+from agent.web.documents import board_document, month_document, page_context, report_document
 from agent.web.pages import file_page
 from tests.conftest import REPO
 from tests.report_shift import (
@@ -363,3 +364,35 @@ def test_the_board_stays_responsive_with_200_machines(browser: Any, tmp_path: Pa
             {"machines": 200, "page_load_s": round(load_s, 3), "render_ms": render_ms, "tick_ms": tick_ms}
         )
     )
+
+
+def test_the_month_view_shows_each_machines_kwh_per_part_for_the_month_and_each_day(
+    browser: Any, tmp_path: Path
+) -> None:
+    records = []
+    for day, parts, kwh in (("2026-11-01", 1000, 10.0), ("2026-11-02", 10, 2.0)):
+        ident = {"machine": "m1", "machine_name": "磨床1", "line": "l1", "day": day}
+        records.append(Record(RecordKind.OEE, 0.0, {**ident, "produced": parts}))
+        records.append(
+            Record(RecordKind.ENERGY, 0.0, {**ident, "kwh": kwh, "kwh_per_unit": round(kwh / parts, 6)})
+        )
+    words = catalogue("zh-CN")
+    document = month_document(
+        month_energy("2026-11", records), page_context(words, "Asia/Shanghai", "gw-test")
+    )
+    path = tmp_path / "month.html"
+    path.write_text(file_page("month", "zh-CN", words("web.month_report"), document), encoding="utf-8")
+    fresh_logs(browser)
+    browser.get(path.as_uri())
+    wait_for(browser, "return document.getElementById('page').dataset.ready === '1'")
+    month = browser.execute_script(
+        "return document.querySelector('#month-table tr[data-scope=m1] [data-key=kwh_per_unit]').textContent"
+    )
+    days = browser.execute_script(
+        "return [...document.querySelectorAll('#month-days tbody tr')].map(tr => [tr.dataset.day,"
+        " tr.querySelector('[data-key=m1]').textContent])"
+    )
+    assert month == str(round(12.0 / 1010, 6))  # the month's kWh over its parts, not the days' average
+    assert days == [["2026-11-01", "0.01"], ["2026-11-02", "0.2"]]
+    screenshot(browser, "month-zh-CN.png")
+    assert_clean(browser)

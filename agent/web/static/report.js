@@ -177,30 +177,24 @@
         return { type: "line", name: s.name, connectNulls: false, data: s.days.map(function (d) { return d.kwh_per_unit; }) };
       }),
     });
-    table("month-table", [L.machine, L.kwh, L.produced, L.kwh_per_unit].concat(report.days), series.map(function (s) {
+    table("month-table", [L.machine, L.kwh, L.produced, L.kwh_per_unit], series.map(function (s) {
       return {
         data: { scope: s.scope },
         cells: [{ text: s.name }, { key: "kwh", text: num(s.kwh, 3) }, { key: "produced", text: num(s.produced, 0) },
-          { key: "kwh_per_unit", text: num(s.kwh_per_unit, 6) }].concat(s.days.map(function (d) { return { key: d.day, text: num(d.kwh_per_unit, 6) }; })),
+          { key: "kwh_per_unit", text: num(s.kwh_per_unit, 6) }],
       };
     }));
-  }
-
-  function index(report) {
-    main.appendChild(el("h1", null, L.reports));
-    [[L.shift_report, report.shifts.map(function (s) { return ["/reports/shift/" + s[0] + "/" + s[1], s[0] + " " + s[1]]; })],
-     [L.day_report, report.days.map(function (d) { return ["/reports/day/" + d, d]; })],
-     [L.month_report, report.months.map(function (m) { return ["/reports/month/" + m, m]; })]].forEach(function (group) {
-      heading(group[0]);
-      var list = el("ul", "index");
-      group[1].forEach(function (item) {
-        var link = el("a", null, item[1]);
-        link.href = encodeURI(item[0]);
-        list.appendChild(el("li")).appendChild(link);
-      });
-      main.appendChild(list);
-    });
-    if (!report.shifts.length) main.appendChild(el("p", "empty", L.no_records));
+    /* day by day: a row per day, a column per machine and line (kWh per part) */
+    heading(L.days);
+    var days = table("month-days", [L.days].concat(series.map(function (s) { return s.name; })), report.days.map(function (day, index) {
+      return {
+        data: { day: day },
+        cells: [{ text: day }].concat(series.map(function (s) { return { key: s.scope, text: num(s.days[index].kwh_per_unit, 6) }; })),
+      };
+    }));
+    var scroller = el("div", "wide");
+    main.insertBefore(scroller, days);
+    scroller.appendChild(days);
   }
 
   function render(doc) {

@@ -112,7 +112,10 @@ def wait_for(driver: Any, script: str, timeout_s: float = WAIT_S) -> Any:
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"not true within {timeout_s} s: {script}")
+    shown = driver.execute_script("return document.body ? document.body.innerText.slice(0, 300) : ''")
+    raise AssertionError(
+        f"not true within {timeout_s} s at {driver.current_url}: {script}; the page shows: {shown}"
+    )
 
 
 def screenshot(driver: Any, name: str) -> Path:

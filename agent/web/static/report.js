@@ -197,6 +197,23 @@
     scroller.appendChild(days);
   }
 
+  function index(report) {
+    main.appendChild(el("h1", null, L.reports));
+    [[L.shift_report, report.shifts.map(function (s) { return ["/reports/shift/" + s[0] + "/" + s[1], s[0] + " " + s[1]]; })],
+     [L.day_report, report.days.map(function (d) { return ["/reports/day/" + d, d]; })],
+     [L.month_report, report.months.map(function (m) { return ["/reports/month/" + m, m]; })]].forEach(function (group) {
+      heading(group[0]);
+      var list = el("ul", "index");
+      group[1].forEach(function (item) {
+        var link = el("a", null, item[1]);
+        link.href = encodeURI(item[0]);
+        list.appendChild(el("li")).appendChild(link);
+      });
+      main.appendChild(list);
+    });
+    if (!report.shifts.length) main.appendChild(el("p", "empty", L.no_records));
+  }
+
   function render(doc) {
     L = doc.labels;
     S = doc.states;

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agent.config.connections import Connection
 from agent.config.grid import GridSetting
+from agent.config.hosts import HostName
 from agent.config.models import IDENTIFIER_PATTERN, DisplayName, Identifier, PositiveSeconds, StrictModel
 from agent.config.outputs import OutputsSection
 from agent.i18n import DEFAULT_LANGUAGE, languages
@@ -263,7 +264,7 @@ class HealthSection(StrictModel):
     the shift and day reports (/reports). Loopback by default."""
 
     enabled: bool = True
-    host: str = Field(
+    host: HostName = Field(
         "127.0.0.1", description="127.0.0.1: this gateway only; 0.0.0.0 or an address: the plant network"
     )
     port: Annotated[int, Field(ge=0, le=65535)] = 9470

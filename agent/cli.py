@@ -436,6 +436,50 @@ def _add_schemas_parser(commands: Any) -> None:
     schemas.add_argument("--out", type=Path, help="copy every schema file and topics.json into this folder")
 
 
+def _add_probe_parser(commands: Any) -> None:
+    probe = commands.add_parser(
+        "probe",
+        help="read registers once and print them decoded every way; or list and browse an OPC UA server",
+    )
+    probe.add_argument(
+        "url",
+        help="modbus-tcp://HOST:PORT, modbus-rtu-over-tcp://HOST:PORT, "
+        "modbus-rtu:///dev/ttyUSB0?baudrate=9600&parity=E, or opc.tcp://HOST:PORT",
+    )
+    probe.add_argument("--unit", type=int, default=1, help="unit id (slave address)")
+    opcua = probe.add_argument_group("OPC UA")
+    opcua.add_argument(
+        "--policy",
+        default="None",
+        choices=["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"],
+        help="security policy for browsing and reading (endpoints are listed without a session)",
+    )
+    opcua.add_argument("--mode", choices=["None", "Sign", "SignAndEncrypt"], help="default: SignAndEncrypt")
+    opcua.add_argument("--user", help="username (default: anonymous)")
+    opcua.add_argument("--password-file", type=Path, help="file holding the password")
+    opcua.add_argument("--browse", metavar="NODE", help="browse from this node, e.g. i=85 (Objects)")
+    opcua.add_argument("--depth", type=int, default=2)
+    opcua.add_argument("--node", action="append", metavar="NODE", help="read this node (repeatable)")
+    opcua.add_argument(
+        "--pki",
+        type=Path,
+        help="certificates and trust store (own/, trusted/, rejected/); default probe's own, "
+        "~/.local/state/edge-agent/probe-pki. Give the agent's (<state_dir>/pki) to open sessions "
+        "as the agent: its certificate is used as it is, never replaced",
+    )
+    where = probe.add_mutually_exclusive_group()
+    for table in ("holding", "input", "coil", "discrete_input"):
+        where.add_argument(
+            f"--{table.replace('_', '-')}",
+            dest=table,
+            type=int,
+            metavar="ADDRESS",
+            help=f"first {table.replace('_', ' ')} address (0-based, as on the wire)",
+        )
+    probe.add_argument("--count", type=int, default=10)
+    probe.add_argument("--timeout", type=float, default=2.0, help="seconds")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
@@ -519,47 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--url", help="health endpoint, default from -c or http://127.0.0.1:9470")
     status.add_argument("-c", "--config", type=Path, help="workshop YAML (for the endpoint's address)")
-    probe = commands.add_parser(
-        "probe",
-        help="read registers once and print them decoded every way; or list and browse an OPC UA server",
-    )
-    probe.add_argument(
-        "url",
-        help="modbus-tcp://HOST:PORT, modbus-rtu-over-tcp://HOST:PORT, "
-        "modbus-rtu:///dev/ttyUSB0?baudrate=9600&parity=E, or opc.tcp://HOST:PORT",
-    )
-    probe.add_argument("--unit", type=int, default=1, help="unit id (slave address)")
-    opcua = probe.add_argument_group("OPC UA")
-    opcua.add_argument(
-        "--policy",
-        default="None",
-        choices=["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"],
-        help="security policy for browsing and reading (endpoints are listed without a session)",
-    )
-    opcua.add_argument("--mode", choices=["None", "Sign", "SignAndEncrypt"], help="default: SignAndEncrypt")
-    opcua.add_argument("--user", help="username (default: anonymous)")
-    opcua.add_argument("--password-file", type=Path, help="file holding the password")
-    opcua.add_argument("--browse", metavar="NODE", help="browse from this node, e.g. i=85 (Objects)")
-    opcua.add_argument("--depth", type=int, default=2)
-    opcua.add_argument("--node", action="append", metavar="NODE", help="read this node (repeatable)")
-    opcua.add_argument(
-        "--pki",
-        type=Path,
-        help="certificates and trust store (own/, trusted/, rejected/); default probe's own, "
-        "~/.local/state/edge-agent/probe-pki. Give the agent's (<state_dir>/pki) to open sessions "
-        "as the agent: its certificate is used as it is, never replaced",
-    )
-    where = probe.add_mutually_exclusive_group()
-    for table in ("holding", "input", "coil", "discrete_input"):
-        where.add_argument(
-            f"--{table.replace('_', '-')}",
-            dest=table,
-            type=int,
-            metavar="ADDRESS",
-            help=f"first {table.replace('_', ' ')} address (0-based, as on the wire)",
-        )
-    probe.add_argument("--count", type=int, default=10)
-    probe.add_argument("--timeout", type=float, default=2.0, help="seconds")
+    _add_probe_parser(commands)
     return parser
 
 

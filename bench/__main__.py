@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import checkpoint, compare, engine, opcua, planner, replay
+from bench import board, checkpoint, compare, engine, opcua, planner, replay
 
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
+    "board": lambda _: board.main(),
     "checkpoint": checkpoint.main,  # takes options: --window S, --repetitions N, --in-process-only
     "compare": compare.main,  # takes options: --quick, --window S, --repetitions N, --only NAME
     "engine": lambda _: engine.main(),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.config.models import PositiveSeconds, StrictModel
 from agent.kpi.states import MACHINE_REPORTED_STATES, MachineState
@@ -201,6 +201,9 @@ class OpcUaDefaults(StrictModel):
     )
 
 
+AlarmText = str | dict[str, str]
+
+
 class StateRuleSpec(StrictModel):
     when: str | None = Field(None, description="expression over tag names; omit for the default")
     state: MachineState
@@ -270,6 +273,19 @@ class Profile(StrictModel):
     counters: CounterRoles | None = None
     energy: EnergyRoles | None = None
     variant: str | None = Field(None, description="tag holding the product variant / program")
+    alarms: dict[str, AlarmText] = Field(
+        default_factory=dict,
+        description="alarm code -> its text (one text, or one per language: {en: ..., zh-CN: ...}); "
+        "the reports name a stop 'alarm {alarm_code}' by it",
+    )
+
+    @field_validator("alarms", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        """`1203: text` in YAML is a number; a code is matched as the reason shows it."""
+        if isinstance(value, dict):
+            return {str(code): text for code, text in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _one_protocol(self) -> Self:

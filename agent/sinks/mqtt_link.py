@@ -209,18 +209,16 @@ class MqttLink:
 
     def disconnect(self, *, with_will: bool = False) -> None:
         """Close the session. with_will, on MQTT 5: the broker publishes the will (Sparkplug's NDEATH)."""
-        client = self._client
-        if client is not None and client.is_connected():
-            if with_will and self.mqtt5:
-                client.disconnect(
-                    reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=DISCONNECT_WITH_WILL)
-                )
-            else:
-                client.disconnect()
-            client.loop_write()  # the DISCONNECT goes out now, before the socket is closed
-        self.drop("closed")
+        reason = (
+            ReasonCode(PacketTypes.DISCONNECT, identifier=DISCONNECT_WITH_WILL)
+            if with_will and self.mqtt5
+            else None
+        )
+        self.drop("closed", reason)
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, disconnect_reason: ReasonCode | None = None) -> None:
+        """Forget the client first: paho calls on_disconnect from inside disconnect(), and a client
+        that is no longer ours is not dropped twice (paho's callback lock is not re-entrant)."""
         if self._misc is not None:
             self._misc.cancel()
             self._misc = None
@@ -229,8 +227,8 @@ class MqttLink:
             if self._fd is not None and self._loop is not None:
                 self._unwatch(self._fd)
                 self._fd = None
-            client.disconnect()
-            client.loop_write()  # lets paho close the socket now rather than at garbage collection
+            client.disconnect(reasoncode=disconnect_reason)
+            client.loop_write()  # the DISCONNECT goes out and paho closes the socket now
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(self.error(f"connection lost ({reason})"))

@@ -222,10 +222,11 @@ class SparkplugSink:
         elif topic == self.topics.node("NCMD"):
             self._on_node_command(bytes(message.payload))
         else:
-            self._refuse(topic, "device commands are not accepted (DCMD)")
+            self._refuse(topic, "device", "device commands are not accepted (DCMD)")
 
-    def _refuse(self, topic: str, reason: str) -> None:
-        held = self._log.allow(f"refused {topic}")
+    def _refuse(self, topic: str, problem: str, reason: str) -> None:
+        """Logged once a minute per topic and kind of problem: a host that keeps asking is not a flood."""
+        held = self._log.allow(f"{problem} {topic}")
         if held is not None:
             log.warning(
                 "output=sparkplug event=command_refused topic=%s reason=%r held_back=%d", topic, reason, held
@@ -236,10 +237,12 @@ class SparkplugSink:
         try:
             rebirth, refused = rebirth_requested(raw)
         except CommandError as error:
-            self._refuse(topic, str(error))
+            self._refuse(topic, "undecodable", str(error))
             return
         if refused:
-            self._refuse(topic, f"only 'Node Control/Rebirth' is accepted, not {', '.join(refused)}")
+            self._refuse(
+                topic, "not accepted", f"only 'Node Control/Rebirth' is accepted, not {', '.join(refused)}"
+            )
         if rebirth and self.born and self.link.connected:
             # tck-id-operational-behavior-data-commands-rebirth-action-1..3: no DATA in between
             # (write() publishes without yielding), the same bdSeq, seq from 0
@@ -253,7 +256,7 @@ class SparkplugSink:
         try:
             state = host_state(raw)
         except CommandError as error:
-            self._refuse(self.host_topic or "STATE", str(error))
+            self._refuse(self.host_topic or "STATE", "undecodable", str(error))
             return
         if self._host_timestamp_ms is not None and state.timestamp_ms < self._host_timestamp_ms:
             return  # older than what we know (tck-id-...-edge-node-termination-host-offline-timestamp)

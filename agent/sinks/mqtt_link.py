@@ -315,8 +315,10 @@ class MqttLink:
         self._settle(mid, f"broker refused a subscription: {', '.join(refused)}" if refused else None)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if client is self._client:
-            self._on_message_callback(message)
+        # handled after paho's callback returns: a handler that disconnects (a host went offline)
+        # would wait inside it on paho's callback lock, which is not re-entrant
+        if client is self._client and self._loop is not None:
+            self._loop.call_soon(self._on_message_callback, message)
 
     # -- publishing --------------------------------------------------------------------------
 

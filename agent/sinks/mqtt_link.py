@@ -90,6 +90,9 @@ class MqttLink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._fd: int | None = None
+        # the last connect() failed before its CONNECT packet could go out (TCP or TLS refused); a
+        # timeout leaves it False: the worker may still send it
+        self.connect_not_sent = False
 
     @property
     def endpoint(self) -> str:
@@ -169,6 +172,7 @@ class MqttLink:
         self._client = client
         self._connack = loop.create_future()
         timeout_s = self.config.timeout_s
+        self.connect_not_sent = False
         connect = functools.partial(
             client.connect,
             self.config.host,
@@ -181,12 +185,14 @@ class MqttLink:
                 await loop.run_in_executor(None, connect)  # DNS, TCP, TLS: the client is idle meanwhile
                 await self._connack
         except ssl.SSLError as error:
+            self.connect_not_sent = True
             self.drop("tls")
             raise self.error(describe_tls_error(error)) from error
         except TimeoutError as error:
             self.drop("timeout")
             raise self.error(f"no answer within {timeout_s}s") from error
         except OSError as error:
+            self.connect_not_sent = True
             self.drop("refused")
             raise self.error(str(error.strerror or error)) from error
         except OutputError:

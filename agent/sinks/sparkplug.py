@@ -123,7 +123,12 @@ class SparkplugSink:
             # a retained STATE arrives right after the subscription: the host's present state
             self._host_online.clear()
             subscriptions.append((self.host_topic, COMMAND_QOS))
-        await self.link.connect(will, subscriptions)
+        try:
+            await self.link.connect(will, subscriptions)
+        except OutputError:
+            if self.link.connect_not_sent:
+                await asyncio.to_thread(self.bd_seq_store.unused, self.bd_seq)
+            raise
         log.info(
             "output=sparkplug event=session group=%s edge_node=%s bd_seq=%d",
             self.topics.group_id,

@@ -51,6 +51,16 @@ class BdSeqStore:
         """The bdSeq for the next CONNECT, saved (fsync'd) before it is returned."""
         last = self._last()
         value = 0 if last is None else (last + 1) % SEQ_MODULUS
+        self._save(value)
+        return value
+
+    def unused(self, value: int) -> None:
+        """The CONNECT that was to carry `value` never went out (the broker could not be reached):
+        the next one takes the same number, so bdSeq counts CONNECT packets, not attempts."""
+        if self._last() == value:
+            self._save((value - 1) % SEQ_MODULUS)
+
+    def _save(self, value: int) -> None:
         body = json.dumps({"edge_node": self.key, "bd_seq": value}).encode()
         temporary = self.path.with_name(self.path.name + ".tmp")
         try:
@@ -62,4 +72,3 @@ class BdSeqStore:
             temporary.replace(self.path)
         except OSError as error:
             raise OutputError("sparkplug", f"cannot save the bdSeq in {self.path}: {error}") from error
-        return value

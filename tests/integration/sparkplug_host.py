@@ -116,6 +116,13 @@ def rebirth_command() -> bytes:
     )
 
 
+def bd_seq_of(payload: Payload) -> int:
+    """The bdSeq metric of an NBIRTH or NDEATH."""
+    value = next(m.long_value for m in payload.metrics if m.name == "bdSeq")
+    assert value is not None, "bdSeq without a value"
+    return value
+
+
 @dataclass
 class Session:
     """What one edge node session said, as a host reads it: births define the aliases."""
@@ -142,8 +149,7 @@ def sessions(messages: list[Received]) -> list[Session]:
         if verb == "NDEATH":
             continue
         if verb == "NBIRTH":
-            by_name = {m.name: m for m in payload.metrics}
-            found.append(Session(bd_seq=by_name["bdSeq"].long_value))
+            found.append(Session(bd_seq=bd_seq_of(payload)))
         assert found, f"{verb} before any NBIRTH"
         session = found[-1]
         session.seqs.append(payload.seq)

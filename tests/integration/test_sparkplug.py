@@ -22,17 +22,19 @@ from agent.records import Envelope, Record, RecordKind
 from agent.sinks.registry import Output
 from agent.sinks.sparkplug import build_sparkplug_sink
 from agent.sinks.sparkplug_metrics import NOT_PUBLISHED
+from tests.integration.servers import Mosquitto
 from tests.integration.sparkplug_host import (
     Received,
     SparkplugHost,
+    bd_seq_of,
     command,
     rebirth_command,
     sessions,
 )
-from tests.integration.servers import Mosquitto
 from tests.integration.test_delivery_outages import committed, epoch_ms_of, run_with_outage
 from tests.integration.workshop_run import start_agent, workshop_on_ports
 from tests.sparkplug_decoder.org.eclipse.tahu.protobuf import DataType, PayloadMetric
+from tests.unit.test_sparkplug import with_tags_of_the_first_machine
 
 pytestmark = pytest.mark.integration
 GROUP = "plant-1"
@@ -91,6 +93,7 @@ def delivered(record: dict[str, Any], area: str, data: list[tuple[str, dict[str,
 
 
 async def test_a_session_across_a_broker_outage(tmp_path: Path, sample_config: AgentConfig) -> None:
+    sample_config = with_tags_of_the_first_machine(sample_config)
     broker = Mosquitto(tmp_path, extra=QUEUEING)
     broker.start()
     settings = SparkplugOutput(
@@ -134,6 +137,7 @@ async def test_a_session_across_a_broker_outage(tmp_path: Path, sample_config: A
             datatype != DataType.Unknown for b in session.births.values() for _, datatype in b.values()
         )
     assert found[1].data, "data flowed in the session after the outage"
+    assert any(r["kind"] == "tags" for r in records), "raw tags were among the records checked"
     nbirth = next(m for m in messages if m.verb == "NBIRTH").payload
     by_name = {m.name: m for m in nbirth.metrics}
     assert by_name["Node Control/Rebirth"].boolean_value is False
@@ -251,7 +255,7 @@ async def test_births_wait_for_the_primary_host_and_end_when_it_goes_offline(
     assert len(first.data) == 2  # the stale offline did not end the session
     assert second.bd_seq == first.bd_seq + 1
     [death] = [m for m in messages if m.verb == "NDEATH"]
-    assert next(m.long_value for m in death.payload.metrics if m.name == "bdSeq") == first.bd_seq
+    assert bd_seq_of(death.payload) == first.bd_seq
     assert verbs(messages).index("NDEATH") < [i for i, m in enumerate(messages) if m.verb == "NBIRTH"][1]
 
 
@@ -266,14 +270,10 @@ def test_the_will_is_the_death_certificate_when_the_agent_is_killed(tmp_path: Pa
     workshop.write_text(text.replace("outputs:\n", sparkplug, 1), encoding="utf-8")
 
     def births(messages: list[Received]) -> list[int]:
-        return [sessions([m])[0].bd_seq for m in messages if m.verb == "NBIRTH"]
+        return [bd_seq_of(m.payload) for m in messages if m.verb == "NBIRTH"]
 
     def deaths(messages: list[Received]) -> list[int]:
-        return [
-            next(x.long_value for x in m.payload.metrics if x.name == "bdSeq")
-            for m in messages
-            if m.verb == "NDEATH"
-        ]
+        return [bd_seq_of(m.payload) for m in messages if m.verb == "NDEATH"]
 
     agent: subprocess.Popen[str] | None = None
     try:

@@ -230,3 +230,28 @@ def test_a_bad_state_is_refused_with_the_reason(raw: bytes, message: str) -> Non
 def test_a_host_state_is_read() -> None:
     state = host_state(b'{"online": true, "timestamp": 1700000000000}')
     assert (state.online, state.timestamp_ms) == (True, 1_700_000_000_000)
+
+
+def test_the_sample_workshops_sparkplug_block_is_valid(tmp_path: Path) -> None:
+    from agent.config.outputs import SparkplugOutput
+    from tests.conftest import SAMPLE_WORKSHOP
+
+    lines = SAMPLE_WORKSHOP.read_text(encoding="utf-8").splitlines()
+    start = lines.index(
+        "  # sparkplug:                 # Sparkplug B 3.0 for Ignition and other SCADA/MES: this gateway is an edge node"
+    )
+    block = [start]
+    while start + len(block) < len(lines) and lines[start + len(block)].startswith("  #   "):
+        block.append(start + len(block))
+    text = "\n".join(line.replace("  # ", "  ", 1) if i in block else line for i, line in enumerate(lines))
+    (tmp_path / "mqtt-password").write_text("secret")
+    text = text.replace("/run/credentials/edge-agent.service/mqtt-password", str(tmp_path / "mqtt-password"))
+    text = text.replace("/etc/edge-agent/plant-ca.crt", str(tmp_path / "ca.crt"))
+    path = tmp_path / "workshop.yaml"
+    path.write_text(
+        text.replace("profiles_dir", "#profiles_dir")
+        + f"\nprofiles_dir: {SAMPLE_WORKSHOP.parent / 'devices'}\n"
+    )
+    settings = load_config(path).workshop.outputs.sparkplug
+    assert isinstance(settings, SparkplugOutput)
+    assert (settings.group_id, settings.primary_host_id, settings.port) == ("plant-1", "ignition", 8883)

@@ -41,6 +41,7 @@ from agent.sinks.sparkplug_payloads import (
     HostState,
     device_birth,
     device_data,
+    device_death,
     host_state,
     node_birth,
     node_death,
@@ -199,6 +200,28 @@ class SparkplugSink:
 
     def _on_lost(self, reason: str) -> None:
         self.born = False
+
+    def reconfigure(self, config: AgentConfig) -> None:
+        """A reload that changes the machines, lines, meters or tags changes the metric set: the
+        hosts learn it by a rebirth (same session, same bdSeq), before any data of the new set."""
+        catalogue = Catalogue(config, publish_tags=self.settings.publish_tags)
+        if catalogue.devices == self.catalogue.devices:
+            return
+        gone = [device for device in self.catalogue.devices if device not in catalogue.devices]
+        self.catalogue = catalogue
+        log.info(
+            "output=sparkplug event=metric_set_changed devices=%d removed=%d",
+            len(catalogue.devices),
+            len(gone),
+        )
+        if self.born and self.link.connected:
+            for device in gone:
+                self.link.publish(
+                    self.topics.device("DDEATH", device),
+                    device_death(self._next_seq(), self._now_ms()),
+                    BIRTH_QOS,
+                )
+            self._birth()
 
     # -- delivery --------------------------------------------------------------------------------
 

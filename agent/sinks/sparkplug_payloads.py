@@ -111,6 +111,11 @@ def device_data(
     return payload.SerializeToString()
 
 
+def device_death(seq: int, timestamp_ms: int) -> bytes:
+    """A device that is gone: a timestamp and the next seq, no metrics (tck-id-payloads-ddeath-seq)."""
+    return _payload(timestamp_ms, seq).SerializeToString()
+
+
 class CommandError(ValueError):
     """An NCMD or DCMD that is not a Sparkplug B payload."""
 

@@ -6,6 +6,7 @@ the primary host's STATE, and the NDEATH will when a real agent process is kille
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import subprocess
@@ -295,3 +296,42 @@ def test_the_will_is_the_death_certificate_when_the_agent_is_killed(tmp_path: Pa
     first, second = births(messages)
     assert deaths(messages) == [first, second]  # each death names its session's birth
     assert second == (first + 1) % 256  # bdSeq persisted across the restart
+
+
+async def test_a_reload_that_changes_the_metric_set_rebirths(
+    tmp_path: Path, sample_config: AgentConfig
+) -> None:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    settings = SparkplugOutput(
+        host="127.0.0.1", port=broker.port, group_id=GROUP, timeout_s=2, publish_tags=True
+    )
+    workshop = sample_config.workshop
+    first, removed = workshop.machines[0], workshop.machines[-1]
+    reloaded = with_tags_of_the_first_machine(
+        dataclasses.replace(
+            sample_config, workshop=workshop.model_copy(update={"machines": workshop.machines[:-1]})
+        )
+    )
+    try:
+        with SparkplugHost(broker.port, GROUP, persistent=False) as host:
+            async with build_sparkplug_sink(settings, sample_config) as sink:
+                await sink.write([state_record(first.id, first.line, "producing", time.time())])
+                sink.reconfigure(sample_config)  # the same metric set: nothing to say
+                sink.reconfigure(reloaded)
+                await sink.write([state_record(first.id, first.line, "idle", time.time())])
+                messages = await asyncio.to_thread(
+                    host.wait_for, lambda ms: [m.verb for m in ms].count("DDATA") == 2
+                )
+    finally:
+        broker.stop()
+    first_session, second_session = sessions(messages)
+    assert second_session.bd_seq == first_session.bd_seq
+    assert first_session.verbs[-1] == "DDEATH"  # the machine that is gone, before the new births
+    assert [m.device for m in messages if m.verb == "DDEATH"] == [removed.id]
+    assert set(second_session.births) == devices_of(reloaded)
+    assert any(name.startswith("tags/") for name, _ in second_session.births[first.id].values())
+    assert first_session.seqs + second_session.seqs == [
+        *range(len(first_session.seqs)),
+        *range(len(second_session.seqs)),
+    ]

@@ -237,9 +237,7 @@ def test_the_sample_workshops_sparkplug_block_is_valid(tmp_path: Path) -> None:
     from tests.conftest import SAMPLE_WORKSHOP
 
     lines = SAMPLE_WORKSHOP.read_text(encoding="utf-8").splitlines()
-    start = lines.index(
-        "  # sparkplug:                 # Sparkplug B 3.0 for Ignition and other SCADA/MES: this gateway is an edge node"
-    )
+    start = next(i for i, line in enumerate(lines) if line.startswith("  # sparkplug:"))
     block = [start]
     while start + len(block) < len(lines) and lines[start + len(block)].startswith("  #   "):
         block.append(start + len(block))

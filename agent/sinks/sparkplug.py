@@ -230,12 +230,29 @@ class SparkplugSink:
         for envelope in batch:
             update = self.catalogue.update(envelope)
             if update is None:
+                self._not_a_device(envelope)
                 continue
             values = [(metric, value) for metric, value in update.values]
             payload = device_data(self._next_seq(), self._now_ms(), values, update.timestamp_ms)
             self.link.publish(self.topics.device("DDATA", update.device), payload, BIRTH_QOS)
             self._remember(update.device, values, update.timestamp_ms)
         await self.link.fence()
+
+    def _not_a_device(self, envelope: Envelope) -> None:
+        """Crews, events and the agent's figures are no device's, on purpose; a machine or line the
+        configuration no longer has (a backlog from before a reload) is said, once a minute."""
+        device = self.catalogue.device_of(envelope)
+        if device is None or device in self.catalogue.devices:
+            return
+        held = self._log.allow(f"unknown device {device}")
+        if held is not None:
+            log.warning(
+                "output=sparkplug event=record_skipped device=%s seq=%d reason='not in the configuration' "
+                "held_back=%d",
+                device,
+                envelope.seq,
+                held,
+            )
 
     def _remember(self, device: str, values: list[tuple[MetricDef, MetricValue]], timestamp_ms: int) -> None:
         for metric, value in values:

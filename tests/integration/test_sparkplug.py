@@ -299,7 +299,7 @@ def test_the_will_is_the_death_certificate_when_the_agent_is_killed(tmp_path: Pa
 
 
 async def test_a_reload_that_changes_the_metric_set_rebirths(
-    tmp_path: Path, sample_config: AgentConfig
+    tmp_path: Path, sample_config: AgentConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     broker = Mosquitto(tmp_path)
     broker.start()
@@ -319,7 +319,10 @@ async def test_a_reload_that_changes_the_metric_set_rebirths(
                 await sink.write([state_record(first.id, first.line, "producing", time.time())])
                 sink.reconfigure(sample_config)  # the same metric set: nothing to say
                 sink.reconfigure(reloaded)
-                await sink.write([state_record(first.id, first.line, "idle", time.time())])
+                backlog = state_record(
+                    removed.id, removed.line, "idle", time.time()
+                )  # stored before the reload
+                await sink.write([backlog, state_record(first.id, first.line, "idle", time.time())])
                 messages = await asyncio.to_thread(
                     host.wait_for, lambda ms: [m.verb for m in ms].count("DDATA") == 2
                 )
@@ -330,6 +333,8 @@ async def test_a_reload_that_changes_the_metric_set_rebirths(
     assert first_session.verbs[-1] == "DDEATH"  # the machine that is gone, before the new births
     assert [m.device for m in messages if m.verb == "DDEATH"] == [removed.id]
     assert set(second_session.births) == devices_of(reloaded)
+    assert [device for device, _ in second_session.data] == [first.id]
+    assert f"event=record_skipped device={removed.id}" in caplog.text
     assert any(name.startswith("tags/") for name, _ in second_session.births[first.id].values())
     assert first_session.seqs + second_session.seqs == [
         *range(len(first_session.seqs)),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import checkpoint, compare, engine, opcua, planner, replay
+from bench import checkpoint, compare, engine, opcua, planner, replay, sparkplug
 
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
     "checkpoint": checkpoint.main,  # takes options: --window S, --repetitions N, --in-process-only
@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
     "opcua": lambda _: opcua.main(),
     "planner": lambda _: planner.main(),
     "replay": lambda _: replay.main(),
+    "sparkplug": lambda _: sparkplug.main(),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

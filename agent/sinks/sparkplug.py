@@ -33,7 +33,7 @@ from agent.exceptions import OutputError
 from agent.records import Envelope, epoch_ms
 from agent.sinks.mqtt_link import MqttLink, Will
 from agent.sinks.sparkplug_bdseq import BdSeqStore
-from agent.sinks.sparkplug_metrics import Catalogue, MetricDef, MetricValue
+from agent.sinks.sparkplug_metrics import Catalogue, MetricValue
 from agent.sinks.sparkplug_payloads import (
     SEQ_MODULUS,
     CommandError,
@@ -87,9 +87,12 @@ class SparkplugSink:
         self.bd_seq: int | None = None  # of the current connection's will
         self.born = False
         self._seq = 0
-        # the last value and its time of every metric, for births: a host that joins late (or asks
-        # for a rebirth) sees the present, not nulls
-        self._last: dict[tuple[str, str], tuple[MetricValue, int]] = {}
+        # Each metric's last value and its time. _confirmed: what the broker has read (fenced);
+        # _sent: what this session has told the hosts. Births carry _sent (a host that joins late
+        # or asks for a rebirth sees the present, not nulls), DDATA only what differs from it; a
+        # new session starts from _confirmed, so a batch sent again repeats its changes.
+        self._confirmed: dict[tuple[str, str], tuple[MetricValue, int]] = {}
+        self._sent: dict[tuple[str, str], tuple[MetricValue, int]] = {}
         self._host_online = asyncio.Event()
         self._host_timestamp_ms: int | None = None  # of the latest STATE taken (kept across sessions)
         self._log = EventThrottle(STORAGE_FAULT_LOG_EVERY_S)
@@ -115,6 +118,7 @@ class SparkplugSink:
 
     async def _connect(self) -> None:
         self.born = False
+        self._sent = dict(self._confirmed)
         self.bd_seq = await asyncio.to_thread(self.bd_seq_store.next)
         will = Will(
             self.topics.node("NDEATH"), node_death(self.bd_seq, self._now_ms()), DEATH_QOS, retain=False
@@ -170,7 +174,7 @@ class SparkplugSink:
         )
         for device in self.catalogue:
             metrics = [
-                (metric, *self._last.get((device.id, metric.name), (None, now)))
+                (metric, *self._sent.get((device.id, metric.name), (None, now)))
                 for metric in device.metrics.values()
             ]
             payload = device_birth(self._next_seq(), now, metrics)
@@ -227,16 +231,33 @@ class SparkplugSink:
 
     async def write(self, batch: Sequence[Envelope]) -> None:
         await self._ready()
-        for envelope in batch:
-            update = self.catalogue.update(envelope)
-            if update is None:
-                self._not_a_device(envelope)
-                continue
-            values = [(metric, value) for metric, value in update.values]
-            payload = device_data(self._next_seq(), self._now_ms(), values, update.timestamp_ms)
+        try:
+            for envelope in batch:
+                self._publish_changes(envelope)
+            await self.link.fence()
+        except BaseException:
+            # the hosts may hold values the broker never confirmed: end the session, and the next
+            # one births from what was confirmed and sends the batch again
+            self._end_session("write failed")
+            raise
+        self._confirmed = dict(self._sent)
+
+    def _publish_changes(self, envelope: Envelope) -> None:
+        """A DDATA with the metrics the record changes (report by exception); none: no message."""
+        update = self.catalogue.update(envelope)
+        if update is None:
+            self._not_a_device(envelope)
+            return
+        changed = []
+        for metric, value in update.values:
+            key = (update.device, metric.name)
+            last = self._sent.get(key)
+            if last is None or last[0] != value or type(last[0]) is not type(value):
+                changed.append((metric, value))
+                self._sent[key] = (value, update.timestamp_ms)
+        if changed:
+            payload = device_data(self._next_seq(), self._now_ms(), changed, update.timestamp_ms)
             self.link.publish(self.topics.device("DDATA", update.device), payload, BIRTH_QOS)
-            self._remember(update.device, values, update.timestamp_ms)
-        await self.link.fence()
 
     def _not_a_device(self, envelope: Envelope) -> None:
         """Crews, events and the agent's figures are no device's, on purpose; a machine or line the
@@ -253,10 +274,6 @@ class SparkplugSink:
                 envelope.seq,
                 held,
             )
-
-    def _remember(self, device: str, values: list[tuple[MetricDef, MetricValue]], timestamp_ms: int) -> None:
-        for metric, value in values:
-            self._last[(device, metric.name)] = (value, timestamp_ms)
 
     # -- what the broker brings: commands and the host's STATE (on the event loop) ---------------
 
@@ -325,12 +342,23 @@ class SparkplugSink:
             self.settings.primary_host_id,
             state.timestamp_ms,
         )
+        self._end_session("primary host offline")
+
+    def _end_session(self, reason: str) -> None:
+        """End the session at once, NDEATH first (on 3.1.1 queued before the DISCONNECT on the same
+        connection, on MQTT 5 the broker's will); the next write connects and births again."""
         self.born = False
-        if self.link.mqtt5 or self.bd_seq is None:
+        if not self.link.connected:
+            self.link.drop(reason)
+        elif self.link.mqtt5 or self.bd_seq is None:
             self.link.disconnect(with_will=True)
         else:
-            # 3.1.1: the NDEATH is queued before the DISCONNECT on the same connection
-            self.link.publish(self.topics.node("NDEATH"), node_death(self.bd_seq, self._now_ms()), DEATH_QOS)
+            try:
+                self.link.publish(
+                    self.topics.node("NDEATH"), node_death(self.bd_seq, self._now_ms()), DEATH_QOS
+                )
+            except OutputError:
+                log.warning("output=sparkplug event=ndeath_not_sent reason=%r", reason)
             self.link.disconnect()
 
 

@@ -128,12 +128,12 @@ class Session:
     """What one edge node session said, as a host reads it: births define the aliases."""
 
     bd_seq: int
-    births: dict[str, dict[int, tuple[str, int]]] = field(
-        default_factory=dict
-    )  # device -> alias -> (name, type)
-    data: list[tuple[str, dict[str, tuple[Any, int]]]] = field(
-        default_factory=list
-    )  # (device, name -> (value, ts))
+    # device -> alias -> (name, datatype)
+    births: dict[str, dict[int, tuple[str, int]]] = field(default_factory=dict)
+    # (device, name -> (value, ts)) per DDATA
+    data: list[tuple[str, dict[str, tuple[Any, int]]]] = field(default_factory=list)
+    # what the host knows of each metric, from births and data: (device, name) -> [(ts, value)]
+    points: dict[tuple[str, str], list[tuple[int, Any]]] = field(default_factory=dict)
     seqs: list[int] = field(default_factory=list)
     verbs: list[str] = field(default_factory=list)
 
@@ -157,6 +157,9 @@ def sessions(messages: list[Received]) -> list[Session]:
         if verb == "DBIRTH":
             assert message.device is not None
             session.births[message.device] = {m.alias: (m.name, m.datatype) for m in payload.metrics}
+            for metric in payload.metrics:
+                point = (metric.timestamp, value_of(metric, metric.datatype))
+                session.points.setdefault((message.device, metric.name), []).append(point)
         elif verb == "DDATA":
             assert message.device is not None
             aliases = session.births[message.device]  # a KeyError is DDATA before its DBIRTH
@@ -167,5 +170,6 @@ def sessions(messages: list[Received]) -> list[Session]:
                 )
                 name, datatype = aliases[metric.alias]
                 values[name] = (value_of(metric, datatype), metric.timestamp)
+                session.points.setdefault((message.device, name), []).append(values[name][::-1])
             session.data.append((message.device, values))
     return found

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from agent.sinks.sparkplug_metrics import NOT_PUBLISHED
 from tests.integration.servers import Mosquitto
 from tests.integration.sparkplug_host import (
     Received,
+    Session,
     SparkplugHost,
     bd_seq_of,
     command,
@@ -83,14 +85,30 @@ def expected_metrics(record: dict[str, Any], area: str) -> tuple[str, dict[str, 
     return owner, {f"{folder}/{key}": record.get(key) for key in (OEE_CHECKED if oee else ENERGY_CHECKED)}
 
 
-def delivered(record: dict[str, Any], area: str, data: list[tuple[str, dict[str, tuple[Any, int]]]]) -> bool:
+def delivered(
+    record: dict[str, Any], area: str, points: dict[tuple[str, str], list[tuple[int, Any]]]
+) -> bool:
+    """DDATA carries changes only: each metric of the record was sent with the record's time, or
+    the host's value just before that time already was the record's."""
     expected = expected_metrics(record, area)
     if expected is None:
         return True
     device, values = expected
     ts = epoch_ms_of(record["ts"])
-    wanted = {name: (value, ts) for name, value in values.items()}
-    return any(d == device and all(got.get(k) == v for k, v in wanted.items()) for d, got in data)
+    for name, value in values.items():
+        series = points.get((device, name), [])
+        earlier = [v for t, v in series if t < ts]
+        if (ts, value) not in series and not (earlier and earlier[-1] == value):
+            return False
+    return True
+
+
+def known_points(found: list[Session]) -> dict[tuple[str, str], list[tuple[int, Any]]]:
+    merged: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+    for session in found:
+        for key, series in session.points.items():
+            merged.setdefault(key, []).extend(series)
+    return merged
 
 
 async def test_a_session_across_a_broker_outage(tmp_path: Path, sample_config: AgentConfig) -> None:
@@ -116,8 +134,8 @@ async def test_a_session_across_a_broker_outage(tmp_path: Path, sample_config: A
             records = committed(tmp_path / "records.jsonl")
 
             def complete(messages: list[Received]) -> bool:
-                data = [d for s in sessions(messages) for d in s.data]
-                return all(delivered(r, area, data) for r in records)
+                points = known_points(sessions(messages))
+                return all(delivered(r, area, points) for r in records)
 
             messages = await asyncio.to_thread(host.wait_for, complete, 20)
     finally:
@@ -186,6 +204,8 @@ async def test_rebirth_on_request_and_every_other_command_refused(
                 host.publish(node, rebirth_command())
                 await asyncio.to_thread(host.wait_for, lambda ms: [m.verb for m in ms].count("NBIRTH") == 2)
                 await asyncio.sleep(0.5)  # time for a wrong rebirth (or more) to show
+                unchanged = state_record(machine.id, machine.line, "producing", time.time())
+                await sink.write([unchanged])  # no change, no DDATA (report by exception)
                 await sink.write([state_record(machine.id, machine.line, "idle", time.time())])
                 messages = await asyncio.to_thread(
                     host.wait_for, lambda ms: [m.verb for m in ms].count("DDATA") == 2
@@ -223,8 +243,16 @@ async def test_births_wait_for_the_primary_host_and_end_when_it_goes_offline(
     state_topic = "spBv1.0/STATE/scada"
     machine = sample_config.workshop.machines[0]
 
-    def record() -> list[Envelope]:
-        return [state_record(machine.id, machine.line, "producing", time.time())]
+    reasons = itertools.count()
+
+    def record() -> list[Envelope]:  # a change each time (its reason): DDATA carries changes only
+        fields = {
+            "machine": machine.id,
+            "line": machine.line,
+            "state": "fault",
+            "reason": f"alarm {next(reasons)}",
+        }
+        return [Envelope("gw", 1, Record(RecordKind.STATE, time.time(), fields))]
 
     def verbs(messages: list[Received]) -> list[str]:
         return [m.verb for m in messages]

@@ -27,13 +27,28 @@ def sizes(records: list[Envelope], catalogue: Catalogue) -> dict[str, int]:
     now = int(time.time() * 1000)
     birth = len(node_birth(0, 0, now, ()))
     birth += sum(len(device_birth(1, now, [(m, None, now) for m in d.metrics.values()])) for d in catalogue)
-    data = json = 0
+    data = json = messages = 0
+    last: dict[tuple[str, str], object] = {}
     for envelope in records:
         update = catalogue.update(envelope)
-        if update is not None:
-            data += len(device_data(1, now, list(update.values), update.timestamp_ms))
-            json += len(envelope.payload_json())
-    return {"birth_sequence_bytes": birth, "ddata_bytes_24h": data, "json_bytes_same_records": json}
+        if update is None:
+            continue
+        json += len(envelope.payload_json())
+        changed = [
+            (m, v)
+            for m, v in update.values
+            if (update.device, m.name) not in last or last[update.device, m.name] != v
+        ]
+        last.update({(update.device, m.name): v for m, v in changed})
+        if changed:  # as the output sends them: the changes only
+            data += len(device_data(1, now, changed, update.timestamp_ms))
+            messages += 1
+    return {
+        "birth_sequence_bytes": birth,
+        "ddata_messages_24h": messages,
+        "ddata_bytes_24h": data,
+        "json_bytes_same_records": json,
+    }
 
 
 async def measure() -> dict[str, float]:

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from agent.config.compiled import AgentConfig
-from agent.config.outputs import SparkplugOutput
+from agent.config.outputs import SparkplugOutput, TlsSettings
 from agent.exceptions import OutputError
 from agent.records import Envelope, Record, RecordKind
 from agent.sinks.registry import Output
 from agent.sinks.sparkplug import build_sparkplug_sink
 from agent.sinks.sparkplug_metrics import NOT_PUBLISHED
-from tests.integration.servers import Mosquitto
+from tests.integration.servers import Credential, Mosquitto
 from tests.integration.sparkplug_host import (
     Received,
     Session,
@@ -35,6 +35,7 @@ from tests.integration.sparkplug_host import (
     sessions,
 )
 from tests.integration.test_delivery_outages import committed, epoch_ms_of, run_with_outage
+from tests.integration.test_mqtt import password_file, pki, tls_broker  # noqa: F401 - fixtures
 from tests.integration.workshop_run import start_agent, workshop_on_ports
 from tests.sparkplug_decoder.org.eclipse.tahu.protobuf import DataType, PayloadMetric
 from tests.unit.test_sparkplug import with_tags_of_the_first_machine
@@ -368,3 +369,42 @@ async def test_a_reload_that_changes_the_metric_set_rebirths(
         *range(len(first_session.seqs)),
         *range(len(second_session.seqs)),
     ]
+
+
+async def test_tls_client_certificates_and_passwords_as_for_the_mqtt_output(
+    tmp_path: Path,
+    sample_config: AgentConfig,
+    pki: dict[str, Credential],  # noqa: F811 - the fixture of test_mqtt
+    password_file: Path,  # noqa: F811
+) -> None:
+    machine = sample_config.workshop.machines[0]
+    batch = [state_record(machine.id, machine.line, "producing", time.time())]
+
+    async def write(port: int, **settings: Any) -> None:
+        output = SparkplugOutput(host="localhost", port=port, group_id=GROUP, timeout_s=5, **settings)
+        async with build_sparkplug_sink(output, sample_config) as sink:
+            await sink.write(batch)
+
+    broker = tls_broker(tmp_path, pki, "server", client_certs=True)
+    broker.start()
+    client = pki["client"]
+    try:
+        with pytest.raises(OutputError, match="certificate was refused"):
+            await write(broker.port, tls=TlsSettings(ca_file=str(pki["other_ca"].cert)))
+        with pytest.raises(OutputError):  # the broker wants a client certificate
+            await write(broker.port, tls=TlsSettings(ca_file=str(pki["ca"].cert)))
+        certificate = TlsSettings(
+            ca_file=str(pki["ca"].cert), cert_file=str(client.cert), key_file=str(client.key)
+        )
+        await write(broker.port, tls=certificate)
+    finally:
+        broker.stop()
+    (tmp_path / "second").mkdir()
+    broker = Mosquitto(tmp_path / "second", extra=f"allow_anonymous false\npassword_file {password_file}\n")
+    broker.start()
+    try:
+        with pytest.raises(OutputError, match="broker refused the connection"):
+            await write(broker.port, username="agent", password="wrong")
+        await write(broker.port, username="agent", password="s3cret")
+    finally:
+        broker.stop()

@@ -13,6 +13,7 @@ import pytest
 from agent.config.compiled import AgentConfig
 from agent.config.issues import ConfigError
 from agent.config.loader import load_config
+from agent.exceptions import OutputError
 from agent.records import Envelope, Record, RecordKind
 from agent.sinks.sparkplug_b import sparkplug_b_pb2 as pb
 from agent.sinks.sparkplug_bdseq import BdSeqStore
@@ -253,3 +254,81 @@ def test_the_sample_workshops_sparkplug_block_is_valid(tmp_path: Path) -> None:
     settings = load_config(path).workshop.outputs.sparkplug
     assert isinstance(settings, SparkplugOutput)
     assert (settings.group_id, settings.primary_host_id, settings.port) == ("plant-1", "ignition", 8883)
+
+
+class FakeLink:
+    """The MQTT session seam of the Sparkplug sink: records what is published; fence() can fail
+    once, as a broker that went away before answering."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.mqtt5 = False
+        self.endpoint = "mqtt://fake:1883"
+        self.connect_not_sent = False
+        self.published: list[tuple[str, bytes]] = []
+        self.fail_next_fence = False
+
+    def bind(self) -> None:
+        return None
+
+    async def connect(self, will: object, subscriptions: object) -> None:
+        self.connected = True
+
+    def publish(self, topic: str, payload: bytes, qos: int, *, retain: bool = False) -> int:
+        self.published.append((topic, payload))
+        return len(self.published)
+
+    async def acknowledged(self, mids: object) -> None:
+        return None
+
+    async def fence(self) -> None:
+        if self.fail_next_fence:
+            self.fail_next_fence = False
+            self.connected = False
+            raise OutputError("sparkplug", "connection lost")
+
+    def disconnect(self, *, with_will: bool = False) -> None:
+        self.connected = False
+
+    def drop(self, reason: str) -> None:
+        self.connected = False
+
+
+async def test_a_batch_the_broker_did_not_confirm_is_sent_again_after_a_birth_of_what_it_did(
+    tmp_path: Path, sample_config: AgentConfig
+) -> None:
+    from agent.config.outputs import SparkplugOutput
+    from agent.sinks.sparkplug import SparkplugSink
+
+    settings = SparkplugOutput(host="fake", group_id="g", protocol="3.1.1")
+    sink = SparkplugSink(
+        settings,
+        Catalogue(sample_config, publish_tags=False),
+        BdSeqStore(tmp_path / "b.json", "g", "gw"),
+        "gw",
+    )
+    link = FakeLink()
+    sink.link = link  # type: ignore[assignment]
+    machine = sample_config.workshop.machines[0]
+
+    def state(value: str, ts: float) -> list[Envelope]:
+        fields = {"machine": machine.id, "line": machine.line, "state": value, "since": None, "reason": None}
+        return [Envelope("gw", 1, Record(RecordKind.STATE, ts, fields))]
+
+    def told(verb: str, start: int) -> list[Payload]:
+        return [Payload.parse(p) for t, p in link.published[start:] if f"/{verb}/" in t and machine.id in t]
+
+    async with sink:
+        await sink.write(state("producing", 100.0))
+        link.fail_next_fence = True
+        with pytest.raises(OutputError):
+            await sink.write(state("idle", 200.0))
+        assert not sink.born  # that session is over: the next write connects and births
+        retry_from = len(link.published)
+        await sink.write(state("idle", 200.0))  # the delivery loop sends the same batch again
+    [birth] = told("DBIRTH", retry_from)
+    born = next(m for m in birth.metrics if m.name == "state")
+    assert (born.string_value, born.timestamp) == ("producing", 100_000)  # what the broker confirmed
+    [again] = told("DDATA", retry_from)
+    assert [m.string_value for m in again.metrics] == ["idle"]  # the change, sent again
+    assert sink.bd_seq == 1

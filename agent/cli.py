@@ -61,7 +61,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
         problems = still_sample(config)
         for problem in problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
+            print_lines(str(problem), sys.stderr)
         if problems:
             print(
                 f"{args.config} is valid, but not yet this plant's: the service stays stopped",
@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _run_once(config: AgentConfig, words: Catalogue) -> int:
     from agent.commands.run_once import poll_once, report
 
-    readings = asyncio.run(poll_once(config))
+    readings = asyncio.run(poll_once(config, words=words))
     return EXIT_OK if report(readings, output_console(), words) else EXIT_FAILURE
 
 
@@ -208,6 +208,22 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
         f"  4. edge-agent run --once -c {workshop}  (one poll: every tag's value and each machine's state)\n"
         f"  5. edge-agent run -c {workshop}         (or as the service: deploy/install.sh)"
     )
+    return EXIT_OK
+
+
+def cmd_schemas(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.schemas import copy_schemas, shape_lines
+
+    words = _words(args)
+    if args.out is not None:
+        for path in copy_schemas(args.out):
+            print(words("schemas.wrote", path=path))
+        return EXIT_OK
+    from agent.schemas.files import schemas_dir
+
+    print(words("schemas.folder", folder=schemas_dir()))
+    for line in shape_lines(args.style):
+        print(line)
     return EXIT_OK
 
 
@@ -247,13 +263,16 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
             print(f"{len(error.issues)} error(s) in {args.timeline}", file=sys.stderr)
             return EXIT_CONFIG
     clock = wall_clock if args.speed == 1.0 else ScaledClock(wall_clock(), args.speed)
+    words = _words(args, config)
 
     async def main() -> None:
         stop = asyncio.Event()
         _install_stop_handlers(stop)
         # simulation only: the agent on this machine trusts the simulated OPC UA servers
         opcua = OpcUaSimulation(trust_into_agent=True)
-        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua, timeline=timeline):
+        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua, timeline=timeline) as sim:
+            for line in unmodelled_tag_warnings(sim.unmodelled_tags(), config, words):
+                print_lines(line, sys.stderr)
             for connection in config.workshop.connections:
                 units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
                 print(
@@ -264,6 +283,28 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
     asyncio.run(main())
     return EXIT_OK
+
+
+def unmodelled_tag_warnings(
+    unmodelled: dict[str, tuple[list[str], list[str]]], config: AgentConfig, words: Catalogue
+) -> list[str]:
+    """One warning per device whose profile names tags the simulator has no model for (served as
+    0), each with the closest name it does model, if one is close."""
+    import difflib
+
+    lines = []
+    for device in config.devices():
+        if device.id not in unmodelled:
+            continue
+        missing, modelled = unmodelled[device.id]
+        named = []
+        for tag in missing:
+            close = difflib.get_close_matches(tag, modelled, n=1, cutoff=0.6)
+            named.append(words("simulate.closest", tag=tag, name=close[0]) if close else tag)
+        lines.append(
+            words("simulate.unmodelled", device=device.id, profile=device.profile.name, tags=", ".join(named))
+        )
+    return lines
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
@@ -352,6 +393,14 @@ def _probe_opcua(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
+def _add_schemas_parser(commands: Any) -> None:
+    schemas = commands.add_parser(
+        "schemas", help="list the JSON Schemas of every MQTT topic and record, or copy them to a folder"
+    )
+    schemas.add_argument("--style", choices=["isa95", "umh"], help="only the topics of this topic_style")
+    schemas.add_argument("--out", type=Path, help="copy every schema file and topics.json into this folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
@@ -422,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="grinding",
         help="which shipped workshop (default: grinding; grinding-zh: a Chinese plant, in Chinese)",
     )
+    _add_schemas_parser(commands)
     status = commands.add_parser(
         "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
     )
@@ -480,6 +530,7 @@ HANDLERS = {
     "demo": cmd_demo,
     "probe": cmd_probe,
     "status": cmd_status,
+    "schemas": cmd_schemas,
 }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from agent.config.hosts import HostName
 from agent.config.models import PositiveSeconds, StrictModel
 
 URL_PATTERN = r"^https?://"
@@ -63,10 +64,25 @@ class TlsSettings(StrictModel):
         return self
 
 
+class RetainSettings(StrictModel):
+    """Which records the broker keeps as the current figure of their topic (MQTT retained
+    messages), so a dashboard or SCADA that subscribes sees the present at once. Only a current
+    figure is ever retained: the open shift so far and a closed shift's final; a day's totals
+    share the shift's topic in the isa95 style and are never retained there (README: "Retained
+    current figures")."""
+
+    state: bool = Field(True, description="each machine's state")
+    oee: bool = Field(True, description="the current shift's OEE of each machine, line and the workshop")
+    energy: bool = Field(True, description="the current shift's energy of each machine, line, workshop")
+    tags: bool = Field(False, description="raw tag values (publish_tags)")
+    crew: bool = Field(False, description="each crew's totals of its last production day")
+    delivery: bool = Field(False, description="the agent's delivery record")
+
+
 class BrokerOutput(OutputBase):
     """An MQTT broker as every MQTT-speaking output reaches it: address, credentials, TLS."""
 
-    host: str = Field(min_length=1)
+    host: HostName
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     client_id: str | None = None
     username: str | None = None
@@ -89,6 +105,12 @@ class MqttOutput(BrokerOutput):
     max_inflight: Annotated[int, Field(ge=1, le=65535)] = Field(
         100, description="QoS 1/2 messages awaiting acknowledgement; what a reconnect may duplicate"
     )
+    topic_style: Literal["isa95", "umh"] = Field(
+        "isa95",
+        description="isa95: <enterprise>/<site>/<area>/<line>/<machine>/<figure> with our JSON; umh: "
+        "umh/v1/.../_historian/... with United Manufacturing Hub historian payloads (timestamp_ms)",
+    )
+    retain: RetainSettings = Field(default_factory=RetainSettings)
 
     @property
     def batch_records(self) -> int:

@@ -62,6 +62,7 @@ REGISTERS_PER_TYPE = {
     DataType.BCD16: 1,
     DataType.BCD32: 2,
 }
+BCD_MODULUS = {DataType.BCD16: 10**4, DataType.BCD32: 10**8}  # 4 and 8 decimal digits
 INTEGER_TYPES = frozenset(
     {
         DataType.INT16,
@@ -138,9 +139,12 @@ class TagSpec(StrictModel):
 
     @property
     def wraps_at(self) -> float | None:
-        """Where an unsigned counter register wraps, in engineering units (after scale)."""
+        """Where a counter register wraps, in engineering units (after scale): an unsigned one at
+        2^bits, a BCD one where its decimal digits run out (9999 -> 0 on a bcd16)."""
         if self.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
             return float(2 ** (16 * self.type.registers)) * abs(self.scale)
+        if self.type in BCD_MODULUS:
+            return float(BCD_MODULUS[self.type]) * abs(self.scale)
         return None
 
     @property

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agent.config.connections import Connection
 from agent.config.grid import GridSetting
+from agent.config.hosts import HostName
 from agent.config.models import IDENTIFIER_PATTERN, DisplayName, Identifier, PositiveSeconds, StrictModel
 from agent.config.outputs import OutputsSection
 from agent.i18n import DEFAULT_LANGUAGE, languages
@@ -259,7 +260,7 @@ class HealthSection(StrictModel):
     """The local health endpoint: /health (JSON) and /metrics (Prometheus). Loopback by default."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: HostName = Field("127.0.0.1", description="the address to listen on")
     port: Annotated[int, Field(ge=0, le=65535)] = 9470
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import board, checkpoint, compare, engine, opcua, planner, replay
+from bench import board, checkpoint, compare, engine, opcua, planner, replay, sparkplug
 
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
     "board": lambda _: board.main(),
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
     "opcua": lambda _: opcua.main(),
     "planner": lambda _: planner.main(),
     "replay": lambda _: replay.main(),
+    "sparkplug": lambda _: sparkplug.main(),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

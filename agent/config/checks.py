@@ -382,6 +382,19 @@ def check_site_grid(w: WrittenWorkshop) -> list[ConfigIssue]:
     return check_grid(w.loaded)
 
 
+def check_sparkplug_devices(w: WrittenWorkshop) -> list[ConfigIssue]:
+    """With outputs.sparkplug, the workshop (its area), each line and each machine is a Sparkplug
+    device of the edge node: one id each, or a host would read two devices' metrics as one."""
+    data = w.loaded.data if isinstance(w.loaded.data, dict) else {}
+    outputs, site = data.get("outputs"), data.get("site")
+    if not isinstance(outputs, dict) or "sparkplug" not in outputs:
+        return []
+    area = site.get("area") if isinstance(site, dict) else None
+    workshop: list[tuple[ConfigPath, str]] = [(("site", "area"), area)] if isinstance(area, str) else []
+    devices = [*workshop, *_written(w.parts, "lines"), *_written(w.parts, "machines")]
+    return duplicates(w.loaded, devices, "Sparkplug device id (the area, a line or a machine)")
+
+
 def _topic_style(loaded: LoadedYaml) -> object:
     outputs = loaded.data.get("outputs") if isinstance(loaded.data, dict) else None
     mqtt = outputs.get("mqtt") if isinstance(outputs, dict) else None
@@ -431,6 +444,7 @@ WORKSHOP_CHECKS: tuple[Callable[[WrittenWorkshop], list[ConfigIssue]], ...] = (
     check_days,
     check_device_roles,
     check_site_grid,
+    check_sparkplug_devices,
     check_umh_levels,
 )
 

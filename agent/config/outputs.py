@@ -79,12 +79,21 @@ class RetainSettings(StrictModel):
     delivery: bool = Field(False, description="the agent's delivery record")
 
 
-class MqttOutput(OutputBase):
+class BrokerOutput(OutputBase):
+    """An MQTT broker as every MQTT-speaking output reaches it: address, credentials, TLS."""
+
     host: HostName
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     client_id: str | None = None
     username: str | None = None
     password: SecretStr | None = None
+    protocol: Literal["3.1.1", "5"] = "5"
+    tls: TlsSettings | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    timeout_s: PositiveSeconds = 10.0
+
+
+class MqttOutput(BrokerOutput):
     accept_loss: bool = Field(
         False, description="with qos 0 only: accept that records in flight are lost when the path breaks"
     )
@@ -93,13 +102,9 @@ class MqttOutput(OutputBase):
         description="1: the cursor moves on PUBACK (at-least-once); 2: on PUBCOMP; 0 needs accept_loss: "
         "the cursor moves once a record is written to the socket (at-most-once)",
     )
-    protocol: Literal["3.1.1", "5"] = "5"
-    tls: TlsSettings | None = None
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     max_inflight: Annotated[int, Field(ge=1, le=65535)] = Field(
         100, description="QoS 1/2 messages awaiting acknowledgement; what a reconnect may duplicate"
     )
-    timeout_s: PositiveSeconds = 10.0
     topic_style: Literal["isa95", "umh"] = Field(
         "isa95",
         description="isa95: <enterprise>/<site>/<area>/<line>/<machine>/<figure> with our JSON; umh: "
@@ -184,9 +189,36 @@ class InfluxOutput(OutputBase):
         return self
 
 
+# Sparkplug 3.0 (section 4.1.1): group, edge node and host ids are valid UTF-8 without the
+# MQTT wildcards and the topic separator; we also refuse white space, which SCADA tag paths mangle.
+SPARKPLUG_ID_PATTERN = r"^[^/+#\s]{1,64}$"
+SparkplugId = Annotated[str, Field(pattern=SPARKPLUG_ID_PATTERN, description="no '/', '+', '#' or spaces")]
+
+
+class SparkplugOutput(BrokerOutput):
+    """Sparkplug B 3.0: the agent is an edge node, its machines, lines and workshop are devices."""
+
+    group_id: SparkplugId
+    edge_node_id: SparkplugId | None = Field(None, description="default: agent.id")
+    primary_host_id: SparkplugId | None = Field(
+        None, description="births wait until this host application's STATE says online"
+    )
+    publish_tags: bool = Field(
+        False, description="raw tag values as metrics, of the machines whose publish_tags is on"
+    )
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        100, description="records per acknowledged write: what a broken connection may send twice"
+    )
+
+    @property
+    def batch_records(self) -> int:
+        return self.batch_size
+
+
 class OutputsSection(StrictModel):
     """One key per output, as SINKS names them (agent/sinks/registry.py; a test holds the two equal)."""
 
     file: FileOutput | None = None
     mqtt: MqttOutput | None = None
     influxdb: InfluxOutput | None = None
+    sparkplug: SparkplugOutput | None = None

@@ -12,7 +12,7 @@ from agent.config.connections import OPCUA_URL_PATTERN
 from agent.config.issues import ConfigIssue, format_path
 from agent.config.lookalikes import lookalike_note
 from agent.config.models import DISPLAY_NAME_PATTERN, IDENTIFIER_PATTERN
-from agent.config.outputs import URL_PATTERN
+from agent.config.outputs import SPARKPLUG_ID_PATTERN, URL_PATTERN
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
 from agent.config.workshop import CT_RATIO_PATTERN, HHMM_PATTERN
 from agent.config.yamlsource import LoadedYaml
@@ -26,6 +26,8 @@ PATTERN_MEANING = {
     OPCUA_URL_PATTERN: "expected opc.tcp://host:port[/path], e.g. opc.tcp://10.0.1.50:4840",
     CT_RATIO_PATTERN: "expected the current transformer's primary/secondary amperes, e.g. 200/5",
     DISPLAY_NAME_PATTERN: "a name is one line: no line breaks or tabs",
+    SPARKPLUG_ID_PATTERN: "a Sparkplug id is 1 to 64 characters without '/', '+', '#' or spaces (it is a "
+    "topic level: spBv1.0/<group_id>/NBIRTH/<edge_node_id>)",
 }
 
 

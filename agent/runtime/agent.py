@@ -48,6 +48,7 @@ from agent.runtime.snapshot import (
     OutputSnapshot,
     StorageSnapshot,
 )
+from agent.sinks.base import Reconfigurable
 from agent.sinks.registry import Output
 from agent.throttle import DEVICE_FAULT_LOG_EVERY_S, EventThrottle
 
@@ -214,6 +215,9 @@ class Agent:
         if config is None:
             return
         self.kpi.reconfigure(build_engine_setup(config))
+        for output in self.outputs:
+            if isinstance(output.sink, Reconfigurable):
+                output.sink.reconfigure(config)
         needs_restart = [
             section
             for section in RESTART_SECTIONS

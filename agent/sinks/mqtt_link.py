@@ -1,6 +1,6 @@
-"""One MQTT session (paho-mqtt 2.x) driven by the asyncio loop, as aiomqtt drives paho: for the
-outputs that speak MQTT and need more than publishing (a will of their own, subscriptions,
-incoming messages), such as the Sparkplug B edge node.
+"""One MQTT session (paho-mqtt 2.x) driven by the asyncio loop, as aiomqtt drives paho: the one
+place the outputs that speak MQTT (the JSON output, the Sparkplug B edge node) talk to paho, with
+a will of their own and, where they need them, subscriptions and incoming messages.
 
 paho is not thread-safe, so it is never driven from several threads: its socket is watched with
 add_reader/add_writer on the event loop and loop_misc() runs on a timer. Only the blocking
@@ -75,12 +75,15 @@ class MqttLink:
         config: BrokerOutput,
         output: str,
         client_id: str,
-        on_message: Callable[[mqtt.MQTTMessage], None],
-        on_lost: Callable[[str], None],
+        on_message: Callable[[mqtt.MQTTMessage], None] | None = None,
+        on_lost: Callable[[str], None] | None = None,
+        *,
+        max_inflight: int | None = None,
     ) -> None:
         self.config = config
         self.output = output
         self.client_id = client_id
+        self.max_inflight = max_inflight  # None: paho's default (20)
         self._on_message_callback = on_message
         self._on_lost_callback = on_lost
         self._client: mqtt.Client | None = None
@@ -138,6 +141,8 @@ class MqttLink:
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
         client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        if self.max_inflight is not None:
+            client.max_inflight_messages_set(self.max_inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -297,7 +302,8 @@ class MqttLink:
                 "output=%s endpoint=%s event=disconnected reason=%r", self.output, self.endpoint, str(reason)
             )
             self.drop(str(reason))
-            self._on_lost_callback(str(reason))
+            if self._on_lost_callback is not None:
+                self._on_lost_callback(str(reason))
 
     def _settle(self, mid: int, failure: str | None) -> None:
         future = self._pending.pop(mid, None)
@@ -323,13 +329,17 @@ class MqttLink:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         # handled after paho's callback returns: a handler that disconnects (a host went offline)
         # would wait inside it on paho's callback lock, which is not re-entrant
-        if client is self._client and self._loop is not None:
+        if client is self._client and self._loop is not None and self._on_message_callback is not None:
             self._loop.call_soon(self._on_message_callback, message)
 
     # -- publishing --------------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, qos: int, *, retain: bool = False) -> int:
-        """Queue a message; its mid, to wait for with acknowledged() (QoS 1 and 2)."""
+    def publish(
+        self, topic: str, payload: bytes, qos: int, *, retain: bool = False, track_qos0: bool = False
+    ) -> int:
+        """Queue a message; its mid, to wait for with acknowledged(): PUBACK for QoS 1, PUBCOMP for
+        QoS 2; with track_qos0, a QoS 0 message counts as done once paho wrote it to the socket
+        (the only answer QoS 0 has). Untracked QoS 0 messages are covered by fence()."""
         client = self._client
         if client is None or not client.is_connected():
             raise self.error("not connected")
@@ -337,7 +347,7 @@ class MqttLink:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.drop(mqtt.error_string(info.rc))
             raise self.error(f"publish failed: {mqtt.error_string(info.rc)}")
-        if qos > 0 and not info.is_published():
+        if (qos > 0 or track_qos0) and not info.is_published():
             self._expect(info.mid)
         return info.mid
 

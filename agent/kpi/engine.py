@@ -72,7 +72,12 @@ REMOVED_REASON = "removed from configuration"
 MACHINE_REMOVED = "machine_removed"  # the machine was taken out of the configuration in this period
 GAP_FLAGS = {RESTART_REASON: AGENT_RESTART, CLOCK_STEP_REASON: CLOCK_STEP}  # offline reason -> flag
 OFFLINE_FLAGS = {**GAP_FLAGS, NO_DATA_REASON: DATA_GAP}  # the flag on the periods such time falls in
+METER_FLAG_PREFIX = "meter_"  # the flags about a machine's meter, carried on its energy records too
 QUALITY_SOURCE_NO_DATA = "quality_source_no_data"  # quality_from a machine that made nothing then
+# A metered machine made parts in a closed period while its meter, read, counted 0 kWh: a meter
+# not wired, a CT clamp fallen off, a wrong register. Its per-part energy is unknown, not 0.
+METER_SILENT = "meter_silent"
+PER_PART_ENERGY_KEYS = ("kwh_per_unit", "kwh_per_good", "kgce_per_unit", "kgce_per_good")
 CLOSED_KEPT = 64  # periods remembered as published final by key: three weeks of three shifts a day
 
 
@@ -249,6 +254,17 @@ class MachineView:
     period: str
     totals: OeeTotals
     energy: EnergyTotals
+
+
+def _meter_silent(totals: OeeTotals, energy: EnergyTotals) -> bool:
+    """Parts made while the meter, read, never moved (exactly 0: a still register gives 0 deltas)."""
+    return totals.produced > 0 and energy.measured and energy.total_kwh == 0.0
+
+
+def _per_part_known(energy: EnergyTotals, flags: set[str]) -> bool:
+    """Whether kWh per part means anything: not for a silent meter's 0 kWh (a day with other
+    shifts' kWh has a figure, its flag says that part of it is missing)."""
+    return not (METER_SILENT in flags and energy.total_kwh == 0.0)
 
 
 def _meter_fields(meter: MeterSetup, day: dt.date) -> dict[str, object]:
@@ -670,7 +686,7 @@ class KpiEngine:
                     read.add(key)
                     totals.energy = totals.energy + EnergyTotals(readings=1)
         if step.event is not None:
-            machine.periods[now_key].flags.add("meter_" + COUNTER_FLAGS[step.event])
+            machine.periods[now_key].flags.add(METER_FLAG_PREFIX + COUNTER_FLAGS[step.event])
         machine.energy_window = defaultdict(float)
 
     def _read_power(self, meter: MeterSetup, samples: list[Sample]) -> None:
@@ -945,6 +961,12 @@ class KpiEngine:
         for machine in self.machines.values():
             period_totals = machine.periods[period.key]
             totals = self.machine_totals(machine, period.key)
+            if (
+                final
+                and machine.setup.id in self.metered_machines
+                and _meter_silent(totals, period_totals.energy)
+            ):
+                period_totals.flags.add(METER_SILENT)  # judged over the whole period, at its close
             machines[machine.setup.id] = (totals, period_totals.energy, period_totals.flags)
         records = self._records(machines, self.workshop_kwh.get(period.key), common, ts, shift=True)
         if final:
@@ -1003,7 +1025,7 @@ class KpiEngine:
             (machines[m][1] for m in measured), EnergyTotals()
         )
         self.crew_day_energy_totals[crew] = self.crew_day_energy_totals[crew] + sum_totals(
-            machines[m][0] for m in measured
+            machines[m][0] for m in measured if _per_part_known(*machines[m][1:])
         )
 
     def _crew_records(self, day: dict[str, object], ts: float) -> list[Record]:
@@ -1130,6 +1152,9 @@ class KpiEngine:
         meter = self.metered_machines.get(machine_id)
         if meter is not None:
             fields = {**ident, **common, **self._energy(energy, totals)}
+            if not _per_part_known(energy, flags):
+                fields.update(dict.fromkeys(self._per_part_keys(), None))
+            fields["flags"] = sorted(flag for flag in flags if flag.startswith(METER_FLAG_PREFIX))
             fields["meter"] = _meter_fields(meter, day)
             if shift:
                 fields["kw"] = self.meter_kw.get(meter.id)
@@ -1148,7 +1173,13 @@ class KpiEngine:
         if not measured:
             return self._energy(None, OeeTotals())
         energy = sum((machines[m][1] for m in measured), EnergyTotals())
-        return self._energy(energy, sum_totals(machines[m][0] for m in measured))
+        # a silent meter's parts would lower the kWh per piece just as a machine without data would
+        counted = [m for m in measured if _per_part_known(*machines[m][1:])]
+        return self._energy(energy, sum_totals(machines[m][0] for m in counted))
+
+    def _per_part_keys(self) -> list[str]:
+        carbon = self.setup.carbon
+        return [*PER_PART_ENERGY_KEYS, *([f"{carbon.gas}_kg_per_unit"] if carbon is not None else [])]
 
     # -- views -------------------------------------------------------------------------------
 

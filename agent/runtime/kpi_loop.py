@@ -24,6 +24,7 @@ from agent.kpi.rules import RULE_ERROR_REASON
 from agent.records import Record, RecordKind
 from agent.runtime.calibration import CalibrationReminder
 from agent.runtime.continuity import apply_clock_step
+from agent.runtime.meter_silence import warn_silent_meters
 from agent.samples import Sample
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class KpiLoop:
             records.append(self._agent_record(now))
         self._carried = []
         await self.store.commit(records, self.engine)
+        warn_silent_meters(records)
         self.last_round = time.monotonic()
         self.rounds += 1
 
@@ -114,6 +116,7 @@ class KpiLoop:
         """Commit the records made outside a round (a reload's)."""
         records, self._carried = self._carried, []
         await self.store.commit(records, self.engine, checkpoint=checkpoint)
+        warn_silent_meters(records)
 
     async def finish(self, agent_record: Record | None = None) -> None:
         """At a stop: what was read becomes records, the shift so far is published, and all is
@@ -125,6 +128,7 @@ class KpiLoop:
         records += self.engine.publish_current(now)
         records.append(agent_record or self._agent_record(now))
         await self.store.commit(records, self.engine, checkpoint=True)
+        warn_silent_meters(records)
 
     def stalled(self, limit_s: float, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now

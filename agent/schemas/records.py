@@ -76,6 +76,9 @@ METER: Schema = typed(
     description="the meter behind the figures (GB 17167)",
 )
 FLAGS: Schema = typed("array", items=TEXT, description="why a figure is missing or doubtful")
+METER_FLAGS: Schema = typed(
+    "array", items=TEXT, description="the machine's flags about its meter (meter_silent, meter_counter_...)"
+)
 ROLL_UP_OEE: dict[str, Schema] = {
     "flags": FLAGS,  # the flags of its machines (or shifts) and its own
     "produced_quality_inferred": typed("number", minimum=0),
@@ -212,7 +215,7 @@ def record_schemas() -> dict[RecordKind, Schema]:
         RecordKind.ENERGY: record_schema(
             RecordKind.ENERGY,
             "a machine's energy, standard coal and carbon of a shift or a day",
-            {**MACHINE_IDS, **PERIOD, **energy, "meter": METER},
+            {**MACHINE_IDS, **PERIOD, **energy, "meter": METER, "flags": METER_FLAGS},
             machine_energy_optional,
         ),
         RecordKind.TAGS: record_schema(

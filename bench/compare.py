@@ -11,7 +11,10 @@ warms up and is measured over the window:
 
 Contenders, configured for the same registers, interval and broker:
 - agent: `edge-agent run`, every machine with publish_tags (poll, KPI, outbox, MQTT QoS 1);
+- agent-kpi: the same with publish_tags off: KPI records only (states, OEE, energy);
 - bare: bench/bare_loop.py, the agent's own planned requests in a pymodbus loop, nothing else;
+- bare+paho: the bare loop decoding each device's values and publishing them, one QoS 1 message
+  per device and cycle (the least any gateway that publishes does);
 - modbus4mqtt and thingsboard-gateway from PyPI, each in its own venv (bench/peers.py says
   exactly how each is configured). modbus4mqtt runs one interpreter per device, so it runs only
   up to 50 devices: 200 interpreters would swamp two cores before measuring anything.
@@ -39,18 +42,25 @@ from pathlib import Path
 from typing import Any
 
 from agent.config.loader import load_config
-from bench import peers
+from bench import bare_loop, peers
 from bench.workload import (
     BrokerProbe,
     Workload,
     measure_window,
     simulator_workshop,
+    variant,
     write_workload,
 )
 from tests.integration.workshop_run import simulator_for
 
 BENCH = Path(__file__).resolve().parent
-CONTENDERS = ("agent", "bare", "modbus4mqtt", "thingsboard-gateway")
+CONTENDERS = ("agent", "agent-kpi", "bare", "bare+paho", "modbus4mqtt", "thingsboard-gateway")
+# (contender, its floor, the key of their CPU ratio in results.json)
+RATIOS = (
+    ("agent", "bare", "agent_to_bare_cpu"),
+    ("agent", "bare+paho", "agent_to_bare_paho_cpu"),
+    ("agent-kpi", "bare", "agent_kpi_to_bare_cpu"),
+)
 ONE_INTERPRETER_PER_DEVICE_UP_TO = 50
 
 
@@ -59,21 +69,30 @@ def _tag_record_stamps(payload: bytes) -> Iterable[tuple[float | None, int]]:
     return [(datetime.fromisoformat(record["ts"]).timestamp(), len(record["values"]))]
 
 
-def run_agent(workshop: Path, warm_up_s: float, window_s: float) -> dict[str, Any]:
+def _bare_stamps(payload: bytes) -> Iterable[tuple[float | None, int]]:
+    message = json.loads(payload)
+    return [(message["ts"], len(message["values"]))]
+
+
+def run_agent(
+    workshop: Path, warm_up_s: float, window_s: float, *, probe_tags: bool = True
+) -> dict[str, Any]:
+    """probe_tags: measure the tag records arriving (off for a workshop that publishes none)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "agent", "run", "-c", str(workshop)],
         cwd=workshop.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    probe = BrokerProbe("bench-e/bench-s/bench-a/+/+/tags", _tag_record_stamps)
+    probe = BrokerProbe("bench-e/bench-s/bench-a/+/+/tags", _tag_record_stamps) if probe_tags else None
     try:
         time.sleep(warm_up_s)
         before = health(workshop)
         figures = measure_window([process.pid], probe, window_s)
         after = health(workshop)
     finally:
-        probe.close()
+        if probe is not None:
+            probe.close()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     cycles = {n: after[n]["cycles"] - before[n]["cycles"] for n in after}
@@ -89,17 +108,32 @@ def health(workshop: Path) -> dict[str, Any]:
     return connections
 
 
-def run_bare(workshop: Path, warm_up_s: float, window_s: float) -> dict[str, Any]:
+def run_bare(workshop: Path, warm_up_s: float, window_s: float, *, publish: bool = False) -> dict[str, Any]:
+    """publish: bare+paho, else the bare loop that publishes nothing."""
     out = workshop.parent / "bare.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_loop", str(workshop), str(out)], stdout=subprocess.PIPE, text=True
+        [
+            sys.executable,
+            "-m",
+            "bench.bare_loop",
+            str(workshop),
+            str(out),
+            *(["--publish"] if publish else []),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     assert "polling" in process.stdout.readline()
-    time.sleep(warm_up_s)
-    figures = measure_window([process.pid], None, window_s)  # it publishes nothing: the floor
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    probe = BrokerProbe(f"{bare_loop.TOPIC}/+", _bare_stamps) if publish else None
+    try:
+        time.sleep(warm_up_s)
+        figures = measure_window([process.pid], probe, window_s)
+    finally:
+        if probe is not None:
+            probe.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
     counts = json.loads(out.read_text(encoding="utf-8"))
     return {
         **figures,
@@ -110,7 +144,11 @@ def run_bare(workshop: Path, warm_up_s: float, window_s: float) -> dict[str, Any
 
 RUNNERS: dict[str, Callable[[Path, Workload, float], dict[str, Any]]] = {
     "agent": lambda workshop, _workload, window_s: run_agent(workshop, 8.0, window_s),
+    "agent-kpi": lambda workshop, _workload, window_s: run_agent(
+        variant(workshop, "agent-kpi", publish_tags=False), 8.0, window_s, probe_tags=False
+    ),
     "bare": lambda workshop, _workload, window_s: run_bare(workshop, 5.0, window_s),
+    "bare+paho": lambda workshop, _workload, window_s: run_bare(workshop, 5.0, window_s, publish=True),
     "modbus4mqtt": lambda workshop, workload, window_s: peers.run_modbus4mqtt(
         workshop, workload, 8.0, window_s
     ),
@@ -141,7 +179,7 @@ def summarise(runs: list[dict[str, Any]], workload: Workload, window_s: float) -
 
 
 def contenders_for(workload: Workload, installed: set[str]) -> list[str]:
-    names = ["agent", "bare"]
+    names = ["agent", "agent-kpi", "bare", "bare+paho"]
     if "modbus4mqtt" in installed and workload.devices <= ONE_INTERPRETER_PER_DEVICE_UP_TO:
         names.append("modbus4mqtt")
     if "thingsboard-gateway" in installed:
@@ -191,11 +229,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             {k: v for k, v in entry[name].items() if k != "runs"},
                             flush=True,
                         )
-                # a window too short for the bare loop to use one /proc clock tick gives no ratio
-                if "agent" in entry and entry.get("bare", {}).get("cpu_ms_per_1000_values"):
-                    entry["agent_to_bare_cpu"] = round(
-                        entry["agent"]["cpu_ms_per_1000_values"] / entry["bare"]["cpu_ms_per_1000_values"], 2
-                    )
+                # a window too short for a floor to use one /proc clock tick gives no ratio
+                for contender, floor, key in RATIOS:
+                    if contender in entry and entry.get(floor, {}).get("cpu_ms_per_1000_values"):
+                        entry[key] = round(
+                            entry[contender]["cpu_ms_per_1000_values"]
+                            / entry[floor]["cpu_ms_per_1000_values"],
+                            2,
+                        )
                 results["workloads"][workload.name] = entry
     (BENCH / f"{args.output}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (BENCH / f"{args.output}.md").write_text(render(results), encoding="utf-8")
@@ -225,7 +266,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "| workload (devices x tags) | contender | ms CPU / 1000 values offered | ms CPU / 1000 values "
         "delivered | share of one core | peak RSS MB | requests / cycle | missed cycles | delivered "
-        "| latency p50 / p99 ms | agent / bare CPU |",
+        "| latency p50 / p99 ms | CPU / the floor's |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, entry in results["workloads"].items():
@@ -234,7 +275,11 @@ def render(results: dict[str, Any]) -> str:
                 continue
             r = entry[contender]
             latency = "-" if r["latency_p50_ms"] is None else f"{r['latency_p50_ms']} / {r['latency_p99_ms']}"
-            ratio = entry.get("agent_to_bare_cpu", "") if contender == "agent" else ""
+            ratio = ", ".join(
+                f"{entry[key]} x {floor}"
+                for name_, floor, key in RATIOS
+                if name_ == contender and key in entry
+            )
             missed = "-" if r["missed_cycles"] is None else r["missed_cycles"]
             delivered = "-" if r["delivered_share"] is None else f"{100 * r['delivered_share']:.0f} %"
             per_delivered = cpu_per_delivered(r, window_s)

@@ -29,7 +29,7 @@ from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError
 from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
 from agent.drivers.timing import RTU_SILENCE_CHARACTERS
-from agent.samples import DeviceStatus, Quality, Sample
+from agent.samples import BAD, GOOD, DeviceStatus, Quality, Sample
 from agent.throttle import CONNECTION_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ class _Outcome:
 
 ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
 ILLEGAL_DATA_ADDRESS = 2  # Modbus exception 02
-GOOD, BAD = Quality.GOOD, Quality.BAD  # looked up once: a sample per tag value, 10,000 a second
 # A restarted gateway or PLC program is usually back within a second: the first retries come at
 # the poll interval; after these, a dead endpoint costs a connect per backoff delay, not per cycle.
 QUICK_RETRIES = 3

@@ -220,9 +220,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 entry: dict[str, Any] = {}
                 served = simulator_workshop(workshop, workload, peers.MODBUS4MQTT_BLOCK)
                 with simulator_for(served, Path(directory) / "simulator.log"):
-                    for name in (n for n in contenders_for(workload, installed) if n in wanted):
-                        runs = [RUNNERS[name](workshop, workload, args.window) for _ in range(repetitions)]
-                        entry[name] = summarise(runs, workload, args.window)
+                    names = [n for n in contenders_for(workload, installed) if n in wanted]
+                    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+                    # Repetitions interleaved (a, b, c, a, b, c): the shared machine's load drifts
+                    # alike over every contender, so a ratio compares like with like.
+                    for _ in range(repetitions):
+                        for name in names:
+                            runs[name].append(RUNNERS[name](workshop, workload, args.window))
+                    for name in names:
+                        entry[name] = summarise(runs[name], workload, args.window)
                         print(
                             workload.name,
                             name,
@@ -264,6 +270,7 @@ def render(results: dict[str, Any]) -> str:
         "peer is configured). Delivered: tag values arriving at the broker per second, as a share "
         "of the values the workload offers per second.",
         "",
+        *([results["note"], ""] if results.get("note") else []),
         "| workload (devices x tags) | contender | ms CPU / 1000 values offered | ms CPU / 1000 values "
         "delivered | share of one core | peak RSS MB | requests / cycle | missed cycles | delivered "
         "| latency p50 / p99 ms | CPU / the floor's |",

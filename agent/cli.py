@@ -61,7 +61,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
         problems = still_sample(config)
         for problem in problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
+            print_lines(str(problem), sys.stderr)
         if problems:
             print(
                 f"{args.config} is valid, but not yet this plant's: the service stays stopped",
@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _run_once(config: AgentConfig, words: Catalogue) -> int:
     from agent.commands.run_once import poll_once, report
 
-    readings = asyncio.run(poll_once(config))
+    readings = asyncio.run(poll_once(config, words=words))
     return EXIT_OK if report(readings, output_console(), words) else EXIT_FAILURE
 
 
@@ -211,6 +211,22 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_schemas(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.schemas import copy_schemas, shape_lines
+
+    words = _words(args)
+    if args.out is not None:
+        for path in copy_schemas(args.out):
+            print(words("schemas.wrote", path=path))
+        return EXIT_OK
+    from agent.schemas.files import schemas_dir
+
+    print(words("schemas.folder", folder=schemas_dir()))
+    for line in shape_lines(args.style):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
     from agent.commands.status import StatusError, fetch_health, print_status
 
@@ -227,6 +243,32 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
         return EXIT_CONFIG
     print_status(document, console, _words(args, fallback=document.get("language")))
     return EXIT_OK if document.get("ok") else EXIT_FAILURE
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from agent.commands.report import ReportError, write_report
+    from agent.reports.build import ReportNotFoundError
+
+    config = _load(args.config, console)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        written = write_report(
+            config,
+            args.output,
+            shift=tuple(args.shift) if args.shift else None,
+            day=args.day,
+            month=args.month,
+            language=args.language,
+        )
+    except ReportNotFoundError as error:
+        print(f"report: {error.text(_words(args, config))}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ReportError, OSError) as error:
+        print(f"report: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(written)
+    return EXIT_OK
 
 
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
@@ -247,13 +289,16 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
             print(f"{len(error.issues)} error(s) in {args.timeline}", file=sys.stderr)
             return EXIT_CONFIG
     clock = wall_clock if args.speed == 1.0 else ScaledClock(wall_clock(), args.speed)
+    words = _words(args, config)
 
     async def main() -> None:
         stop = asyncio.Event()
         _install_stop_handlers(stop)
         # simulation only: the agent on this machine trusts the simulated OPC UA servers
         opcua = OpcUaSimulation(trust_into_agent=True)
-        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua, timeline=timeline):
+        async with WorkshopSimulator(config, clock, seed=args.seed, opcua=opcua, timeline=timeline) as sim:
+            for line in unmodelled_tag_warnings(sim.unmodelled_tags(), config, words):
+                print_lines(line, sys.stderr)
             for connection in config.workshop.connections:
                 units = [f"{d.id}@{d.unit}" for d in config.devices_on(connection)]
                 print(
@@ -264,6 +309,28 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
     asyncio.run(main())
     return EXIT_OK
+
+
+def unmodelled_tag_warnings(
+    unmodelled: dict[str, tuple[list[str], list[str]]], config: AgentConfig, words: Catalogue
+) -> list[str]:
+    """One warning per device whose profile names tags the simulator has no model for (served as
+    0), each with the closest name it does model, if one is close."""
+    import difflib
+
+    lines = []
+    for device in config.devices():
+        if device.id not in unmodelled:
+            continue
+        missing, modelled = unmodelled[device.id]
+        named = []
+        for tag in missing:
+            close = difflib.get_close_matches(tag, modelled, n=1, cutoff=0.6)
+            named.append(words("simulate.closest", tag=tag, name=close[0]) if close else tag)
+        lines.append(
+            words("simulate.unmodelled", device=device.id, profile=device.profile.name, tags=", ".join(named))
+        )
+    return lines
 
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
@@ -286,6 +353,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         records=Path(args.records) if args.records else None,
         write_records=args.records != "",
         seed=args.seed,
+        board_port=args.board_port,
     )
     try:
         reset_demo_state(options)
@@ -352,81 +420,23 @@ def _probe_opcua(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILURE
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    parser.add_argument(
-        "--language",
-        choices=languages(),
-        help="the language of tables and messages (default: the workshop's site.language; for status "
-        "without -c, the running agent's)",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def _report_arguments(report: argparse.ArgumentParser) -> None:
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--shift", nargs=2, metavar=("DAY", "SHIFT"), help="e.g. --shift 2026-11-24 day")
+    which.add_argument("--day", metavar="DAY", help="a production day, e.g. 2026-11-24")
+    which.add_argument("--month", metavar="YYYY-MM", help="energy per part per machine and line")
+    report.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
 
-    def with_config(name: str, help_text: str, *, required: bool = True) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("-c", "--config", type=Path, required=required, help="workshop YAML")
-        return sub
 
-    validate = with_config("validate", "check a workshop file; exit 0, or 2 with every error")
-    validate.add_argument(
-        "--for-service",
-        action="store_true",
-        help="also fail (exit 2) while a connection still points at a shipped sample's simulator "
-        "endpoint: what install.sh checks before it starts the service",
+def _add_schemas_parser(commands: Any) -> None:
+    schemas = commands.add_parser(
+        "schemas", help="list the JSON Schemas of every MQTT topic and record, or copy them to a folder"
     )
-    with_config("plan", "print the compiled Modbus read plan")
-    run = with_config("run", "run the agent (SIGTERM/SIGINT stop it cleanly)")
-    run.add_argument(
-        "--once",
-        action="store_true",
-        help="poll every device once, print each tag's value and quality and each machine's state, "
-        "and exit: 0 if every device answered, 1 if not. Records nothing.",
-    )
-    init = commands.add_parser(
-        "init", help="write a starting workshop and its device profiles into a folder, for a plant to edit"
-    )
-    init.add_argument("directory", type=Path, help="folder for workshop.yaml and devices/")
-    init.add_argument("--example", default="grinding", help="which shipped example (default: grinding)")
-    init.add_argument("--force", action="store_true", help="replace files that exist")
-    simulate = with_config("simulate", "serve simulated devices for every machine of the workshop")
-    simulate.add_argument("--speed", type=float, default=1.0, help="shop-floor time per real second")
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument(
-        "--timeline",
-        type=Path,
-        help="YAML script of what named machines do and when (see agent/sim/timeline.py)",
-    )
-    demo = with_config(
-        "demo", "simulated workshop + agent + live view, faster than real time", required=False
-    )
-    demo.add_argument("--speed", type=float, default=120.0, help="shop-floor seconds per real second")
-    demo.add_argument(
-        "--duration", type=float, default=0.0, help="stop after this many real seconds (0: never)"
-    )
-    demo.add_argument("--start", default="07:20", help="local shop-floor time to start at (HH:MM)")
-    demo.add_argument(
-        "--state-dir",
-        type=Path,
-        help="folder for the demo's outbox, records and certificates "
-        "(default $XDG_STATE_HOME/edge-agent/demo, i.e. ~/.local/state/edge-agent/demo)",
-    )
-    demo.add_argument(
-        "--records",
-        help="JSON Lines file for records (default <state-dir>/records.jsonl; '' for none)",
-    )
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument(
-        "--example",
-        default="grinding",
-        help="which shipped workshop (default: grinding; grinding-zh: a Chinese plant, in Chinese)",
-    )
-    status = commands.add_parser(
-        "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
-    )
-    status.add_argument("--url", help="health endpoint, default from -c or http://127.0.0.1:9470")
-    status.add_argument("-c", "--config", type=Path, help="workshop YAML (for the endpoint's address)")
+    schemas.add_argument("--style", choices=["isa95", "umh"], help="only the topics of this topic_style")
+    schemas.add_argument("--out", type=Path, help="copy every schema file and topics.json into this folder")
+
+
+def _add_probe_parser(commands: Any) -> None:
     probe = commands.add_parser(
         "probe",
         help="read registers once and print them decoded every way; or list and browse an OPC UA server",
@@ -468,6 +478,92 @@ def build_parser() -> argparse.ArgumentParser:
         )
     probe.add_argument("--count", type=int, default=10)
     probe.add_argument("--timeout", type=float, default=2.0, help="seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--language",
+        choices=languages(),
+        help="the language of tables and messages (default: the workshop's site.language; for status "
+        "without -c, the running agent's)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help_text: str, *, required: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("-c", "--config", type=Path, required=required, help="workshop YAML")
+        return sub
+
+    validate = with_config("validate", "check a workshop file; exit 0, or 2 with every error")
+    validate.add_argument(
+        "--for-service",
+        action="store_true",
+        help="also fail (exit 2) while a connection still points at a shipped sample's simulator "
+        "endpoint: what install.sh checks before it starts the service",
+    )
+    with_config("plan", "print the compiled Modbus read plan")
+    _report_arguments(with_config("report", "write a shift, day or month report from the history as HTML"))
+    run = with_config("run", "run the agent (SIGTERM/SIGINT stop it cleanly)")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="poll every device once, print each tag's value and quality and each machine's state, "
+        "and exit: 0 if every device answered, 1 if not. Records nothing.",
+    )
+    init = commands.add_parser(
+        "init", help="write a starting workshop and its device profiles into a folder, for a plant to edit"
+    )
+    init.add_argument("directory", type=Path, help="folder for workshop.yaml and devices/")
+    init.add_argument("--example", default="grinding", help="which shipped example (default: grinding)")
+    init.add_argument("--force", action="store_true", help="replace files that exist")
+    simulate = with_config("simulate", "serve simulated devices for every machine of the workshop")
+    simulate.add_argument("--speed", type=float, default=1.0, help="shop-floor time per real second")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument(
+        "--timeline",
+        type=Path,
+        help="YAML script of what named machines do and when (see agent/sim/timeline.py)",
+    )
+    demo = with_config(
+        "demo", "simulated workshop + agent + live view, faster than real time", required=False
+    )
+    demo.add_argument("--speed", type=float, default=120.0, help="shop-floor seconds per real second")
+    demo.add_argument(
+        "--duration", type=float, default=0.0, help="stop after this many real seconds (0: never)"
+    )
+    demo.add_argument("--start", default="07:20", help="local shop-floor time to start at (HH:MM)")
+    demo.add_argument(
+        "--state-dir",
+        type=Path,
+        help="folder for the demo's outbox, records and certificates "
+        "(default $XDG_STATE_HOME/edge-agent/demo, i.e. ~/.local/state/edge-agent/demo)",
+    )
+    demo.add_argument(
+        "--records",
+        help="JSON Lines file for records (default <state-dir>/records.jsonl; '' for none)",
+    )
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--board-port",
+        type=int,
+        metavar="PORT",
+        help="also serve the workshop board and the reports on http://127.0.0.1:PORT (0: any free port)",
+    )
+    demo.add_argument(
+        "--example",
+        default="grinding",
+        help="which shipped workshop (default: grinding; grinding-zh: a Chinese plant, in Chinese)",
+    )
+    _add_schemas_parser(commands)
+    status = commands.add_parser(
+        "status", help="ask a running agent for its health (exit 0 healthy, 1 not, 2 unreachable)"
+    )
+    status.add_argument("--url", help="health endpoint, default from -c or http://127.0.0.1:9470")
+    status.add_argument("-c", "--config", type=Path, help="workshop YAML (for the endpoint's address)")
+    _add_probe_parser(commands)
     return parser
 
 
@@ -480,6 +576,8 @@ HANDLERS = {
     "demo": cmd_demo,
     "probe": cmd_probe,
     "status": cmd_status,
+    "report": cmd_report,
+    "schemas": cmd_schemas,
 }
 
 

@@ -8,15 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import checkpoint, compare, engine, opcua, planner, replay
+from bench import board, checkpoint, compare, engine, opcua, planner, replay, sparkplug
 
 BENCHMARKS: dict[str, Callable[[list[str]], Any]] = {
+    "board": lambda _: board.main(),
     "checkpoint": checkpoint.main,  # takes options: --window S, --repetitions N, --in-process-only
     "compare": compare.main,  # takes options: --quick, --window S, --repetitions N, --only NAME
     "engine": lambda _: engine.main(),
     "opcua": lambda _: opcua.main(),
     "planner": lambda _: planner.main(),
     "replay": lambda _: replay.main(),
+    "sparkplug": lambda _: sparkplug.main(),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -32,6 +32,11 @@ command -v influxd >/dev/null || missing+=(influxdb)
 command -v socat >/dev/null || missing+=(socat)  # pty pairs: RS-485 links for the RTU tests
 command -v systemd-analyze >/dev/null || missing+=(systemd)  # checks the unit file (verify, security)
 command -v faketime >/dev/null || missing+=(faketime)  # libfaketime: agents whose wall clock is set
+# The board and reports in a real browser: Debian's headless Chromium and its chromedriver (Selenium
+# drives them), and a CJK font so the Chinese pages render (and their screenshots show it).
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"

@@ -8,6 +8,7 @@ import os
 import socket
 import zoneinfo
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -24,7 +25,8 @@ from agent.config.shipped import example
 from agent.delivery.outbox import Outbox
 from agent.i18n import catalogue
 from agent.records import Envelope, Record
-from agent.runtime.agent import Agent
+from agent.runtime.agent import HISTORY_FILE, Agent
+from agent.service.health import HealthServer
 from agent.sim.server import OpcUaSimulation, WorkshopSimulator
 from agent.sinks.file import FileSink
 from agent.sinks.registry import Output
@@ -89,6 +91,7 @@ class DemoOptions:
     write_records: bool = True
     seed: int = 7
     language: str | None = None  # default: the workshop's site.language
+    board_port: int | None = None  # serve the board and reports on 127.0.0.1 at this port (0: any free)
 
     @property
     def outbox(self) -> Path:
@@ -102,11 +105,13 @@ class DemoOptions:
 
 
 def reset_demo_state(options: DemoOptions) -> None:
-    """Each demo run starts with an empty outbox: the demo is a story from its first record.
+    """Each demo run starts with an empty outbox and history: the demo is a story from its first
+    record (and its shop-floor clock would age an old history by days).
     Raises OSError when the state folder cannot be made."""
     options.state_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in options.state_dir.glob(f"{options.outbox.name}*"):
-        leftover.unlink()
+    for name in (options.outbox.name, HISTORY_FILE):
+        for leftover in options.state_dir.glob(f"{name}*"):
+            leftover.unlink()
 
 
 def in_state_dir(config: AgentConfig, state_dir: Path) -> AgentConfig:
@@ -149,9 +154,14 @@ async def run_demo(config: AgentConfig, options: DemoOptions, console: Console, 
     timezone = config.workshop.site.timezone
     words = catalogue(options.language or config.workshop.site.language)
     width = table_width(console)
-    async with WorkshopSimulator(
-        config, clock, seed=options.seed, opcua=OpcUaSimulation(trust_into_agent=True)
-    ):
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            WorkshopSimulator(config, clock, seed=options.seed, opcua=OpcUaSimulation(trust_into_agent=True))
+        )
+        if options.board_port is not None:
+            server = await stack.enter_async_context(HealthServer(agent, "127.0.0.1", options.board_port))
+            base = f"http://127.0.0.1:{server.port}"
+            console.print(words("demo.board", url=f"{base}/board", reports=f"{base}/reports"), soft_wrap=True)
         agent_task = asyncio.create_task(agent.run(stop), name="demo.agent")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + options.duration_s if options.duration_s > 0 else None

@@ -19,11 +19,11 @@ from pymodbus.exceptions import ModbusException
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from agent.config.connections import ModbusConnection, ModbusRtuConnection
+from agent.config.connections import ModbusConnection
 from agent.config.profile import ByteOrder, DataType, Table, TagSpec
 from agent.drivers.codec import DecodeError, decode
-from agent.drivers.connect_errors import describe_connect_error, serial_open_error, tcp_connect_error
-from agent.drivers.modbus import new_client, read_table
+from agent.drivers.connect_errors import describe_connect_error, why_not_connected
+from agent.drivers.modbus import new_client, read_table, reply_mismatch
 from agent.drivers.modbus_exceptions import explain_exception
 from agent.drivers.planner import FUNCTION_CODE
 
@@ -117,6 +117,9 @@ async def read_once(connection: ModbusConnection, request: ProbeRequest) -> list
             f"{where}: {explain_exception(code)} "
             f"[function {FUNCTION_CODE[request.table]:02d} at {request.address}, count {request.count}]"
         )
+    mismatch = reply_mismatch(request.table, request.address, request.count, response)
+    if mismatch is not None:
+        raise ProbeError(f"{where}: {mismatch}")
     values = response.bits if request.table.is_bit_table else response.registers
     return [int(v) for v in values[: request.count]]
 
@@ -129,11 +132,7 @@ def _no_answer(where: str, connection: ModbusConnection) -> str:
 
 
 async def _why_not_connected(connection: ModbusConnection) -> str:
-    """pymodbus only says that it could not connect; a plain connect says why."""
-    if isinstance(connection, ModbusRtuConnection):
-        reason = serial_open_error(connection.serial_port)
-    else:
-        reason = await tcp_connect_error(connection.host, connection.port, connection.timeout_s * 2)
+    reason = await why_not_connected(connection)
     return reason or "the connection failed, and a second try succeeded: an intermittent fault"
 
 

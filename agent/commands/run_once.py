@@ -20,8 +20,9 @@ from rich.text import Text
 from agent.config.compiled import AgentConfig, Device
 from agent.config.connections import Connection
 from agent.drivers.base import Clock, ReadResult
+from agent.drivers.connect_errors import why_not_connected
 from agent.drivers.registry import driver_entry
-from agent.i18n import Catalogue
+from agent.i18n import Catalogue, catalogue
 from agent.kpi.states import MachineState
 from agent.samples import DeviceStatus, Quality, Sample
 from agent.terminal import Column, FittedTable, print_table
@@ -44,6 +45,7 @@ class DeviceReading:
     endpoint: str
     status: DeviceStatus | None = None
     samples: list[Sample] = field(default_factory=list)
+    why_not_connected: str | None = None  # in plain words, when its connection could not be made
 
     @property
     def answered(self) -> bool:
@@ -64,15 +66,21 @@ class DeviceReading:
         return verdict.state.value, verdict.reason
 
 
-async def poll_once(config: AgentConfig, clock: Clock = time.time) -> list[DeviceReading]:
-    """One read of every connection, all connections at once, as the service's poll tasks do."""
+async def poll_once(
+    config: AgentConfig, clock: Clock = time.time, words: Catalogue | None = None
+) -> list[DeviceReading]:
+    """One read of every connection, all connections at once, as the service's poll tasks do; why a
+    connection could not be made is said in `words` (default: the workshop's language)."""
+    words = words or catalogue(config.workshop.site.language)
     per_connection = await asyncio.gather(
-        *(_read_connection(config, connection, clock) for connection in config.workshop.connections)
+        *(_read_connection(config, connection, clock, words) for connection in config.workshop.connections)
     )
     return [reading for readings in per_connection for reading in readings]
 
 
-async def _read_connection(config: AgentConfig, connection: Connection, clock: Clock) -> list[DeviceReading]:
+async def _read_connection(
+    config: AgentConfig, connection: Connection, clock: Clock, words: Catalogue
+) -> list[DeviceReading]:
     devices = config.devices_on(connection)
     if not devices:
         return []
@@ -93,6 +101,12 @@ async def _read_connection(config: AgentConfig, connection: Connection, clock: C
         readings[sample.device].samples.append(sample)
     for status in result.statuses:
         readings[status.device].status = status
+    unconnected = [r for r in readings.values() if r.status is None or not r.status.connected]
+    if unconnected:
+        # the driver knows only that connecting failed (pymodbus says no more); a plain connect says why
+        reason = await why_not_connected(connection, words)
+        for reading in unconnected:
+            reading.why_not_connected = reason
     return list(readings.values())
 
 
@@ -167,6 +181,8 @@ def _reason(reason: str | None, words: Catalogue) -> str:
 
 
 def _problem(reading: DeviceReading, words: Catalogue) -> str:
+    if reading.why_not_connected is not None:
+        return words("run_once.connect_failed", reason=reading.why_not_connected)
     if reading.status is None:
         return words("run_once.no_status")
     return reading.status.error or (words("run_once.no_answer") if not reading.status.connected else "")

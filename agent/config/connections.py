@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from agent.config.hosts import HostName
 from agent.config.models import Identifier, PositiveSeconds, StrictModel
 from agent.config.profile import ProfileProtocol
 
@@ -56,7 +57,7 @@ class ModbusConnectionBase(ConnectionBase):
 
 
 class TcpEndpoint(ModbusConnectionBase):
-    host: str = Field(min_length=1)
+    host: HostName
     port: Annotated[int, Field(ge=1, le=65535)] = 502
 
     @property

@@ -13,7 +13,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agent.config.checks import PROFILE_CHECKS, WORKSHOP_CHECKS, WrittenProfile, WrittenWorkshop
+from agent.config.checks import (
+    PROFILE_CHECKS,
+    PROFILE_WARNINGS,
+    WORKSHOP_CHECKS,
+    WrittenProfile,
+    WrittenWorkshop,
+)
 from agent.config.compiled import AgentConfig, DeviceProfile
 from agent.config.grid import grid_warnings
 from agent.config.issues import ConfigError, ConfigIssue, SourceMark, format_path
@@ -25,7 +31,7 @@ from agent.config.secrets import resolve_secret_files
 from agent.config.shipped import SHIPPED_PROFILES_LABEL, shipped_profiles_dir
 from agent.config.suggest import did_you_mean
 from agent.config.workshop import Workshop
-from agent.config.yamlsource import LoadedYaml, load_yaml
+from agent.config.yamlsource import LoadedYaml, load_yaml, number_warnings
 from agent.kpi.rules import CompiledRule, RuleError, StateRules, compile_rule
 
 LOCAL_PROFILES = "devices"  # the folder next to the workshop file searched first for profiles
@@ -70,7 +76,11 @@ def _load_config(path: Path, environ: dict[str, str] | None) -> AgentConfig:
         anchored(workshop, path.absolute().parent),
         MappingProxyType(profiles),
         path,
-        tuple(grid_warnings(loaded)),
+        (
+            *grid_warnings(loaded),
+            *number_warnings(loaded, issues),
+            *sorted({w for p in profiles.values() for w in p.warnings}),
+        ),
     )
 
 
@@ -157,7 +167,8 @@ def load_profile(
     issues += rule_issues
     if issues or spec is None:
         return None, issues
-    return DeviceProfile(spec, path, StateRules(tuple(rules))), []
+    warnings = (*number_warnings(loaded, issues), *(w for check in PROFILE_WARNINGS for w in check(written)))
+    return DeviceProfile(spec, path, StateRules(tuple(rules)), warnings), []
 
 
 def _compile_rules(profile: WrittenProfile) -> tuple[list[CompiledRule], list[ConfigIssue]]:

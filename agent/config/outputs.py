@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from agent.config.hosts import HostName
 from agent.config.models import PositiveSeconds, StrictModel
 
 URL_PATTERN = r"^https?://"
@@ -63,12 +64,36 @@ class TlsSettings(StrictModel):
         return self
 
 
-class MqttOutput(OutputBase):
-    host: str = Field(min_length=1)
+class RetainSettings(StrictModel):
+    """Which records the broker keeps as the current figure of their topic (MQTT retained
+    messages), so a dashboard or SCADA that subscribes sees the present at once. Only a current
+    figure is ever retained: the open shift so far and a closed shift's final; a day's totals
+    share the shift's topic in the isa95 style and are never retained there (README: "Retained
+    current figures")."""
+
+    state: bool = Field(True, description="each machine's state")
+    oee: bool = Field(True, description="the current shift's OEE of each machine, line and the workshop")
+    energy: bool = Field(True, description="the current shift's energy of each machine, line, workshop")
+    tags: bool = Field(False, description="raw tag values (publish_tags)")
+    crew: bool = Field(False, description="each crew's totals of its last production day")
+    delivery: bool = Field(False, description="the agent's delivery record")
+
+
+class BrokerOutput(OutputBase):
+    """An MQTT broker as every MQTT-speaking output reaches it: address, credentials, TLS."""
+
+    host: HostName
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     client_id: str | None = None
     username: str | None = None
     password: SecretStr | None = None
+    protocol: Literal["3.1.1", "5"] = "5"
+    tls: TlsSettings | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    timeout_s: PositiveSeconds = 10.0
+
+
+class MqttOutput(BrokerOutput):
     accept_loss: bool = Field(
         False, description="with qos 0 only: accept that records in flight are lost when the path breaks"
     )
@@ -77,13 +102,15 @@ class MqttOutput(OutputBase):
         description="1: the cursor moves on PUBACK (at-least-once); 2: on PUBCOMP; 0 needs accept_loss: "
         "the cursor moves once a record is written to the socket (at-most-once)",
     )
-    protocol: Literal["3.1.1", "5"] = "5"
-    tls: TlsSettings | None = None
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     max_inflight: Annotated[int, Field(ge=1, le=65535)] = Field(
         100, description="QoS 1/2 messages awaiting acknowledgement; what a reconnect may duplicate"
     )
-    timeout_s: PositiveSeconds = 10.0
+    topic_style: Literal["isa95", "umh"] = Field(
+        "isa95",
+        description="isa95: <enterprise>/<site>/<area>/<line>/<machine>/<figure> with our JSON; umh: "
+        "umh/v1/.../_historian/... with United Manufacturing Hub historian payloads (timestamp_ms)",
+    )
+    retain: RetainSettings = Field(default_factory=RetainSettings)
 
     @property
     def batch_records(self) -> int:
@@ -162,9 +189,36 @@ class InfluxOutput(OutputBase):
         return self
 
 
+# Sparkplug 3.0 (section 4.1.1): group, edge node and host ids are valid UTF-8 without the
+# MQTT wildcards and the topic separator; we also refuse white space, which SCADA tag paths mangle.
+SPARKPLUG_ID_PATTERN = r"^[^/+#\s]{1,64}$"
+SparkplugId = Annotated[str, Field(pattern=SPARKPLUG_ID_PATTERN, description="no '/', '+', '#' or spaces")]
+
+
+class SparkplugOutput(BrokerOutput):
+    """Sparkplug B 3.0: the agent is an edge node, its machines, lines and workshop are devices."""
+
+    group_id: SparkplugId
+    edge_node_id: SparkplugId | None = Field(None, description="default: agent.id")
+    primary_host_id: SparkplugId | None = Field(
+        None, description="births wait until this host application's STATE says online"
+    )
+    publish_tags: bool = Field(
+        False, description="raw tag values as metrics, of the machines whose publish_tags is on"
+    )
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        100, description="records per acknowledged write: what a broken connection may send twice"
+    )
+
+    @property
+    def batch_records(self) -> int:
+        return self.batch_size
+
+
 class OutputsSection(StrictModel):
     """One key per output, as SINKS names them (agent/sinks/registry.py; a test holds the two equal)."""
 
     file: FileOutput | None = None
     mqtt: MqttOutput | None = None
     influxdb: InfluxOutput | None = None
+    sparkplug: SparkplugOutput | None = None

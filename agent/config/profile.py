@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.config.models import PositiveSeconds, StrictModel
 from agent.kpi.states import MACHINE_REPORTED_STATES, MachineState
@@ -62,6 +62,7 @@ REGISTERS_PER_TYPE = {
     DataType.BCD16: 1,
     DataType.BCD32: 2,
 }
+BCD_MODULUS = {DataType.BCD16: 10**4, DataType.BCD32: 10**8}  # 4 and 8 decimal digits
 INTEGER_TYPES = frozenset(
     {
         DataType.INT16,
@@ -138,9 +139,12 @@ class TagSpec(StrictModel):
 
     @property
     def wraps_at(self) -> float | None:
-        """Where an unsigned counter register wraps, in engineering units (after scale)."""
+        """Where a counter register wraps, in engineering units (after scale): an unsigned one at
+        2^bits, a BCD one where its decimal digits run out (9999 -> 0 on a bcd16)."""
         if self.type in (DataType.UINT16, DataType.UINT32, DataType.UINT64):
             return float(2 ** (16 * self.type.registers)) * abs(self.scale)
+        if self.type in BCD_MODULUS:
+            return float(BCD_MODULUS[self.type]) * abs(self.scale)
         return None
 
     @property
@@ -195,6 +199,9 @@ class OpcUaDefaults(StrictModel):
     namespaces: dict[str, str] = Field(
         default_factory=dict, description="alias -> namespace URI, for browse paths and nsu-free ids"
     )
+
+
+AlarmText = str | dict[str, str]
 
 
 class StateRuleSpec(StrictModel):
@@ -266,6 +273,19 @@ class Profile(StrictModel):
     counters: CounterRoles | None = None
     energy: EnergyRoles | None = None
     variant: str | None = Field(None, description="tag holding the product variant / program")
+    alarms: dict[str, AlarmText] = Field(
+        default_factory=dict,
+        description="alarm code -> its text (one text, or one per language: {en: ..., zh-CN: ...}); "
+        "the reports name a stop 'alarm {alarm_code}' by it",
+    )
+
+    @field_validator("alarms", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        """`1203: text` in YAML is a number; a code is matched as the reason shows it."""
+        if isinstance(value, dict):
+            return {str(code): text for code, text in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _one_protocol(self) -> Self:

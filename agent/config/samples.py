@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 
 from agent.config.compiled import AgentConfig
+from agent.config.connections import OpcUaConnection
+from agent.config.issues import ConfigIssue
 from agent.config.loader import load_config
 from agent.config.shipped import examples
+from agent.config.yamlsource import load_yaml
 
 
 @functools.cache
@@ -24,12 +27,23 @@ def sample_endpoints() -> dict[str, str]:
     return found
 
 
-def still_sample(config: AgentConfig) -> list[str]:
-    """One line per connection that is still a sample's simulator endpoint."""
+def still_sample(config: AgentConfig) -> list[ConfigIssue]:
+    """One issue per connection that is still a sample's simulator endpoint, at the line of its
+    address (`host:` or `url:`) as every other finding of validate."""
     samples = sample_endpoints()
-    return [
-        f"connections[{index}] ({connection.id}): {connection.endpoint} is where the "
-        f"'{samples[connection.endpoint]}' sample's simulator listens; give your PLC's or gateway's address"
+    found = [
+        (index, connection)
         for index, connection in enumerate(config.workshop.connections)
         if connection.endpoint in samples
+    ]
+    if not found:
+        return []
+    loaded = load_yaml(config.source)  # the file is valid: read again for the positions only
+    return [
+        loaded.issue(
+            ("connections", index, "url" if isinstance(connection, OpcUaConnection) else "host"),
+            f"{connection.endpoint} is where the '{samples[connection.endpoint]}' sample's simulator "
+            f"listens (connection '{connection.id}'); give your PLC's or gateway's address",
+        )
+        for index, connection in found
     ]

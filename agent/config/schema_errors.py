@@ -10,8 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from agent.config.connections import OPCUA_URL_PATTERN
 from agent.config.issues import ConfigIssue, format_path
+from agent.config.lookalikes import lookalike_note
 from agent.config.models import DISPLAY_NAME_PATTERN, IDENTIFIER_PATTERN
-from agent.config.outputs import URL_PATTERN
+from agent.config.outputs import SPARKPLUG_ID_PATTERN, URL_PATTERN
 from agent.config.suggest import allowed_keys, did_you_mean, expected_choices
 from agent.config.workshop import CT_RATIO_PATTERN, HHMM_PATTERN
 from agent.config.yamlsource import LoadedYaml
@@ -25,6 +26,8 @@ PATTERN_MEANING = {
     OPCUA_URL_PATTERN: "expected opc.tcp://host:port[/path], e.g. opc.tcp://10.0.1.50:4840",
     CT_RATIO_PATTERN: "expected the current transformer's primary/secondary amperes, e.g. 200/5",
     DISPLAY_NAME_PATTERN: "a name is one line: no line breaks or tabs",
+    SPARKPLUG_ID_PATTERN: "a Sparkplug id is 1 to 64 characters without '/', '+', '#' or spaces (it is a "
+    "topic level: spBv1.0/<group_id>/NBIRTH/<edge_node_id>)",
 }
 
 
@@ -65,6 +68,19 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
 
 
 def _translate(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> ConfigIssue:
+    """The issue, and why the value may not be what the person sees: how YAML 1.1 read it
+    (`no` is false), or a character in it that only looks like ASCII (a full-width digit)."""
+    issue = _translated(model, loaded, detail)
+    if detail["type"] == "extra_forbidden":
+        return issue  # about the key: its did-you-mean says what there is to say
+    reading = loaded.readings.get(_data_path(loaded.data, tuple(detail["loc"])))
+    written = detail.get("input")
+    note = lookalike_note(written) if isinstance(written, str) else ""
+    extra = "".join(f"; {hint}" for hint in (str(reading or ""), note) if hint)
+    return ConfigIssue(issue.mark, issue.path, issue.message + extra) if extra else issue
+
+
+def _translated(model: type[BaseModel], loaded: LoadedYaml, detail: Any) -> ConfigIssue:
     model_loc: tuple[str | int, ...] = tuple(detail["loc"])
     loc = _data_path(loaded.data, model_loc)
     kind = detail["type"]

@@ -11,8 +11,9 @@ shipped profiles without copying them.
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
+
+from agent.package_data import package_folder
 
 WORKSHOP_SUFFIX = "-workshop.yaml"
 DEFAULT_EXAMPLE = "grinding"
@@ -22,10 +23,7 @@ SHIPPED_PROFILES_LABEL = "profiles shipped with edge-agent"
 def shipped_dir() -> Path:
     """The package's configs/ folder on disk. Wheels install as plain files (pip never installs a
     zipped package), so this is a real directory that can be listed, read and copied."""
-    folder = importlib.resources.files("agent") / "configs"
-    if not isinstance(folder, Path) or not folder.is_dir():
-        raise RuntimeError(f"the package data folder {folder} is missing: reinstall shopfloor-edge-agent")
-    return folder
+    return package_folder("configs")
 
 
 def shipped_profiles_dir() -> Path:

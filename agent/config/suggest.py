@@ -11,11 +11,27 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agent.config.lookalikes import as_ascii, lookalike_note, lookalikes
+
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """'; did you mean 'x'?' or '' — difflib, as ESPHome does."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{matches[0]}'?" if matches else ""
+    """'; did you mean 'x'?' or '' — difflib, as ESPHome does. A word with a non-ASCII look-alike
+    (a Cyrillic a, a full-width colon) is told which character it is, and matched as it was meant;
+    a choice with one is never proposed as it is, but named as what differs only by it."""
+    meant = as_ascii(word)
+    plain: list[str] = []
+    twins: list[str] = []
+    for choice in choices:
+        if not lookalikes(choice):
+            plain.append(choice)
+        elif as_ascii(choice) == meant:
+            twins.append(choice)
+    note = lookalike_note(word)
+    hint = f"; {note}" if note else ""
+    if twins:
+        return f"{hint}; '{twins[0]}' looks the same but is not: {lookalike_note(twins[0])}"
+    matches = difflib.get_close_matches(meant, plain, n=1, cutoff=0.6)
+    return f"{hint}; did you mean '{matches[0]}'?" if matches else hint
 
 
 def _unwrap(annotation: Any) -> list[Any]:

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agent.config.connections import Connection
 from agent.config.grid import GridSetting
+from agent.config.hosts import HostName
 from agent.config.models import IDENTIFIER_PATTERN, DisplayName, Identifier, PositiveSeconds, StrictModel
 from agent.config.outputs import OutputsSection
 from agent.i18n import DEFAULT_LANGUAGE, languages
@@ -255,12 +256,42 @@ class KpiSection(StrictModel):
     )
 
 
+MIN_TOKEN_CHARS = 12  # guessed over a plant network at a few hundred tries a second: never
+
+
 class HealthSection(StrictModel):
-    """The local health endpoint: /health (JSON) and /metrics (Prometheus). Loopback by default."""
+    """The local web server: /health (JSON), /metrics (Prometheus), the workshop board (/board) and
+    the shift and day reports (/reports). Loopback by default."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: HostName = Field(
+        "127.0.0.1", description="127.0.0.1: this gateway only; 0.0.0.0 or an address: the plant network"
+    )
     port: Annotated[int, Field(ge=0, le=65535)] = 9470
+    token: Annotated[str, Field(min_length=MIN_TOKEN_CHARS)] | None = Field(
+        None,
+        description="when set, the board and the reports ask for it: HTTP basic auth (any user name, "
+        f"the token as password) or 'Authorization: Bearer <token>'; also as token_file; at least "
+        f"{MIN_TOKEN_CHARS} characters",
+    )
+    board_refresh_s: Annotated[float, Field(ge=1, le=300)] = Field(
+        5.0, description="how often the board asks for new figures"
+    )
+
+
+class HistorySection(StrictModel):
+    """The records the board and the reports are made of (agent/history/store.py)."""
+
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)
+
+    enabled: bool = True
+    path: str | None = Field(None, description="default: history.db in agent.state_dir")
+    days: Annotated[float, Field(gt=0, le=3660)] = Field(
+        62.0, description="records older than this are deleted (62: this month and the last)"
+    )
+    max_mb: Annotated[float, Field(gt=0)] = Field(
+        256.0, description="bound on the file's data; over it the oldest records go first"
+    )
 
 
 class OutboxSection(StrictModel):
@@ -286,6 +317,7 @@ class Workshop(StrictModel):
     kpi: KpiSection = KpiSection()
     outbox: OutboxSection = OutboxSection()
     health: HealthSection = HealthSection()
+    history: HistorySection = HistorySection()
     outputs: OutputsSection = OutputsSection()
     profiles_dir: str | None = Field(
         None,

@@ -5,6 +5,10 @@ value's path (('machines', 3, 'profile')) maps to its file:line:col. Things plai
 `yaml.safe_load` gets wrong for a configuration file are handled here:
 - duplicate keys (silently last-wins in PyYAML) are errors;
 - `${ENV_VAR}` references are substituted, with a clear error when the variable is not set;
+- values YAML 1.1 reads as something else than the text written (`22:00` is the number 1320, in
+  base 60; `0100` is 64, in octal; `yes`, `no`, `on`, `off` are yes/no values) are remembered
+  with their reading, so an error about such a value says how it was read and to quote it (a key
+  keeps the text written: `no:` is the key 'no', never 'False');
 - values YAML reads as dates, times or numbers but cannot build (`2026-13-45`, `25:61` in a
   timestamp, a 5,000-digit integer) and characters YAML does not allow (NUL, control
   characters) are errors at their line and column, never tracebacks;
@@ -26,6 +30,7 @@ import yaml
 
 from agent.config.bounded import FileReadError, read_bounded
 from agent.config.issues import ConfigIssue, ConfigPath, SourceMark, format_path
+from agent.config.lookalikes import syntax_lookalike
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # A workshop of a few hundred machines is about 60 KB of YAML and 5,000 values, nested 6 deep
@@ -120,6 +125,9 @@ class LoadedYaml:
     value_marks: dict[ConfigPath, SourceMark] = field(default_factory=dict)
     key_marks: dict[ConfigPath, SourceMark] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
+    # values written without quotes that YAML 1.1 read as a number or a yes/no value, probably
+    # meant as text (a time, an id): how it read them, said with any error about the value
+    readings: dict[ConfigPath, Yaml11Reading] = field(default_factory=dict)
 
     def mark_for(self, path: ConfigPath, *, key: bool = False) -> SourceMark:
         """The closest known position: the value (or key) itself, else its nearest parent."""
@@ -156,6 +164,80 @@ def _scalar_problem(node: yaml.ScalarNode, error: Exception, path: ConfigPath) -
     if "digits" in reason and node.tag == "tag:yaml.org,2002:int":
         reason = "far more digits than any setting takes"
     return f"'{text}' is not valid as {kind}: {reason}"
+
+
+OCTAL = re.compile(r"[-+]?0[0-7_]+")  # YAML 1.1's octal integers: 0100 is 64
+OCTAL_READING = "the octal number {} (a leading 0: base 8)"
+MAX_SHOWN = 40  # characters of a value quoted in a message
+
+
+@dataclass(frozen=True)
+class Yaml11Reading:
+    """A value written without quotes that YAML 1.1 read as a number or a yes/no value: PyYAML
+    follows YAML 1.1, where `22:00` is a number in base 60, `0100` an octal number (64) and
+    yes/no/on/off are yes/no values (YAML 1.2 keeps the first as text, reads the second as 100
+    and knows only true/false as yes/no values)."""
+
+    text: str
+    value: bool | int | float
+
+    @property
+    def is_number(self) -> bool:
+        return not isinstance(self.value, bool)
+
+    @property
+    def shown(self) -> str:
+        """The value as read, written short: 90, 1.5; an integer exact, unless it is very long."""
+        if not isinstance(self.value, int):
+            return f"{self.value:g}"
+        digits = str(self.value)
+        return digits if len(digits) <= MAX_SHOWN else f"of {len(digits)} digits"
+
+    @property
+    def octal(self) -> bool:
+        return self.is_number and OCTAL.fullmatch(self.text) is not None
+
+    def __str__(self) -> str:
+        text = self.text if len(self.text) <= MAX_SHOWN else f"{self.text[:MAX_SHOWN]}..."
+        if isinstance(self.value, bool):
+            reading = f"the yes/no value {str(self.value).lower()}"
+        elif self.octal:
+            return f"{text} without quotes is read by YAML 1.1 as {OCTAL_READING.format(self.shown)}"
+        else:
+            reading = f"the number {self.shown} (digits with ':' count in base 60)"
+        return f'{text} without quotes is read by YAML 1.1 as {reading}: write "{text}" in quotes for text'
+
+    @property
+    def warning(self) -> str:
+        """Said when a number setting took the value without an error: maybe meant, maybe not."""
+        if self.octal:
+            meant = self.text.replace("_", "").lstrip("+0") or "0"
+            return f"{self}; if you meant {meant}, write {meant} (without the leading 0)"
+        return f"{self}; if {self.shown} is what you meant, write {self.shown}"
+
+
+def yaml11_reading(node: yaml.ScalarNode, value: Any) -> Yaml11Reading | None:
+    """How YAML 1.1 read a plain (unquoted) value that was probably meant otherwise, or None."""
+    if node.style not in (None, ""):
+        return None  # quoted or a block: text as written
+    text = node.value
+    if isinstance(value, bool):
+        return Yaml11Reading(text, value) if text.lower() not in ("true", "false") else None
+    if isinstance(value, int | float) and (":" in text or OCTAL.fullmatch(text)):
+        return Yaml11Reading(text, value)
+    return None
+
+
+def number_warnings(loaded: LoadedYaml, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """A value like `1:30` (90) or `0100` (64) that a number setting took without an error: maybe
+    meant, maybe not, so the file stays valid and the line is named (yes/no words where a yes/no
+    is taken are meant, and say nothing)."""
+    reported = {issue.path for issue in issues}
+    return [
+        loaded.issue(path, reading.warning)
+        for path, reading in loaded.readings.items()
+        if reading.is_number and format_path(path) not in reported
+    ]
 
 
 class _Builder:
@@ -197,6 +279,9 @@ class _Builder:
         value = self._scalar(node, path)
         if isinstance(value, str):
             return self._substitute_env(value, path)
+        reading = yaml11_reading(node, value)
+        if reading is not None:
+            self.loaded.readings[path] = reading
         return value
 
     def _scalar(self, node: yaml.ScalarNode, path: ConfigPath) -> Any:
@@ -246,7 +331,9 @@ class _Builder:
                     )
                 )
                 continue
-            key_text = str(self._scalar(key_node, path))
+            key_value = self._scalar(key_node, path)
+            # a key is a name: `no:` or `22:00:` as written, not YAML 1.1's False or 79200
+            key_text = key_node.value if yaml11_reading(key_node, key_value) else str(key_value)
             child = (*path, key_text)
             if key_text in result:
                 if index >= own:
@@ -292,6 +379,20 @@ def _read_text(path: Path, loaded: LoadedYaml) -> str | None:
         return None
 
 
+def _lookalike_hint(text: str, end: int) -> str:
+    """A full-width colon (or comma, bracket...) before a syntax error is most likely its cause:
+    YAML reads only the ASCII ones."""
+    found = syntax_lookalike(text, end)
+    if found is None:
+        return ""
+    index, character = found
+    line = text.count("\n", 0, index) + 1
+    return (
+        f"; probably because line {line} has {character}, which YAML does not read as one: switch the "
+        "input method to English and retype it"
+    )
+
+
 def _compose(text: str, loaded: LoadedYaml) -> yaml.Node | None:
     file = loaded.file
     unprintable = yaml.reader.Reader.NON_PRINTABLE.search(text)
@@ -316,6 +417,7 @@ def _compose(text: str, loaded: LoadedYaml) -> yaml.Node | None:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = error.problem or error.context or "invalid YAML"
+        problem += _lookalike_hint(text, mark.index if mark else len(text))
         loaded.issues.append(ConfigIssue(SourceMark(file, line, column), "<yaml>", f"YAML syntax: {problem}"))
         return None
     except yaml.YAMLError as error:

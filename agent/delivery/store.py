@@ -84,6 +84,7 @@ class RecordStore:
         checkpoint_s: float,
         *,
         on_commit: Callable[[], None] = lambda: None,
+        observe: Callable[[Sequence[Record]], None] = lambda _records: None,
     ) -> None:
         self.outbox = outbox
         self.agent_id = agent_id
@@ -91,6 +92,8 @@ class RecordStore:
         self.checkpoints = Checkpointer(agent_id, checkpoint_s)
         self.health = StorageHealth()
         self.on_commit = on_commit  # records were stored: the delivery loops have something new
+        # every new batch, whatever the outbox does with it: the report history keeps its own copy
+        self.observe = observe
         self._async: AsyncOutbox | None = None
         self._unstored: list[Record] = []
         self._log = EventThrottle(STORAGE_FAULT_LOG_EVERY_S)
@@ -129,6 +132,8 @@ class RecordStore:
         """Commit the records, with the engine's checkpoint when asked, when due, or when they hold
         a final record. The checkpoint is taken here, before any await, so it is the state that
         made these records."""
+        if records:
+            self.observe(records)
         state = None
         if checkpoint or self.checkpoints.due(records) or self.checkpoints.due(self._unstored):
             state = self.checkpoints.take(engine)

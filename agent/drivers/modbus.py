@@ -27,7 +27,7 @@ from agent.config.connections import ModbusConnection, ModbusRtuConnection, Modb
 from agent.config.profile import Table
 from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError
-from agent.drivers.planner import DevicePlan, ReadRequest, plan_reads, split_at_gaps
+from agent.drivers.planner import FUNCTION_CODE, DevicePlan, ReadRequest, plan_reads, split_at_gaps
 from agent.drivers.timing import RTU_SILENCE_CHARACTERS
 from agent.samples import BAD, GOOD, DeviceStatus, Quality, Sample
 from agent.throttle import CONNECTION_FAULT_LOG_EVERY_S, EventThrottle
@@ -353,17 +353,29 @@ class ModbusDriver:
 
 
 def _mismatch(request: ReadRequest, response: Any) -> str | None:
+    return reply_mismatch(request.table, request.address, request.count, response)
+
+
+def reply_mismatch(table: Table, address: int, count: int, response: Any) -> str | None:
     """A reply that does not answer this request (another function, another count) is never decoded:
     its values would be attributed to the wrong registers."""
+    function_code = FUNCTION_CODE[table]
     function = getattr(response, "function_code", None)
-    if function != request.function_code:
-        return f"reply for function {function} to a function {request.function_code} request"
-    if request.table.is_bit_table:
-        values = len(response.bits)
-        if values < request.count:  # bits come padded to whole bytes
-            return f"short reply: {values} of {request.count} bits"
-    elif len(response.registers) != request.count:
-        return f"reply with {len(response.registers)} registers to a request for {request.count}"
+    if function != function_code:
+        return f"reply for function {function} to a function {function_code} request"
+    if table.is_bit_table:
+        # bits come packed LSB first, padded to whole bytes: exactly ceil(count / 8) bytes. Any
+        # other byte count (one the framing accepts, as the frame agrees with it) answers some
+        # other question, so none of its bits can be trusted.
+        expected = -(-count // 8)
+        got = len(response.bits) // 8
+        if got != expected:
+            return (
+                f"reply with {got} data bytes to a request for {count} bits "
+                f"(fc{function_code} @{address}; {expected} bytes expected)"
+            )
+    elif len(response.registers) != count:
+        return f"reply with {len(response.registers)} registers to a request for {count}"
     return None
 
 

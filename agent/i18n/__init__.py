@@ -15,7 +15,6 @@ on the language.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from agent.package_data import package_folder
 
 DEFAULT_LANGUAGE = "en"
 SUFFIX = ".yaml"
@@ -34,10 +35,7 @@ class CatalogueError(ValueError):
 
 def catalogue_dir() -> Path:
     """The package's i18n/ folder on disk (wheels install as plain files)."""
-    folder = importlib.resources.files("agent") / "i18n"
-    if not isinstance(folder, Path) or not folder.is_dir():
-        raise RuntimeError(f"the package data folder {folder} is missing: reinstall shopfloor-edge-agent")
-    return folder
+    return package_folder("i18n")
 
 
 @functools.cache

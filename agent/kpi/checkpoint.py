@@ -9,6 +9,11 @@ confirmation); per meter its baseline and latest kW; the main meter's kWh per op
 reading yet); the current period,
 the day's totals, the next periodic publication, and which periods were already published final.
 
+Also: per machine the tags whose latest read failed, its producing and offline stretches since its
+oldest counter baseline (how parts read after a gap are shared), each machine's and crew's flags of
+the day so far, and the machines removed from the configuration whose figures are still to be
+published (agent/kpi/engine.py).
+
 It also holds the setup it was made under, except the state rules (compiled expressions, taken
 from the current configuration): an engine is rebuilt exactly as it was, and what changed since is
 then applied by the same path as a reload (`KpiEngine.reconfigure`).
@@ -28,6 +33,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from agent.kpi.calendar import CrewRotation, ShiftCalendar, ShiftDef
@@ -50,6 +56,7 @@ from agent.kpi.states import MachineState, TimeBucket
 
 FORMAT = 2  # 2: energy readings per period (no data vs no consumption), whole counts, meters' kW
 NO_RULES = StateRules(())  # a machine no longer configured: published once more, never evaluated
+UNKNOWN_LINE = "unknown"  # the line of a removed machine whose setup an old checkpoint lost
 
 Data = dict[str, Any]
 
@@ -80,7 +87,13 @@ def snapshot(engine: KpiEngine) -> Data:
         "crew_day_energy_totals": {
             key: dict(vars(totals)) for key, totals in engine.crew_day_energy_totals.items()
         },
+        "day_flags": {key: sorted(flags) for key, flags in engine.day_flags.items()},
+        "crew_day_flags": {key: sorted(flags) for key, flags in engine.crew_day_flags.items()},
         "setup": _setup_data(engine.setup),
+        "retired": {
+            "machines": [_machine_setup_data(m) for m in engine.retired.values()],
+            "meters": {key: _meter_setup_data(m) for key, m in engine.retired_meters.items()},
+        },
         "machines": {key: _tracker_data(machine) for key, machine in engine.machines.items()},
         "meters": {key: _counter_data(counter) for key, counter in engine.meter_counters.items()},
         "meter_kw": dict(engine.meter_kw),
@@ -100,6 +113,8 @@ def _tracker_data(machine: MachineTracker) -> Data:
         "counters": {role: _counter_data(counter) for role, counter in machine.counters.items()},
         "stop_started": machine.stop_started,
         "stop_pieces": [[key, bucket.value, s] for (key, bucket), s in machine.stop_pieces.items()],
+        "spans": [list(span) for span in machine.spans],
+        "unreadable": sorted(machine.unreadable),
     }
 
 
@@ -122,6 +137,7 @@ def _totals_data(totals: PeriodTotals) -> Data:
         "good": totals.good,
         "rejected": totals.rejected,
         "ideal_s": totals.ideal_s,
+        "produced_unobserved": totals.produced_unobserved,
         "energy": dict(vars(totals.energy)),
         "flags": sorted(totals.flags),
     }
@@ -141,42 +157,44 @@ def _counter_setup_data(counter: CounterSetup | None) -> list[Any] | None:
     return None if counter is None else [counter.tag, counter.modulus]
 
 
+def _machine_setup_data(m: MachineSetup) -> Data:
+    return {
+        "id": m.id,
+        "line": m.line,
+        "ideal_cycle_s": m.ideal_cycle_s,
+        "produced": _counter_setup_data(m.produced),
+        "good": _counter_setup_data(m.good),
+        "rejected": _counter_setup_data(m.rejected),
+        "max_parts_per_s": m.max_parts_per_s,
+        "quality_from": m.quality_from,
+        "publish_tags": m.publish_tags,
+        "variant_tag": m.variant_tag,
+        "ideal_cycle_by_variant": dict(m.ideal_cycle_by_variant),
+        "name": m.name,
+    }
+
+
+def _meter_setup_data(m: MeterSetup) -> Data:
+    return {
+        "id": m.id,
+        "machine": m.machine,
+        "kwh": _counter_setup_data(m.kwh),
+        "max_kw": m.max_kw,
+        "power_tag": m.power_tag,
+        "info": [
+            m.info.accuracy_class,
+            m.info.ct_ratio,
+            None if m.info.calibration_due is None else m.info.calibration_due.isoformat(),
+        ],
+        "device": m.device,
+    }
+
+
 def _setup_data(setup: EngineSetup) -> Data:
     calendar = setup.calendar
     return {
-        "machines": [
-            {
-                "id": m.id,
-                "line": m.line,
-                "ideal_cycle_s": m.ideal_cycle_s,
-                "produced": _counter_setup_data(m.produced),
-                "good": _counter_setup_data(m.good),
-                "rejected": _counter_setup_data(m.rejected),
-                "max_parts_per_s": m.max_parts_per_s,
-                "quality_from": m.quality_from,
-                "publish_tags": m.publish_tags,
-                "variant_tag": m.variant_tag,
-                "ideal_cycle_by_variant": dict(m.ideal_cycle_by_variant),
-                "name": m.name,
-            }
-            for m in setup.machines
-        ],
-        "meters": [
-            {
-                "id": m.id,
-                "machine": m.machine,
-                "kwh": _counter_setup_data(m.kwh),
-                "max_kw": m.max_kw,
-                "power_tag": m.power_tag,
-                "info": [
-                    m.info.accuracy_class,
-                    m.info.ct_ratio,
-                    None if m.info.calibration_due is None else m.info.calibration_due.isoformat(),
-                ],
-                "device": m.device,
-            }
-            for m in setup.meters
-        ],
+        "machines": [_machine_setup_data(m) for m in setup.machines],
+        "meters": [_meter_setup_data(m) for m in setup.meters],
         "calendar": {
             "shifts": [
                 [s.name, s.start_min, s.end_min, [list(b) for b in s.breaks]] for s in calendar.shifts
@@ -232,7 +250,18 @@ def restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
 
 def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
     setup = _setup_from(data["setup"], current)
-    engine = KpiEngine(setup, float(data["now"]))
+    retired_data = data.get("retired", {})
+    retired = tuple(_machine_setup_from(m, NO_RULES) for m in retired_data.get("machines", []))
+    tracked = {str(key) for key in data["machines"]}
+    # a removed machine's tracker lives until its period closes; its setup until its day closes
+    engine = KpiEngine(
+        replace(setup, machines=setup.machines + tuple(m for m in retired if m.id in tracked)),
+        float(data["now"]),
+    )
+    engine.setup = setup
+    engine.retired = {m.id: m for m in retired}
+    engine.retired_meters = {str(k): _meter_setup_from(m) for k, m in retired_data.get("meters", {}).items()}
+    engine.index_meters()  # the engine as it was: its removed machines' meters too
     period = engine.calendar.period_at(float(data["period"]["start"]))
     if period.key != data["period"]["key"]:
         raise CheckpointError(f"period {data['period']['key']!r} is not in the checkpoint's own calendar")
@@ -248,6 +277,13 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
         EnergyTotals, {k: EnergyTotals(**v) for k, v in data["day_energy"].items()}
     )
     engine.day_main_kwh = None if data["day_main_kwh"] is None else float(data["day_main_kwh"])
+    for orphan in sorted(set(engine.day_totals) - set(engine.machines) - set(engine.retired)):
+        # written before removed machines were kept: its day totals stay, under its current setup
+        # if it has one (then a reload adds it back), else as a machine of an unknown line
+        engine.retired[orphan] = next(
+            (m for m in current.machines if m.id == orphan),
+            MachineSetup(orphan, UNKNOWN_LINE, 0.0, NO_RULES),
+        )
     engine.crew_day_totals = defaultdict(
         OeeTotals, {k: OeeTotals(**v) for k, v in data.get("crew_day_totals", {}).items()}
     )
@@ -256,6 +292,10 @@ def _restore(data: Mapping[str, Any], current: EngineSetup) -> KpiEngine:
     )
     engine.crew_day_energy_totals = defaultdict(
         OeeTotals, {k: OeeTotals(**v) for k, v in data.get("crew_day_energy_totals", {}).items()}
+    )
+    engine.day_flags = defaultdict(set, {str(k): set(v) for k, v in data.get("day_flags", {}).items()})
+    engine.crew_day_flags = defaultdict(
+        set, {str(k): set(v) for k, v in data.get("crew_day_flags", {}).items()}
     )
     machines = data["machines"]
     if set(machines) != set(engine.machines):
@@ -282,6 +322,8 @@ def _fill_tracker(machine: MachineTracker, data: Mapping[str, Any]) -> None:
     machine.counters = {role: _counter_from(counter) for role, counter in data["counters"].items()}
     machine.stop_started = None if data["stop_started"] is None else float(data["stop_started"])
     machine.stop_pieces = defaultdict(float, _pieces_from(data["stop_pieces"]))
+    machine.spans = [(float(a), float(b), bool(offline)) for a, b, offline in data.get("spans", [])]
+    machine.unreadable = {str(tag) for tag in data.get("unreadable", [])}
 
 
 def _pieces_from(rows: list[list[Any]]) -> dict[tuple[str, TimeBucket], float]:
@@ -296,6 +338,7 @@ def _totals_from(data: Mapping[str, Any]) -> PeriodTotals:
         good=float(data["good"]),
         rejected=float(data["rejected"]),
         ideal_s=float(data["ideal_s"]),
+        produced_unobserved=float(data.get("produced_unobserved", 0.0)),
         energy=EnergyTotals(**data["energy"]),
         flags=set(data["flags"]),
     )
@@ -331,41 +374,8 @@ def _carbon_from(data: Mapping[str, Any]) -> CarbonFactor:
 
 def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
     rules = {m.id: m.rules for m in current.machines}
-    machines = tuple(
-        MachineSetup(
-            id=m["id"],
-            line=m["line"],
-            ideal_cycle_s=float(m["ideal_cycle_s"]),
-            rules=rules.get(m["id"], NO_RULES),
-            produced=_counter_setup_from(m["produced"]),
-            good=_counter_setup_from(m["good"]),
-            rejected=_counter_setup_from(m["rejected"]),
-            max_parts_per_s=float(m["max_parts_per_s"]),
-            quality_from=m["quality_from"],
-            publish_tags=bool(m["publish_tags"]),
-            variant_tag=m["variant_tag"],
-            ideal_cycle_by_variant={str(k): float(v) for k, v in m["ideal_cycle_by_variant"].items()},
-            name=str(m.get("name", "")),
-        )
-        for m in data["machines"]
-    )
-    meters = []
-    for m in data["meters"]:
-        kwh = _counter_setup_from(m["kwh"])
-        if kwh is None:
-            raise CheckpointError(f"meter {m['id']!r} has no kWh counter")
-        accuracy_class, ct_ratio, due = m["info"]
-        meters.append(
-            MeterSetup(
-                m["id"],
-                m["machine"],
-                kwh,
-                float(m["max_kw"]),
-                power_tag=m["power_tag"],
-                info=MeterInfo(accuracy_class, ct_ratio, None if due is None else dt.date.fromisoformat(due)),
-                device=m["device"],
-            )
-        )
+    machines = tuple(_machine_setup_from(m, rules.get(m["id"], NO_RULES)) for m in data["machines"])
+    meters = [_meter_setup_from(m) for m in data["meters"]]
     calendar = data["calendar"]
     line_names = data.get("line_names", {})
     names = data.get("names", {})
@@ -402,6 +412,40 @@ def _setup_from(data: Mapping[str, Any], current: EngineSetup) -> EngineSetup:
             crews={str(k): str(v) for k, v in names.get("crews", {}).items()},
             stops={str(k): str(v) for k, v in names.get("stops", {}).items()},
         ),
+    )
+
+
+def _machine_setup_from(m: Mapping[str, Any], rules: StateRules) -> MachineSetup:
+    return MachineSetup(
+        id=m["id"],
+        line=m["line"],
+        ideal_cycle_s=float(m["ideal_cycle_s"]),
+        rules=rules,
+        produced=_counter_setup_from(m["produced"]),
+        good=_counter_setup_from(m["good"]),
+        rejected=_counter_setup_from(m["rejected"]),
+        max_parts_per_s=float(m["max_parts_per_s"]),
+        quality_from=m["quality_from"],
+        publish_tags=bool(m["publish_tags"]),
+        variant_tag=m["variant_tag"],
+        ideal_cycle_by_variant={str(k): float(v) for k, v in m["ideal_cycle_by_variant"].items()},
+        name=str(m.get("name", "")),
+    )
+
+
+def _meter_setup_from(m: Mapping[str, Any]) -> MeterSetup:
+    kwh = _counter_setup_from(m["kwh"])
+    if kwh is None:
+        raise CheckpointError(f"meter {m['id']!r} has no kWh counter")
+    accuracy_class, ct_ratio, due = m["info"]
+    return MeterSetup(
+        m["id"],
+        m["machine"],
+        kwh,
+        float(m["max_kw"]),
+        power_tag=m["power_tag"],
+        info=MeterInfo(accuracy_class, ct_ratio, None if due is None else dt.date.fromisoformat(due)),
+        device=m["device"],
     )
 
 

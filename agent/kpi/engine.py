@@ -47,7 +47,7 @@ from agent.kpi.counters import CounterEvent, CounterTracker, split_whole
 from agent.kpi.energy import GBT_2589_KGCE_PER_KWH, CarbonFactor, EnergyTotals, MeterInfo, energy_in_bucket
 from agent.kpi.fields import energy_fields, oee_fields, whole
 from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
-from agent.kpi.rules import RULE_ERROR, StateRules
+from agent.kpi.rules import RULE_ERROR, UNDETERMINED, StateRules
 from agent.kpi.states import STATE_BUCKET, MachineState, TimeBucket
 from agent.records import Record, RecordKind, rfc3339_ms
 from agent.samples import GOOD, SAMPLE_DEVICE, Sample, TagValue
@@ -63,13 +63,18 @@ COUNTER_FLAGS = {
 }
 STOP_STATES = frozenset({MachineState.IDLE, MachineState.FAULT})  # what a micro-stop can be made of
 STOP_BUCKETS = frozenset({TimeBucket.IDLE_LOSS, TimeBucket.FAULT_LOSS})
+SPAN_STATES = frozenset({MachineState.PRODUCING, MachineState.OFFLINE})  # where parts may have been made
+MAX_SPANS = 4096  # producing/offline stretches kept per machine while its counters go unread
 AGENT_RESTART = "agent_restart"
 CLOCK_STEP = "clock_step"
 RESTART_REASON = "agent restart"
 CLOCK_STEP_REASON = "clock step"
 _SAMPLE_TS = attrgetter("ts")  # a sort key in C: the samples of a poll are sorted by time
 NO_DATA_REASON = "no data"
+REMOVED_REASON = "removed from configuration"
+MACHINE_REMOVED = "machine_removed"  # the machine was taken out of the configuration in this period
 GAP_FLAGS = {RESTART_REASON: AGENT_RESTART, CLOCK_STEP_REASON: CLOCK_STEP}  # offline reason -> flag
+OFFLINE_FLAGS = {**GAP_FLAGS, NO_DATA_REASON: DATA_GAP}  # the flag on the periods such time falls in
 QUALITY_SOURCE_NO_DATA = "quality_source_no_data"  # quality_from a machine that made nothing then
 CLOSED_KEPT = 64  # periods remembered as published final by key: three weeks of three shifts a day
 
@@ -186,7 +191,8 @@ class PeriodTotals:
     produced: float = 0.0
     good: float = 0.0
     rejected: float = 0.0
-    ideal_s: float = 0.0
+    ideal_s: float = 0.0  # of the parts made in observed time only
+    produced_unobserved: float = 0.0  # parts made while the machine was offline (in `produced`)
     energy: EnergyTotals = field(default_factory=EnergyTotals)
     flags: set[str] = field(default_factory=set)
 
@@ -208,6 +214,7 @@ class PeriodTotals:
             good=self.good,
             ideal_s=self.ideal_s,
             ideal_good_s=self.ideal_s * (self.good / self.produced) if self.produced > 0 else 0.0,
+            produced_unobserved=self.produced_unobserved,
         )
 
 
@@ -220,10 +227,14 @@ class MachineTracker:
     accounted_until: float = 0.0
     last_good: float | None = None
     values: dict[str, TagValue | None] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)  # tags whose latest read failed
     periods: dict[str, PeriodTotals] = field(default_factory=lambda: defaultdict(PeriodTotals))
     energy_window: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
     counters: dict[str, CounterTracker] = field(default_factory=dict)
     stop_started: float | None = None  # a stop between production, while it may still be a micro-stop
+    # producing and offline stretches (start, end, offline) since the oldest counter baseline: how
+    # a counter increment read after a gap is shared between observed and unobserved production
+    spans: list[tuple[float, float, bool]] = field(default_factory=list)
     stop_pieces: dict[tuple[str, TimeBucket], float] = field(default_factory=lambda: defaultdict(float))
 
 
@@ -256,12 +267,14 @@ def _meter_fields(meter: MeterSetup, day: dt.date) -> dict[str, object]:
     }
 
 
-def _roll_up_oee_fields(totals: OeeTotals) -> dict[str, object]:
+def _roll_up_oee_fields(totals: OeeTotals, parts_flags: set[str]) -> dict[str, object]:
     """A roll-up's `good` is a count only when every part in it was counted good or not: when some
     machines take their quality from another one, good is null (so good / produced never reads as a
     quality the scope does not have). `good_counted` and `produced_quality_inferred` say what was
-    counted and what was inferred."""
+    counted and what was inferred. Its flags are its parts' (a gap on one machine is a gap in the
+    line's figures) and its own."""
     fields = oee_fields(totals)
+    fields["flags"] = sorted(parts_flags | set(compute_oee(totals).flags))
     fields["produced_quality_inferred"] = whole(totals.produced_inferred)
     fields["good_counted"] = fields["good"]
     if totals.produced_inferred > 0:
@@ -290,6 +303,16 @@ def _bucket(piece: CalendarPiece, state: MachineState) -> TimeBucket:
     return STATE_BUCKET[state]
 
 
+def _has_baseline(machine: MachineTracker) -> bool:
+    """Whether a counter increment may still be read against time accounted now."""
+    return any(counter.last_value is not None for counter in machine.counters.values())
+
+
+def _shift_spans(machine: MachineTracker, before: float, step: float) -> None:
+    """Stretches recorded on the clock's old timeline move with the counter baselines."""
+    machine.spans = [(a + step, b + step, off) if b <= before else (a, b, off) for a, b, off in machine.spans]
+
+
 def _shift_baseline(counter: CounterTracker, before: float, step: float) -> None:
     """A baseline read on the clock's old timeline moves with it, so the next increment is
     measured (and rate-checked) over the time that really passed."""
@@ -308,27 +331,36 @@ class KpiEngine:
         self.meters = {m.id: m for m in setup.meters}
         self.meter_counters = {m.id: CounterTracker(m.kwh.modulus, m.max_kw / 3600.0) for m in setup.meters}
         self.meter_kw: dict[str, float] = {}  # each meter's latest real power reading
+        # Machines taken out of the configuration whose figures are still to be published: the
+        # tracker stays (offline, never fed) until the period it was removed in closes, its setup
+        # and meter until that production day's record is out.
+        self.retired: dict[str, MachineSetup] = {}
+        self.retired_meters: dict[str, MeterSetup] = {}
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
-        self._index_meters()
+        self.index_meters()
         self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.workshop_kwh: dict[str, float] = {}  # main meter kWh per period; no key: no reading yet
         self.period = self.calendar.period_at(start)
         self.day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
+        self.day_flags: dict[str, set[str]] = defaultdict(set)  # each machine's flags of the day's shifts
         self.day_main_kwh: float | None = None
         # each crew's day: its shifts over every machine, and the energy of the measured machines
         # with their own totals (energy per piece is over the parts of machines whose kWh is known)
         self.crew_day_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
         self.crew_day_energy: dict[str, EnergyTotals] = defaultdict(EnergyTotals)
         self.crew_day_energy_totals: dict[str, OeeTotals] = defaultdict(OeeTotals)
+        self.crew_day_flags: dict[str, set[str]] = defaultdict(set)
         self.next_publish = start + setup.publish_interval_s
         self.now = start
         self.resumed_at = start  # the end of the last gap: periods that ended in it settle from here
         self.closed: dict[str, float] = {}  # recently published final periods: key -> when closed
         self.closed_until = -math.inf  # every period that ended by then is closed
 
-    def _index_meters(self) -> None:
+    def index_meters(self) -> None:
         self.metered_machines = {m.machine: m for m in self.meters.values() if m.machine is not None}
+        for machine_id, meter in self.retired_meters.items():
+            self.metered_machines.setdefault(machine_id, meter)
         self.meters_on: dict[str, list[MeterSetup]] = defaultdict(list)  # device -> meters it carries
         for meter in self.meters.values():
             self.meters_on[meter.source].append(meter)
@@ -354,41 +386,61 @@ class KpiEngine:
             by_device[device] += run
         for device, device_samples in by_device.items():
             device_samples.sort(key=_SAMPLE_TS)
-            if device in self.machines:
+            if device in self.machines and device not in self.retired:
                 records += self._ingest_machine(self.machines[device], device_samples)
             for meter in self.meters_on.get(device, ()):  # a meter, or a machine's own kWh counter
                 self._ingest_meter(meter, device_samples)
         return records
 
     def _ingest_machine(self, machine: MachineTracker, samples: list[Sample]) -> list[Record]:
+        """A poll's samples. The state is judged only on fresh inputs: while a tag that the rules
+        need to decide failed at its latest read (one request of several, an OPC UA node), the
+        state holds as for a poll that failed whole, and turns offline (no data) offline_after_s
+        after the last poll that decided it. Counters that were read are counted meanwhile."""
         good = [s for s in samples if s.quality is GOOD]
-        if not good:
-            if machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS:
-                # polled again and still unreachable: from here it is an outage, not the gap
-                return self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, samples[-1].ts)
-            return []
-        ts = good[-1].ts
-        variant_tag = machine.setup.variant_tag
-        # parts counted now were made since the last poll, under the variant active until now
-        variant = machine.values.get(variant_tag) if variant_tag else None
-        # one pass over the samples: the last of each tag, and its value (10,000 a second)
-        latest = {s.tag: s for s in good}
-        values = {tag: s.value for tag, s in latest.items()}
-        machine.values.update(values)
-        if variant is None and variant_tag:
-            variant = machine.values.get(variant_tag)
-        machine.last_good = max(machine.last_good or ts, ts)
+        for sample in samples:  # in time order: the latest read of a tag says whether it is fresh
+            if sample.quality is GOOD:
+                machine.unreadable.discard(sample.tag)
+            else:
+                machine.unreadable.add(sample.tag)
         records: list[Record] = []
-        verdict = machine.setup.rules.evaluate(machine.values)
-        if verdict is not None:
-            records += self._set_state(machine, verdict.state, verdict.reason, ts)
-            if verdict.error is not None:  # the state is unknown: offline time, flagged
-                machine.periods[self.calendar.period_at(ts).key].flags.add(RULE_ERROR)
+        variant = self._variant(machine, good)
+        # a reason naming a tag whose latest read failed shows '?', not its last value
+        unreadable = machine.unreadable
+        judged = {**machine.values, **dict.fromkeys(unreadable)} if unreadable else machine.values
+        verdict = machine.setup.rules.evaluate(judged, unreadable) if good else UNDETERMINED
+        if verdict is not None and not verdict.known:
+            if machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS:
+                # polled again and still not judged: from here it is an outage, not the gap
+                records += self._set_state(machine, MachineState.OFFLINE, NO_DATA_REASON, samples[-1].ts)
+        else:
+            ts = good[-1].ts
+            machine.last_good = max(machine.last_good or ts, ts)
+            if verdict is not None:
+                records += self._set_state(machine, verdict.state, verdict.reason, ts)
+                if verdict.error is not None:  # the state is unknown: offline time, flagged
+                    machine.periods[self._open_key(self.calendar.period_at(ts))].flags.add(RULE_ERROR)
+        if not good:
+            return records
+        latest = {s.tag: s for s in good}  # the last of each tag (10,000 samples a second)
         self._count(machine, latest, variant)
         if machine.setup.publish_tags:
+            values = {tag: s.value for tag, s in latest.items()}
             ident = {"machine": machine.setup.id, "line": machine.setup.line}
-            records.append(Record(RecordKind.TAGS, ts, {**ident, "values": values}))
+            records.append(Record(RecordKind.TAGS, good[-1].ts, {**ident, "values": values}))
         return records
+
+    @staticmethod
+    def _variant(machine: MachineTracker, good: list[Sample]) -> TagValue | None:
+        """Takes the poll's good values in; returns the variant the parts counted now were made
+        under: the one active until now (since the last poll), or the first one known."""
+        variant_tag = machine.setup.variant_tag
+        variant = machine.values.get(variant_tag) if variant_tag else None
+        for sample in good:
+            machine.values[sample.tag] = sample.value
+        if variant is None and variant_tag:
+            variant = machine.values.get(variant_tag)
+        return variant
 
     def _set_state(
         self, machine: MachineTracker, state: MachineState, reason: str | None, ts: float
@@ -397,15 +449,28 @@ class KpiEngine:
         self._account(machine, ts)
         if state is machine.state and reason == machine.reason:
             return []
-        self._track_stop(machine, state, ts)
+        self._track_stop(machine, state, reason, ts)
         machine.state, machine.reason, machine.since = state, reason, ts
         return [_state_record(machine, self.line_name(machine.setup.line), ts)]
 
     def line_name(self, line: str) -> str:
         return self.line_names.get(line, line)
 
-    def _track_stop(self, machine: MachineTracker, new_state: MachineState, ts: float) -> None:
-        """A stop from production back to production within micro_stop_s is a micro-stop."""
+    def live(self) -> list[MachineTracker]:
+        """The configured machines: not those removed whose last figures wait to be published."""
+        return [m for key, m in self.machines.items() if key not in self.retired]
+
+    def setup_of(self, machine_id: str) -> MachineSetup:
+        """A machine's setup: a configured one's, or a removed one's while its figures last."""
+        tracker = self.machines.get(machine_id)
+        return tracker.setup if tracker is not None else self.retired[machine_id]
+
+    def _track_stop(
+        self, machine: MachineTracker, new_state: MachineState, reason: str | None, ts: float
+    ) -> None:
+        """A stop from production back to production within micro_stop_s is a micro-stop. A stop
+        the agent stopped seeing (a restart, a clock step) goes on: it is judged by its start and
+        the first reading that shows production again."""
         if self.setup.micro_stop_s <= 0:
             return
         if machine.state is MachineState.PRODUCING and new_state in STOP_STATES:
@@ -414,6 +479,8 @@ class KpiEngine:
             return
         if machine.stop_started is None or new_state in STOP_STATES:
             return  # not in a stop, or idle <-> fault inside the same stop
+        if new_state is MachineState.OFFLINE and reason in GAP_FLAGS:
+            return  # the agent, not the machine, stopped looking
         if new_state is MachineState.PRODUCING and ts - machine.stop_started <= self.setup.micro_stop_s:
             ending = machine.periods[self._open_key(self.calendar.period_at(ts))]
             ending.micro_stops += 1
@@ -432,7 +499,7 @@ class KpiEngine:
         """Attribute [accounted_until, until) to the machine's current state."""
         if until <= machine.accounted_until:
             return
-        gap_flag = GAP_FLAGS.get(machine.reason or "") if machine.state is MachineState.OFFLINE else None
+        gap_flag = OFFLINE_FLAGS.get(machine.reason or "") if machine.state is MachineState.OFFLINE else None
         for piece in self.calendar.pieces(machine.accounted_until, until):
             bucket = _bucket(piece, machine.state)
             seconds = piece.end - piece.start
@@ -443,7 +510,31 @@ class KpiEngine:
             machine.energy_window[(piece.period.key, bucket)] += seconds
             if machine.stop_started is not None and bucket in STOP_BUCKETS:
                 machine.stop_pieces[(piece.period.key, bucket)] += seconds
+        if machine.state in SPAN_STATES and _has_baseline(machine):
+            offline = machine.state is MachineState.OFFLINE
+            spans = machine.spans
+            if spans and spans[-1][1] == machine.accounted_until and spans[-1][2] == offline:
+                spans[-1] = (spans[-1][0], until, offline)
+            else:
+                spans.append((machine.accounted_until, until, offline))
+                if len(spans) > MAX_SPANS:  # a counter unread for days: its oldest stretches go
+                    del spans[0]
         machine.accounted_until = until
+
+    @staticmethod
+    def _span_seconds(machine: MachineTracker, start: float, end: float) -> tuple[float, float]:
+        """How much of [start, end) the machine was seen producing, and how much it was offline."""
+        spans = list(machine.spans)
+        if machine.state in SPAN_STATES and machine.accounted_until < end:  # not yet accounted
+            spans.append((machine.accounted_until, end, machine.state is MachineState.OFFLINE))
+        seen = unseen = 0.0
+        for a, b, offline in spans:
+            overlap = max(0.0, min(b, end) - max(a, start))
+            if offline:
+                unseen += overlap
+            else:
+                seen += overlap
+        return seen, unseen
 
     def _split(self, start: float, end: float) -> list[tuple[CalendarPiece, float]]:
         """The calendar pieces of [start, end) with their share of it: how a counter increment
@@ -491,15 +582,39 @@ class KpiEngine:
         for (piece, _), produced, good, rejected in zip(
             pieces, produced_split, good_split, rejected_split, strict=True
         ):
-            totals = machine.periods[self._open_key(piece.period)]
+            key = self._open_key(piece.period)
+            totals = machine.periods[key]
+            # parts of a period already published final: their time is in that period's APT
+            late = key != piece.period.key
+            unobserved = produced if late else self._unobserved_parts(machine, piece, produced)
             totals.produced += produced
-            totals.ideal_s += produced * ideal_cycle
+            totals.produced_unobserved += unobserved
+            totals.ideal_s += (produced - unobserved) * ideal_cycle
             totals.good += good
             totals.rejected += rejected
+            if unobserved > 0:
+                totals.flags.add(DATA_GAP)  # counted, but made while we could not see the machine
             if produced > 0 and piece.kind is PeriodKind.NO_SHIFT:
                 totals.flags.add(PRODUCED_OUTSIDE_SHIFT)
             elif produced > 0 and piece.kind is PeriodKind.BREAK:
                 totals.flags.add(PRODUCED_IN_BREAK)
+        self._forget_spans(machine)
+
+    def _unobserved_parts(self, machine: MachineTracker, piece: CalendarPiece, produced: float) -> float:
+        """The whole parts of an increment's piece that were made while the machine was offline:
+        shared by time between the time it was seen producing and the time it was not seen (time
+        seen in a stop made none)."""
+        if produced <= 0 or piece.end <= piece.start:
+            return 0.0
+        seen, unseen = self._span_seconds(machine, piece.start, piece.end)
+        return split_whole(produced, [seen, unseen])[1] if unseen > 0 else 0.0
+
+    def _forget_spans(self, machine: MachineTracker) -> None:
+        """Offline stretches before every counter's baseline are never asked about again."""
+        baselines = [c.last_ts for c in machine.counters.values() if c.last_value is not None]
+        if baselines:
+            oldest = min(baselines)
+            machine.spans = [span for span in machine.spans if span[1] > oldest]
 
     def _counter_step(
         self, machine: MachineTracker, role: str, counter: CounterSetup, sample: Sample
@@ -513,13 +628,10 @@ class KpiEngine:
         if tracker.last_value is not None and sample.ts < tracker.last_ts:
             return None  # read before its baseline: the clock is behind; counted once it catches up
         previous_ts = tracker.last_ts if tracker.last_value is not None else sample.ts
-        gap = sample.ts - previous_ts > self.setup.offline_after_s
         step = tracker.update(float(sample.value), sample.ts)
-        flags = machine.periods[self._open_key(self.calendar.period_at(sample.ts))].flags
         if step.event is not None:
+            flags = machine.periods[self._open_key(self.calendar.period_at(sample.ts))].flags
             flags.add(COUNTER_FLAGS[step.event])
-        if step.delta > 0 and gap:
-            flags.add(DATA_GAP)  # counted, but made while we could not see the machine
         return step.delta, (previous_ts, sample.ts)
 
     def _ingest_meter(self, meter: MeterSetup, samples: list[Sample]) -> None:
@@ -566,9 +678,14 @@ class KpiEngine:
     def _read_power(self, meter: MeterSetup, samples: list[Sample]) -> None:
         if meter.power_tag is None:
             return
-        power = next((s for s in reversed(samples) if s.tag == meter.power_tag and s.quality is GOOD), None)
-        if power is not None and isinstance(power.value, int | float) and math.isfinite(power.value):
-            self.meter_kw[meter.id] = float(power.value)
+        power = next((s for s in reversed(samples) if s.tag == meter.power_tag), None)
+        if power is None:
+            return  # not read this poll (a slower request): the latest reading stands
+        value = power.value if power.quality is GOOD else None
+        if isinstance(value, int | float) and math.isfinite(value):
+            self.meter_kw[meter.id] = float(value)
+        else:
+            self.meter_kw.pop(meter.id, None)  # its latest read failed: the power now is unknown
 
     def _main_meter(self, start: float, end: float, kwh: float) -> None:
         for piece, share in self._split(start, end):
@@ -650,10 +767,7 @@ class KpiEngine:
         """Every machine's current state again, with the `since` of its last change: a store that
         is asked for the latest state within a time window then sees every machine, however long
         ago it changed. A consumer that wants changes only keeps the first record of each since."""
-        return [
-            _state_record(machine, self.line_name(machine.setup.line), ts)
-            for machine in self.machines.values()
-        ]
+        return [_state_record(machine, self.line_name(machine.setup.line), ts) for machine in self.live()]
 
     def resume(self, now: float) -> list[Record]:
         """Continue after the agent was down, from its last checkpoint (the engine's time) to `now`.
@@ -666,7 +780,7 @@ class KpiEngine:
         """
         stopped = self.now
         records: list[Record] = []
-        for machine in self.machines.values():
+        for machine in self.live():
             records += self._set_state(machine, MachineState.OFFLINE, RESTART_REASON, stopped)
             flags = machine.periods[self.period.key].flags
             flags.add(AGENT_RESTART)  # also when a clock behind the checkpoint holds its accounting
@@ -691,22 +805,27 @@ class KpiEngine:
         for machine in self.machines.values():
             for counter in machine.counters.values():
                 _shift_baseline(counter, before, step)
+            _shift_spans(machine, before, step)
             if step < 0 and machine.last_good is not None and machine.last_good <= before:
                 machine.last_good += step  # offline detection keeps working in real time
+            if step > 0 and machine.stop_started is not None and machine.stop_started <= before:
+                machine.stop_started += step  # a stop in progress is timed in real time, not the jump
             machine.periods[self.period.key].flags.add(CLOCK_STEP)
         for counter in self.meter_counters.values():
             _shift_baseline(counter, before, step)
         if step <= 0:
             return records
         windows = {key: dict(m.energy_window) for key, m in self.machines.items()}
-        for machine in self.machines.values():
+        for machine in self.live():
             if not (machine.state is MachineState.OFFLINE and machine.reason in GAP_FLAGS):
                 records += self._set_state(machine, MachineState.OFFLINE, CLOCK_STEP_REASON, before)
         self.resumed_at = max(self.resumed_at, after)
+        spans = {key: list(m.spans) for key, m in self.machines.items()}
         records += self._move_to(after)
         for key, machine in self.machines.items():
-            # the jump took no real time: kWh read next are shared over the time that passed
+            # the jump took no real time: kWh and parts read next are shared over the time that passed
             machine.energy_window = defaultdict(float, windows[key])
+            machine.spans = spans[key]
         return records
 
     def reconfigure(self, setup: EngineSetup, now: float) -> list[Record]:
@@ -733,6 +852,12 @@ class KpiEngine:
                         del tracker.counters[role]
                 tracker.setup = machine_setup
             self.machines[machine_setup.id] = tracker
+            self.retired.pop(machine_setup.id, None)  # back in the configuration
+            self.retired_meters.pop(machine_setup.id, None)
+        for key, tracker in old_machines.items():
+            if key not in self.machines:
+                records += self._retire(tracker, setup, now)
+                self.machines[key] = tracker
         self.meter_counters = {}
         for meter in setup.meters:
             kept = self.meters.get(meter.id)
@@ -747,7 +872,7 @@ class KpiEngine:
         self.meters = {m.id: m for m in setup.meters}
         self.meter_kw = {key: kw for key, kw in self.meter_kw.items() if key in self.meters}
         self.constraints = {line.id: line.constraint for line in setup.lines if line.constraint}
-        self._index_meters()
+        self.index_meters()
         self.line_names = {line.id: line.name for line in setup.lines if line.name}
         self.setup = setup
         if setup.calendar != self.calendar:
@@ -761,6 +886,30 @@ class KpiEngine:
             self.period = period  # same key: the same shift, perhaps with a new end
         self.next_publish = now + setup.publish_interval_s
         return records
+
+    def _retire(self, tracker: MachineTracker, setup: EngineSetup, now: float) -> list[Record]:
+        """A machine taken out of the configuration: what it made so far stays in the open period
+        (published final when it closes) and in the day; from now it is offline, never fed."""
+        machine_id = tracker.setup.id
+        records: list[Record] = []
+        if machine_id not in self.retired:
+            self.retired[machine_id] = tracker.setup
+            records = self._set_state(tracker, MachineState.OFFLINE, REMOVED_REASON, now)
+            tracker.periods[self.period.key].flags.add(MACHINE_REMOVED)
+        meter = self.metered_machines.get(machine_id)
+        if meter is not None and not any(m.machine == machine_id for m in setup.meters):
+            self.retired_meters[machine_id] = meter  # its kWh stays in its figures and roll-ups
+        return records
+
+    def _forget_retired(self, *, day_closed: bool) -> None:
+        """A removed machine leaves once its last period is published final; its setup (line,
+        name, meter) once its production day's record is."""
+        for key in self.retired:
+            self.machines.pop(key, None)
+        if day_closed:
+            self.retired.clear()
+            self.retired_meters.clear()
+            self.index_meters()
 
     # -- publication -------------------------------------------------------------------------
 
@@ -801,9 +950,10 @@ class KpiEngine:
             machines[machine.setup.id] = (totals, period_totals.energy, period_totals.flags)
         records = self._records(machines, self.workshop_kwh.get(period.key), common, ts, shift=True)
         if final:
-            for machine_id, (totals, energy, _) in machines.items():
+            for machine_id, (totals, energy, flags) in machines.items():
                 self.day_totals[machine_id] = self.day_totals[machine_id] + totals
                 self.day_energy[machine_id] = self.day_energy[machine_id] + energy
+                self.day_flags[machine_id] |= flags
             if period.crew is not None:
                 self._add_to_crew(period.crew, machines)
             main_kwh = self.workshop_kwh.pop(period.key, None)
@@ -811,6 +961,7 @@ class KpiEngine:
                 self.day_main_kwh = (self.day_main_kwh or 0.0) + main_kwh
             for machine in self.machines.values():
                 machine.periods.pop(period.key, None)
+            self._forget_retired(day_closed=False)
             self.closed[period.key] = ts
             self.closed_until = max(self.closed_until, ts)
             while len(self.closed) > CLOSED_KEPT:
@@ -827,12 +978,17 @@ class KpiEngine:
             "day": closing.day.isoformat(),
             "final": True,
         }
-        machines = {m: (totals, self.day_energy[m], set[str]()) for m, totals in self.day_totals.items()}
+        machines = {
+            m: (totals, self.day_energy[m], self.day_flags.get(m, set()))
+            for m, totals in self.day_totals.items()
+        }
         records = self._records(machines, self.day_main_kwh, common, ts, shift=False)
         records += self._crew_records(common, ts)
         self.day_totals.clear()
         self.day_energy.clear()
+        self.day_flags.clear()
         self.day_main_kwh = None
+        self._forget_retired(day_closed=True)
         return records
 
     def _add_to_crew(
@@ -842,6 +998,8 @@ class KpiEngine:
         self.crew_day_totals[crew] = self.crew_day_totals[crew] + sum_totals(
             t for t, _, _ in machines.values()
         )
+        for _, _, flags in machines.values():
+            self.crew_day_flags[crew] |= flags
         measured = [m for m, (_, e, _) in machines.items() if m in self.metered_machines and e.measured]
         self.crew_day_energy[crew] = self.crew_day_energy[crew] + sum(
             (machines[m][1] for m in measured), EnergyTotals()
@@ -855,7 +1013,8 @@ class KpiEngine:
         records: list[Record] = []
         for crew, totals in self.crew_day_totals.items():
             ident = {**day, "crew": crew, "crew_name": self.setup.names.crew(crew)}
-            records.append(Record(RecordKind.CREW_OEE, ts, {**ident, **_roll_up_oee_fields(totals)}))
+            fields = {**ident, **_roll_up_oee_fields(totals, self.crew_day_flags.get(crew, set()))}
+            records.append(Record(RecordKind.CREW_OEE, ts, fields))
             if self.meters:
                 energy = self.crew_day_energy.get(crew)
                 measured = self.crew_day_energy_totals.get(crew, OeeTotals())
@@ -865,6 +1024,7 @@ class KpiEngine:
         self.crew_day_totals.clear()
         self.crew_day_energy.clear()
         self.crew_day_energy_totals.clear()
+        self.crew_day_flags.clear()
         return records
 
     def _records(
@@ -885,16 +1045,20 @@ class KpiEngine:
         records: list[Record] = []
         by_line: dict[str, list[str]] = defaultdict(list)
         day = dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(self.calendar.timezone)).date()
+        flags: dict[str, set[str]] = {}
         for machine_id in machines:
-            by_line[self.machines[machine_id].setup.line].append(machine_id)
-            records += self._machine_records(machine_id, machines, common, ts, day, shift=shift)
+            by_line[self.setup_of(machine_id).line].append(machine_id)
+            flags[machine_id] = self._machine_flags(machine_id, machines)
+            records += self._machine_records(
+                machine_id, machines, flags[machine_id], common, ts, day, shift=shift
+            )
         for line, members in by_line.items():
             line_totals = sum_totals(machines[m][0] for m in members)
             constraint = self.constraints.get(line)
             measured = (
                 machines[constraint][0] if constraint is not None and constraint in machines else line_totals
             )
-            oee_record = _roll_up_oee_fields(measured)
+            oee_record = _roll_up_oee_fields(measured, set().union(*(flags[m] for m in members)))
             extra = {"constraint": constraint} if constraint else {}
             line_ident = {"line": line, "line_name": self.line_name(line)}
             records.append(Record(RecordKind.LINE_OEE, ts, {**line_ident, **common, **oee_record, **extra}))
@@ -904,7 +1068,7 @@ class KpiEngine:
                 records.append(Record(RecordKind.LINE_ENERGY, ts, energy_record))
         workshop = sum_totals(t for t, _, _ in machines.values())
         named = {"workshop_name": self.setup.names.workshop or None, **common}
-        oee_record = _roll_up_oee_fields(workshop)
+        oee_record = _roll_up_oee_fields(workshop, set().union(*flags.values()))
         records.append(Record(RecordKind.WORKSHOP_OEE, ts, {**named, **oee_record}))
         if self.meters:
             metered = [m for m in machines if m in self.metered_machines]
@@ -923,10 +1087,24 @@ class KpiEngine:
             records.append(Record(RecordKind.WORKSHOP_ENERGY, ts, energy_record))
         return records
 
+    def _machine_flags(
+        self, machine_id: str, machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]]
+    ) -> set[str]:
+        """A machine's flags in a period: what happened in it, and what its figures show."""
+        totals, _, flags = machines[machine_id]
+        all_flags = flags | set(compute_oee(totals).flags)
+        source_id = self.setup_of(machine_id).quality_from
+        if source_id is not None and totals.produced > 0:
+            source = machines.get(source_id)
+            if source is None or source[0].produced <= 0:
+                all_flags.add(QUALITY_SOURCE_NO_DATA)
+        return all_flags
+
     def _machine_records(
         self,
         machine_id: str,
         machines: Mapping[str, tuple[OeeTotals, EnergyTotals, set[str]]],
+        flags: set[str],
         common: dict[str, object],
         ts: float,
         day: dt.date,
@@ -934,8 +1112,8 @@ class KpiEngine:
         shift: bool,
     ) -> list[Record]:
         """One machine's oee record, and its energy record when a meter (or its own PLC) measures it."""
-        totals, energy, flags = machines[machine_id]
-        setup = self.machines[machine_id].setup
+        totals, energy, _ = machines[machine_id]
+        setup = self.setup_of(machine_id)
         ident = {
             "machine": machine_id,
             "machine_name": setup.display,
@@ -943,16 +1121,13 @@ class KpiEngine:
             "line_name": self.line_name(setup.line),
         }
         oee_record = {**ident, **common, **oee_fields(totals)}
-        all_flags = flags | set(compute_oee(totals).flags)
         oee_record["quality_source"] = setup.quality_from or machine_id
         if setup.quality_from is not None:
             oee_record["good"] = None  # not counted here: the quality is the source's
-            source = machines.get(setup.quality_from)
-            if totals.produced > 0 and (source is None or source[0].produced <= 0):
-                for key in ("quality", "oee", "nee", "teep"):
-                    oee_record[key] = None  # its source inspected nothing then: quality unknown
-                all_flags.add(QUALITY_SOURCE_NO_DATA)
-        oee_record["flags"] = sorted(all_flags)
+        if QUALITY_SOURCE_NO_DATA in flags:
+            for key in ("quality", "oee", "nee", "teep"):
+                oee_record[key] = None  # its source inspected nothing then: quality unknown
+        oee_record["flags"] = sorted(flags)
         records = [Record(RecordKind.OEE, ts, oee_record)]
         meter = self.metered_machines.get(machine_id)
         if meter is not None:
@@ -994,7 +1169,7 @@ class KpiEngine:
                 self.machine_totals(m, key),
                 m.periods[key].energy,
             )
-            for m in self.machines.values()
+            for m in self.live()
         ]
 
     def line_totals(self) -> dict[str, OeeTotals]:

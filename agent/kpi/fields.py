@@ -51,6 +51,7 @@ def oee_fields(totals: OeeTotals) -> dict[str, object]:
         "micro_stops": totals.micro_stops,
         "produced": whole(totals.produced),
         "good": whole(totals.good),
+        "produced_unobserved": whole(totals.produced_unobserved),
         **{key: rounded(value, ROUND_RATIO) for key, value in ratios.items()},
     }
 

@@ -37,6 +37,9 @@ class OeeTotals:
     # their estimated good parts only here (an estimate, never published as a count).
     produced_inferred: float = 0.0
     good_inferred: float = 0.0
+    # Parts counted after a gap whose production time was offline (in `produced`, not in ideal_s:
+    # their time is not in APT, so Performance leaves them out)
+    produced_unobserved: float = 0.0
 
     def __add__(self, other: OeeTotals) -> OeeTotals:
         return OeeTotals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))

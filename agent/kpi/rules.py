@@ -19,6 +19,7 @@ import math
 import re
 import string
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,18 +227,28 @@ class StateVerdict:
     state: MachineState
     reason: str | None
     error: str | None = None  # set when a rule failed: the state is unknown (offline, RULE_ERROR)
+    known: bool = True  # False: a rule that could have matched reads a tag whose latest read failed
+
+
+UNDETERMINED = StateVerdict(MachineState.OFFLINE, None, known=False)
 
 
 class StateRules:
     """First matching rule wins; a rule whose tags are missing or bad never matches; a rule that
-    fails to evaluate makes the state unknown rather than letting a later rule guess."""
+    fails to evaluate makes the state unknown rather than letting a later rule guess. A rule that
+    reads a stale tag (its latest read failed) cannot be decided: when it comes before the rule
+    that matches, the verdict is UNDETERMINED (its last value is no truth, nor is skipping it)."""
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
         self.rules = rules
         self._evaluator = simpleeval.SimpleEval(functions=SAFE_FUNCTIONS)
 
-    def evaluate(self, values: Mapping[str, TagValue | None]) -> StateVerdict | None:
+    def evaluate(
+        self, values: Mapping[str, TagValue | None], stale: AbstractSet[str] = frozenset()
+    ) -> StateVerdict | None:
         for rule in self.rules:
+            if stale and not stale.isdisjoint(rule.names):
+                return UNDETERMINED
             try:
                 if rule.tree is not None:
                     if any(_unusable(values.get(name)) for name in rule.names):

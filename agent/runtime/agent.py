@@ -34,6 +34,7 @@ from agent.delivery.outbox import Outbox
 from agent.delivery.store import RecordStore
 from agent.drivers.base import Clock
 from agent.drivers.registry import build_driver
+from agent.history.store import HistoryError, HistoryStore
 from agent.kpi.engine import EngineSetup, KpiEngine
 from agent.records import Record, RecordKind
 from agent.runtime.continuity import start_engine
@@ -47,6 +48,7 @@ from agent.runtime.snapshot import (
     OutputSnapshot,
     StorageSnapshot,
 )
+from agent.sinks.base import Reconfigurable
 from agent.sinks.registry import Output
 from agent.throttle import DEVICE_FAULT_LOG_EVERY_S, EventThrottle
 
@@ -56,8 +58,9 @@ FLUSH_TIMEOUT_S = 5.0
 FLUSH_CHECK_S = 0.05
 # Sections a reload cannot apply while running: the outbox, its owner id and the outputs'
 # connections and cursors stay as they started until the next restart.
-RESTART_SECTIONS = ("agent", "outbox", "outputs", "health")
+RESTART_SECTIONS = ("agent", "outbox", "outputs", "health", "history")
 PROCESS_LOOP = "kpi:process"  # not a valid connection id, so never one of them
+HISTORY_FILE = "history.db"  # in agent.state_dir, unless history.path says otherwise
 
 
 class _StopRequestedError(Exception):
@@ -84,12 +87,14 @@ class Agent:
         self.clock = clock
         self.outputs = list(outputs)
         self.poll_interval_s = poll_interval_s
+        self.history = default_history(config, clock)
         self.store = RecordStore(
             outbox or default_outbox(config),
             self.agent_id,
             clock,
             config.workshop.kpi.checkpoint_s,
             on_commit=self._wake_deliveries,
+            observe=self.history.add if self.history is not None else lambda _records: None,
         )
         setup = engine_setup or build_engine_setup(config)
         self.kpi = KpiLoop(
@@ -114,6 +119,11 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         async with AsyncExitStack() as stack:
+            if self.history is not None:
+                try:
+                    stack.enter_context(self.history)
+                except HistoryError as error:  # the board and reports go without; the records do not
+                    log.error("event=history_unavailable error=%r", str(error))  # noqa: TRY400 - no traceback
             store = await stack.enter_async_context(self.store)
             await store.open([o.sink.name for o in self.outputs])
             started = await start_engine(store.async_outbox, self.agent_id, self.kpi.setup, self.clock())
@@ -205,6 +215,9 @@ class Agent:
         if config is None:
             return
         self.kpi.reconfigure(build_engine_setup(config))
+        for output in self.outputs:
+            if isinstance(output.sink, Reconfigurable):
+                output.sink.reconfigure(config)
         needs_restart = [
             section
             for section in RESTART_SECTIONS
@@ -335,3 +348,12 @@ def default_outbox(config: AgentConfig) -> Outbox:
         max_age_s=section.max_age_h * 3600.0,
         synchronous=section.synchronous,
     )
+
+
+def default_history(config: AgentConfig, clock: Clock) -> HistoryStore | None:
+    """The report history (agent/history/store.py), or None when `history.enabled` is false."""
+    section = config.workshop.history
+    if not section.enabled:
+        return None
+    path = Path(section.path) if section.path else Path(config.workshop.agent.state_dir) / HISTORY_FILE
+    return HistoryStore(path, days=section.days, max_bytes=int(section.max_mb * 2**20), clock=clock)

@@ -90,7 +90,7 @@ def _resume(stored: Checkpoint, agent_id: str, setup: EngineSetup, now: float) -
         "event=kpi_resumed checkpoint=%s gap_s=%.3f machines=%d",
         rfc3339_ms(stored.ts),
         max(0.0, now - stored.ts),
-        len(engine.machines),
+        len(engine.live()),
     )
     return StartedEngine(engine, records)
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import ipaddress
 import logging
 import signal
 import zoneinfo
@@ -127,7 +128,24 @@ class Daemon:
                 error.strerror or str(error),
             )
             return
-        log.info("event=health_endpoint url=http://%s:%d/health", server.host, server.port)
+        base = f"http://{server.host}:{server.port}"
+        log.info("event=health_endpoint url=%s/health board=%s/board reports=%s/reports", base, base, base)
+        if settings.token is None and not is_loopback(settings.host):
+            log.warning(
+                "event=board_unprotected host=%s detail='the board and the reports are open to the network: "
+                "set health.token'",
+                settings.host,
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this gateway can reach the server."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def log_missing_holidays(config: AgentConfig) -> None:

@@ -1,5 +1,7 @@
 """The local health endpoint: `/health` (JSON for people and `edge-agent status`) and `/metrics`
-(Prometheus text format, written by prometheus_client from the agent's live figures at scrape time).
+(Prometheus text format, written by prometheus_client from the agent's live figures at scrape time);
+the same server carries the workshop board and the reports (agent/web/routes.py) and sends every
+page with the headers of agent/web/security.py.
 
 Loopback only by default: it tells what is connected, not a control surface.
 """
@@ -17,6 +19,8 @@ from prometheus_client.registry import Collector
 
 from agent.runtime.agent import Agent
 from agent.runtime.snapshot import AgentSnapshot
+from agent.web.routes import WebPages
+from agent.web.security import guard
 
 
 def health_document(state: AgentSnapshot) -> dict[str, Any]:
@@ -178,7 +182,9 @@ class HealthServer:
         return web.Response(body=generate_latest(self.registry), content_type="text/plain", charset="utf-8")
 
     async def __aenter__(self) -> Self:
-        app = web.Application()
+        app = web.Application(middlewares=[guard(self.agent.config.workshop.health.token)])
+        if self.agent.history is not None:
+            WebPages(lambda: self.agent.config, self.agent.history, self.agent.clock).add_to(app)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)

@@ -30,6 +30,12 @@ SYSLOG_PRIORITY = {
 
 # asyncua's certificate checks log as "asyncuagds.validate", outside its own "asyncua" tree
 LIBRARY_LOGGERS = ("asyncua", "asyncuagds", "pymodbus")
+# asyncio logs what a library's protocol raises ("Fatal error: protocol.data_received() call
+# failed.", with a traceback) once per bad packet: a hostile or broken peer makes a flood of it.
+# Its errors are throttled like the libraries'; its level stays, its own warnings are rare.
+THROTTLED_LOGGERS = (*LIBRARY_LOGGERS, "asyncio")
+# what pymodbus appends to an error: the last packets, one line each (Log.get_last_frames)
+PACKET_DUMP_PREFIX = ">>>>> "
 LIBRARY_KEYS_MAX = 1000  # distinct library messages remembered; beyond, the memory starts over
 _VARYING = re.compile(r"0x[0-9a-fA-F]+|\d+")
 
@@ -72,14 +78,24 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         logging.getLogger(library).setLevel(logging.ERROR)
 
 
-def _is_library(name: str) -> bool:
-    return any(name == library or name.startswith(library + ".") for library in LIBRARY_LOGGERS)
+def _is_throttled(name: str) -> bool:
+    return any(name == library or name.startswith(library + ".") for library in THROTTLED_LOGGERS)
+
+
+def _event_kind(record: logging.LogRecord, first_line: str) -> str:
+    """What makes two library lines the same event: logger, exception type, and the first line of
+    the text with its numbers and addresses (transaction ids, ports, object ids) left out."""
+    error = record.exc_info[1] if record.exc_info else None
+    kind = type(error).__name__ if error is not None else ""
+    return f"{record.name} {kind} {_VARYING.sub('#', first_line)[:200]}"
 
 
 class LibraryThrottle(logging.Filter):
-    """A handler filter for the libraries' loggers: a message that repeats (the same text up to
-    numbers and addresses) is let through once every `every_s`, with how many were held back,
-    and its traceback is folded into the line (one event per line; tracebacks stay at DEBUG)."""
+    """A handler filter for the libraries' loggers (and asyncio's): an event that repeats (the same
+    first line up to numbers and addresses, the same exception type) is let through once every
+    `every_s`, with how many were held back. One event is one line: its traceback is folded into
+    it as `error=Type: text`, and what follows its first line (pymodbus's packet dumps, asyncio's
+    protocol and transport reprs) is left out; at DEBUG both stay."""
 
     def __init__(
         self,
@@ -93,18 +109,22 @@ class LibraryThrottle(logging.Filter):
         self.keep_tracebacks = keep_tracebacks
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _is_library(record.name) or record.levelno < logging.WARNING:
+        if not _is_throttled(record.name) or record.levelno < logging.WARNING:
             return True
         message = record.getMessage()
+        first_line, *more = message.splitlines() or [""]
         if len(self._throttle) >= LIBRARY_KEYS_MAX:
             self._throttle.clear()
-        held = self._throttle.allow(f"{record.name} {_VARYING.sub('#', message.splitlines()[0])[:200]}")
+        held = self._throttle.allow(_event_kind(record, first_line))
         if held is None:
             return False
-        if record.exc_info and not self.keep_tracebacks:
-            error = record.exc_info[1]
-            if error is not None:
-                message += f" error={type(error).__name__}" + (f": {error}" if str(error) else "")
+        if not self.keep_tracebacks:
+            dumps = sum(1 for line in more if line.startswith(PACKET_DUMP_PREFIX))
+            message = first_line + (f" packets_left_out={dumps}" if dumps else "")
+            if record.exc_info:
+                error = record.exc_info[1]
+                if error is not None:
+                    message += f" error={type(error).__name__}" + (f": {error}" if str(error) else "")
             record.exc_info = None
             record.exc_text = None
             record.stack_info = None

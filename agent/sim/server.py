@@ -122,6 +122,28 @@ class WorkshopSimulator:
         )
         self._served: dict[str, SimulatedEndpoint] = {}
 
+    def unmodelled_tags(self) -> dict[str, tuple[list[str], list[str]]]:
+        """device id -> (its Modbus tags the simulator has no model for, the names it models).
+        Those registers are served as 0 (false), so a profile written for a real machine, with
+        its own names, simulates a machine that never runs or counts unless someone is told. A
+        register whose bits are tags of their own is served as those bits; OPC UA nodes without a
+        value are not served at all, and the OPC UA simulator says so itself."""
+        found: dict[str, tuple[list[str], list[str]]] = {}
+        now = self.clock()
+        for units in self.units.values():
+            for unit in units:
+                modelled = sorted(unit.values_at(now))
+                tags = unit.device.profile.spec.tags
+                bits = {(t.table, t.address) for t in tags.values() if t.bit is not None}
+                missing = [
+                    name
+                    for name, tag in tags.items()
+                    if name not in modelled and (tag.bit is not None or (tag.table, tag.address) not in bits)
+                ]
+                if missing:
+                    found[unit.device.id] = (missing, modelled)
+        return found
+
     async def __aenter__(self) -> Self:
         for connection in self.config.workshop.connections:
             await self.start(connection.id)

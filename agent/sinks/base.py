@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
+from agent.config.compiled import AgentConfig
 from agent.records import Envelope
 
 
@@ -18,4 +19,12 @@ class Sink(Protocol):
         ...
 
 
-__all__ = ["Envelope", "Sink"]
+@runtime_checkable
+class Reconfigurable(Protocol):
+    """A sink whose output depends on the workshop (a Sparkplug birth names every machine's
+    metrics): told of a configuration reloaded by SIGHUP. Its own settings apply at a restart."""
+
+    def reconfigure(self, config: AgentConfig) -> None: ...
+
+
+__all__ = ["Envelope", "Reconfigurable", "Sink"]

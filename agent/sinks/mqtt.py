@@ -28,7 +28,9 @@ from agent.config.bounded import FileReadError, check_regular_file
 from agent.config.outputs import MqttOutput
 from agent.exceptions import OutputError
 from agent.records import Envelope, RecordKind
-from agent.sinks.topics import RETAINED, TopicRoot
+from agent.sinks.retention import RetainedFigures
+from agent.sinks.topics import MqttTopics, TopicRoot
+from agent.sinks.umh import UmhTopics
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class MqttSink:
         self.name = "mqtt"
         self.config = config
         self.topics = topics
+        self.style: MqttTopics = UmhTopics(topics) if config.topic_style == "umh" else topics
+        self.retained = RetainedFigures(config.retain)
         self._client: mqtt.Client | None = None
         self._connack: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}
@@ -82,7 +86,7 @@ class MqttSink:
         if client is not None and client.is_connected():
             try:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                    info = client.publish(self.topics.status, "offline", qos=1, retain=True)
+                    info = client.publish(self.style.status, "offline", qos=1, retain=True)
                     await self._acknowledged([info.mid])
             except (TimeoutError, OutputError):
                 log.warning("sink=mqtt event=offline_status_not_sent")
@@ -111,7 +115,7 @@ class MqttSink:
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
-        client.will_set(self.topics.status, "offline", qos=1, retain=True)
+        client.will_set(self.style.status, "offline", qos=1, retain=True)
         client.max_inflight_messages_set(config.max_inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -165,7 +169,7 @@ class MqttSink:
             self._drop_connection("refused")
             raise
         self._misc = asyncio.create_task(self._run_misc(client), name="agent[mqtt].misc")
-        info = client.publish(self.topics.status, "online", qos=1, retain=True)
+        info = client.publish(self.style.status, "online", qos=1, retain=True)
         await self._acknowledged([info.mid])
         log.info("sink=mqtt endpoint=%s event=connected", self.endpoint)
         return client
@@ -276,10 +280,13 @@ class MqttSink:
             client = await self._connect()
         loop = asyncio.get_running_loop()
         mids = []
-        for envelope in batch:
-            payload = envelope.payload_json()
-            retain = envelope.record.kind in RETAINED
-            info = client.publish(self.topics.topic(envelope), payload, qos=self.config.qos, retain=retain)
+        # a record this topic style cannot carry (a tags record without a value UMH can store)
+        # is delivered as nothing
+        payloads = [(envelope, self.style.payload(envelope)) for envelope in batch]
+        messages = [(self.style.topic(envelope), envelope, body) for envelope, body in payloads if body]
+        retains = self.retained.flags([(topic, envelope) for topic, envelope, _ in messages])
+        for (topic, _, payload), retain in zip(messages, retains, strict=True):
+            info = client.publish(topic, payload, qos=self.config.qos, retain=retain)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 self._drop_connection(mqtt.error_string(info.rc))
                 raise OutputError("mqtt", f"{self.endpoint}: publish failed: {mqtt.error_string(info.rc)}")

@@ -91,6 +91,7 @@ SCHEMA = {
             "ideal_good_s",
             "produced",
             "good",
+            "produced_unobserved",
             "produced_quality_inferred",
             "good_counted",
             "availability",

@@ -1,8 +1,10 @@
 """Every sink by its key under `outputs:`: the one place that knows them all.
 
 A SinkEntry pairs the output's settings model (agent/config/outputs.py, on OutputBase: replay
-pace, retries, batch) with the sink that writes to it. The runtime gets each configured output as
-an Output: the sink and the settings every delivery loop shares. An output key without an entry
+pace, retries, batch) with the sink that writes to it, built from those settings and the compiled
+configuration (a Sparkplug birth names every machine's metrics before any record exists). The
+runtime gets each configured output as an Output: the sink and the settings every delivery loop
+shares. An output key without an entry
 is an UnknownSinkError, never skipped.
 
 Sinks are imported when configured: influxdb-client and its dependencies cost a gateway that only
@@ -17,7 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
 from agent.config.compiled import AgentConfig
-from agent.config.outputs import DEFAULT_RETRY_MAX_S, FileOutput, InfluxOutput, MqttOutput, OutputBase
+from agent.config.outputs import (
+    DEFAULT_RETRY_MAX_S,
+    FileOutput,
+    InfluxOutput,
+    MqttOutput,
+    OutputBase,
+    SparkplugOutput,
+)
 from agent.exceptions import AgentError
 from agent.sinks.base import Sink
 from agent.sinks.topics import TopicRoot
@@ -53,25 +62,31 @@ class Output:
 @dataclass(frozen=True)
 class SinkEntry(Generic[SettingsT]):
     settings: type[SettingsT]  # the model under outputs.<key>
-    build: Callable[[SettingsT, TopicRoot], Sink]
+    build: Callable[[SettingsT, AgentConfig], Sink]
 
 
-def _file(settings: FileOutput, _: TopicRoot) -> Sink:
+def _file(settings: FileOutput, _: AgentConfig) -> Sink:
     from agent.sinks.file import FileSink
 
     return FileSink(settings.path)
 
 
-def _mqtt(settings: MqttOutput, topics: TopicRoot) -> Sink:
+def _mqtt(settings: MqttOutput, config: AgentConfig) -> Sink:
     from agent.sinks.mqtt import MqttSink
 
-    return MqttSink(settings, topics)
+    return MqttSink(settings, topic_root(config))
 
 
-def _influxdb(settings: InfluxOutput, topics: TopicRoot) -> Sink:
+def _influxdb(settings: InfluxOutput, config: AgentConfig) -> Sink:
     from agent.sinks.influx import InfluxSink
 
-    return InfluxSink(settings, topics)
+    return InfluxSink(settings, topic_root(config))
+
+
+def _sparkplug(settings: SparkplugOutput, config: AgentConfig) -> Sink:
+    from agent.sinks.sparkplug import build_sparkplug_sink
+
+    return build_sparkplug_sink(settings, config)
 
 
 # In the order outputs are opened and delivered to; each sink's name is its key (its outbox cursor).
@@ -79,6 +94,7 @@ SINKS: dict[str, SinkEntry[Any]] = {
     "file": SinkEntry(FileOutput, _file),
     "mqtt": SinkEntry(MqttOutput, _mqtt),
     "influxdb": SinkEntry(InfluxOutput, _influxdb),
+    "sparkplug": SinkEntry(SparkplugOutput, _sparkplug),
 }
 
 
@@ -103,10 +119,9 @@ def build_outputs(config: AgentConfig) -> list[Output]:
     unknown = [key for key in configured if key not in SINKS]
     if unknown:
         raise UnknownSinkError(f"outputs.{unknown[0]}: no sink; sinks: {', '.join(SINKS)}")
-    topics = topic_root(config)
     built: list[Output] = []
     for key in SINKS:
         settings = configured.get(key)
         if settings is not None:
-            built.append(Output.of(sink_entry(key, settings).build(settings, topics), settings))
+            built.append(Output.of(sink_entry(key, settings).build(settings, config), settings))
     return built

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.records import Envelope, RecordKind
 
@@ -18,7 +19,15 @@ WORKSHOP_TOPICS = {RecordKind.WORKSHOP_OEE: "oee", RecordKind.WORKSHOP_ENERGY: "
 # (ids start with a letter or digit).
 CREW_TOPICS = {RecordKind.CREW_OEE: "oee", RecordKind.CREW_ENERGY: "energy"}
 AGENT_TOPICS = {RecordKind.AGENT: "delivery", RecordKind.EVENT: "events"}
-RETAINED = frozenset({RecordKind.STATE})  # a new subscriber learns each machine's state at once
+
+
+class MqttTopics(Protocol):
+    """A topic style of the MQTT output: where each record goes and how it is written."""
+
+    @property
+    def status(self) -> str: ...
+    def topic(self, envelope: Envelope) -> str: ...
+    def payload(self, envelope: Envelope) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -48,3 +57,6 @@ class TopicRoot:
         if record.kind in CREW_TOPICS:
             return f"{self.root}/_crew/{record.fields['crew']}/{CREW_TOPICS[record.kind]}"
         return f"{self.root}/_agent/{self.agent}/{AGENT_TOPICS[record.kind]}"
+
+    def payload(self, envelope: Envelope) -> bytes | None:
+        return envelope.payload_json()

@@ -37,11 +37,31 @@ MODES = (
     "huge-byte-count",  # byte count 255 and 255 bytes: a frame longer than Modbus allows
     "short-mbap",  # an MBAP length field too short for the PDU that follows it (TCP only)
     "bad-crc",  # an RTU frame whose CRC is wrong (RTU only)
+    # coils and discrete inputs (functions 1 and 2): a byte count that does not fit the bit count
+    # asked for, consistent with the bytes that follow (so the framing alone cannot tell)
+    "bits-extra-byte",  # one byte more than the bits need
+    "bits-as-registers",  # two bytes per bit, as a device that answers every read from registers
+    "bits-short",  # one byte fewer than the bits need
 )
+BIT_FUNCTIONS = (1, 2)
 
 
 def value_of(address: int) -> int:
     return (address * 37 + 11) % 65536
+
+
+def bit_of(address: int) -> bool:
+    """A coil's or discrete input's honest value: unique enough that a shifted reply shows."""
+    return bool(value_of(address) & 4)
+
+
+def pack_bits(address: int, count: int) -> bytes:
+    """Bits LSB first, padded to whole bytes (Modbus application protocol v1.1b3, 6.1)."""
+    packed = bytearray((count + 7) // 8)
+    for i in range(count):
+        if bit_of(address + i):
+            packed[i // 8] |= 1 << (i % 8)
+    return bytes(packed)
 
 
 def crc16(data: bytes) -> int:
@@ -134,9 +154,16 @@ class HostileServer:
         self.seen.append((address, count))
         if self.refused & set(range(address, address + count)):
             return self._frame(tid, unit, bytes([function | 0x80, 2]))
+        mode = self.mode if self.hostile_units is None or unit in self.hostile_units else "honest"
+        if function in BIT_FUNCTIONS:
+            return self._frame(tid, unit, self._bits_body(function, address, count, mode))
+        return self._registers_reply(tid, unit, function, address, count, mode)
+
+    def _registers_reply(
+        self, tid: int, unit: int, function: int, address: int, count: int, mode: str
+    ) -> bytes:
         registers = b"".join(struct.pack(">H", value_of(address + i)) for i in range(count))
         body = bytes([function, len(registers)]) + registers
-        mode = self.mode if self.hostile_units is None or unit in self.hostile_units else "honest"
         if mode.startswith("exception-"):
             body = bytes([function | 0x80, int(mode.split("-")[1])])
         elif mode == "wrong-byte-count":
@@ -161,6 +188,19 @@ class HostileServer:
             frame = self._frame(tid, unit, body)
             return frame[:-2] + bytes([frame[-2] ^ 0xFF, frame[-1]])
         return self._frame(tid, unit, body)
+
+    @staticmethod
+    def _bits_body(function: int, address: int, count: int, mode: str) -> bytes:
+        packed = pack_bits(address, count)
+        if mode == "bits-extra-byte":
+            packed += b"\xff"
+        elif mode == "bits-as-registers":
+            packed = pack_bits(address, 16 * count)
+        elif mode == "bits-short":
+            packed = packed[:-1]
+        elif mode.startswith("exception-"):
+            return bytes([function | 0x80, int(mode.split("-")[1])])
+        return bytes([function, len(packed)]) + packed
 
 
 async def serve_forever(port: int, framing: Framing) -> None:

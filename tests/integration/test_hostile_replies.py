@@ -19,7 +19,7 @@ from agent.drivers.base import ReadResult
 from agent.drivers.modbus import ModbusDriver
 from agent.samples import Quality
 from tests.conftest import free_port
-from tests.integration.hostile_modbus import HostileServer, value_of
+from tests.integration.hostile_modbus import HostileServer, bit_of, value_of
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 0.3
@@ -332,3 +332,35 @@ async def test_a_dead_endpoint_costs_almost_no_cpu(tmp_path: Path) -> None:
             await asyncio.sleep(0.02)
         cpu = time.process_time() - started_cpu
     assert cpu < 0.25, f"{cpu:.2f} s of CPU in 2 s against a dead endpoint"
+
+
+def bit_device(tmp_path: Path, table: str, count: int) -> Device:
+    tags = "".join(f"  b{i}: {{table: {table}, address: {10 + i}, type: bool}}\n" for i in range(count))
+    return profile_device(tmp_path, "bits", tags)
+
+
+@pytest.mark.parametrize("mode", ["bits-extra-byte", "bits-as-registers", "bits-short"])
+@pytest.mark.parametrize(("table", "count"), [("coil", 10), ("discrete_input", 10), ("coil", 8)])
+async def test_a_bit_reply_whose_byte_count_does_not_fit_the_bits_asked_is_rejected(
+    tmp_path: Path, mode: str, table: str, count: int
+) -> None:
+    """A coil or discrete-input reply carries ceil(bits / 8) bytes; any other count (consistent
+    with its frame, so the framing cannot tell) answers some other question: bad, with the reason
+    in the device's status, never values."""
+    server = HostileServer()
+    await server.start()
+    bits = bit_device(tmp_path, table, count)
+    try:
+        async with ModbusDriver(to(server), [bits], time.time) as driver:
+            honest = await driver.read()
+            assert {s.quality for s in honest.samples} == {Quality.GOOD}
+            assert {s.tag: s.value for s in honest.samples} == {f"b{i}": bit_of(10 + i) for i in range(count)}
+            server.mode = mode
+            hostile = await driver.read()
+            assert {s.quality for s in hostile.samples} == {Quality.BAD}, mode
+            status = hostile.statuses[0]
+            assert status.device == "bits"
+            assert status.error is not None
+            assert "data bytes to a request for" in status.error, status.error
+    finally:
+        await server.stop()

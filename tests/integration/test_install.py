@@ -58,6 +58,7 @@ def test_help_lists_every_option_the_script_takes() -> None:
     assert "PIP_INDEX_URL" in done.stdout
 
 
+@pytest.mark.timeout(360)  # three installs from wheels: about a minute alone, over two on a loaded machine
 def test_install_upgrade_and_uninstall_keep_the_plants_config_and_data(tmp_path: Path) -> None:
     root = tmp_path / "root"
     fresh = install(root)
@@ -75,6 +76,17 @@ def test_install_upgrade_and_uninstall_keep_the_plants_config_and_data(tmp_path:
         check=False,
     )
     assert validated.returncode == 0, validated.stderr
+    schemas = tmp_path / "schemas"  # the published payload schemas ship in the wheel
+    copied = subprocess.run(
+        [str(venv / "bin/edge-agent"), "schemas", "--out", str(schemas)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert copied.returncode == 0, copied.stderr
+    shipped = Path(__file__).parents[2] / "agent" / "schemas" / "json"
+    assert sorted(p.name for p in schemas.iterdir()) == sorted(p.name for p in shipped.glob("*.json"))
     assert "state_dir: /var/lib/edge-agent" in config.read_text(encoding="utf-8")
     assert stat.S_IMODE((root / "etc/edge-agent/credentials").stat().st_mode) == 0o700
 

@@ -91,10 +91,15 @@ async def test_topics_payloads_and_retained_state(protocol: str) -> None:
             if m.topic.endswith("/status")
         ]
         assert statuses == ["online", "offline"]
-    with Subscriber(SYSTEM_BROKER, f"{root.root}/#") as late:  # a new subscriber learns states at once
-        retained = await asyncio.to_thread(late.wait_for, lambda m: len(m) >= 2)
-        assert {(m.topic, m.retain) for m in retained} == {
-            (f"{root.root}/line-1/grinder-07/state", True),
+    with Subscriber(SYSTEM_BROKER, f"{root.root}/#") as late:  # a new subscriber learns the present at once
+        retained = await asyncio.to_thread(late.wait_for, lambda m: len(m) >= 6)
+        r = root.root
+        assert {(m.topic, m.retain) for m in retained} == {  # by default: states and current figures
+            (f"{r}/line-1/grinder-07/state", True),
+            (f"{r}/line-1/grinder-07/oee", True),
+            (f"{r}/line-1/grinder-07/energy", True),
+            (f"{r}/line-1/oee", True),
+            (f"{r}/oee", True),
             (root.status, True),
         }
 

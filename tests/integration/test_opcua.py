@@ -15,7 +15,10 @@ from asyncua.crypto import cert_gen
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import load_config
+from agent.kpi.engine import KpiEngine
+from agent.kpi.states import MachineState
 from agent.samples import Quality
 from tests.conftest import free_port
 from tests.integration.opcua_workshop import (
@@ -215,3 +218,38 @@ def probe_cli(*args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         env={**os.environ, "COLUMNS": "250"},
     )
+
+
+async def test_a_bad_node_that_the_state_rules_read_leaves_the_machine_undecided_not_guessed(
+    tmp_path: Path,
+) -> None:
+    """operation_mode (read by the rules before the one that says producing) cannot be found on
+    the server: the machine's other nodes are read good, but its state is not guessed from the
+    rules that skip it: it is offline (no data), and its parts are counted."""
+    config = opcua_workshop(tmp_path)
+    agents_view = load_config(config.source)
+    profile = agents_view.profiles["opc40001-grinder"].spec
+    broken = profile.nodes["operation_mode"].model_copy(update={"path": "vendor:Mode/vendor:Nope"})
+    object.__setattr__(profile, "nodes", {**profile.nodes, "operation_mode": broken})
+    setup = build_engine_setup(agents_view, offline_after_s=2.0)
+    [machine_id] = [m.id for m in setup.machines]
+    async with server_for(config) as server:
+        driver = driver_for(agents_view)
+        trust(server, driver)
+        async with driver:
+            result, _ = await read_until(
+                driver, lambda r: any(s.quality is Quality.GOOD for s in r.samples), 10
+            )
+            engine, _ = KpiEngine.fresh(setup, result.samples[0].ts)  # as the agent starts it
+            for _ in range(4):
+                engine.ingest(result.samples)
+                engine.advance(result.samples[0].ts)
+                await asyncio.sleep(1.0)
+                result = await driver.read()
+            engine.ingest(result.samples)
+            engine.advance(result.samples[0].ts)
+    bad = {s.tag for s in result.samples if s.quality is Quality.BAD}
+    assert bad == {"operation_mode"}
+    tracker = engine.machines[machine_id]
+    assert (tracker.state, tracker.reason) == (MachineState.OFFLINE, "no data")
+    assert tracker.counters["produced"].last_value is not None  # the counter node was read

@@ -21,6 +21,7 @@ from agent.sim.modbus_server import serve_units
 from agent.sim.registers import TagValues
 from agent.sim.server import SimulatedUnit
 from tests.conftest import CONFIGS, free_port
+from tests.integration.hostile_modbus import HostileServer
 
 pytestmark = pytest.mark.integration
 WIDE_PROFILE = """\
@@ -164,3 +165,17 @@ def test_cli_exit_codes_and_connection_reasons(capsys: pytest.CaptureFixture[str
     assert "probe: cannot connect to /dev/ttyNOPE9@9600N81 unit 2: no serial port /dev/ttyNOPE9" in err
     assert main(["probe", "ftp://x", "--coil", "0"]) == 1
     assert "unknown scheme 'ftp'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["bits-extra-byte", "bits-as-registers", "bits-short"])
+async def test_a_coil_reply_of_the_wrong_byte_count_is_refused_not_shown(mode: str) -> None:
+    """Commissioning reads what the device says; a reply that answers another bit count would show
+    bits that are not the ones asked for."""
+    server = HostileServer(mode=mode)
+    await server.start()
+    try:
+        url = f"modbus-tcp://127.0.0.1:{server.port}"
+        with pytest.raises(ProbeError, match=r"unit 3: reply with \d+ data bytes to a request for 10 bits"):
+            await probe(url, ProbeRequest(Table.COIL, 10, 10, 3), 0.5, Console(file=io.StringIO()))
+    finally:
+        await server.stop()

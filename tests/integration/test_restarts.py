@@ -250,10 +250,11 @@ def assert_offline_from_the_stop(offline_s: float, run: Run, *, until: float, sl
 
 
 def kill_moments(rng: random.Random, first: float, last: float) -> list[float]:
-    """KILLS random moments, at least 1.8 s apart (room for a restart between two kills)."""
+    """KILLS random moments, at least 3 s apart: room for a restart to resume between two kills,
+    also on a loaded machine (at 1.8 s, a start that took over 0.3 s was killed before it resumed)."""
     while True:
         moments = sorted(rng.uniform(first, last) for _ in range(KILLS))
-        if all(b - a >= 1.8 for a, b in itertools.pairwise(moments)):
+        if all(b - a >= 3.0 for a, b in itertools.pairwise(moments)):
             return moments
 
 
@@ -462,9 +463,8 @@ def test_a_clock_behind_the_checkpoint_at_start_holds_until_time_sync_then_count
     assert (oee["produced"], oee["good"]) == (TRUTH["produced"], TRUTH["good"])
     assert the_final(run, "energy")["kwh"] == pytest.approx(TRUTH["kwh"], abs=1e-4)
     assert {"agent_restart", "clock_step"} <= set(oee["flags"])
-    assert_offline_from_the_stop(
-        oee["offline_s"], run, until=run.clock_set[1], slack=2 * POLL_S
-    )  # to the sync
+    # to the sync, and the first poll after it: on a loaded machine that poll came 0.08 s late
+    assert_offline_from_the_stop(oee["offline_s"], run, until=run.clock_set[1], slack=3 * POLL_S)
     assert_covers_the_shift(oee)
     assert "event=clock_behind_checkpoint" in run.log()
 

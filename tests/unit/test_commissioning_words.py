@@ -12,6 +12,7 @@ from agent.config.profile import ByteOrder, DataType, Table, TagSpec
 from agent.drivers.codec import decode
 from agent.drivers.connect_errors import describe_connect_error
 from agent.drivers.modbus_exceptions import EXCEPTION_CODES, explain_exception
+from agent.i18n import catalogue
 
 
 @pytest.mark.parametrize("code", range(1, 12))
@@ -49,3 +50,15 @@ def test_64_bit_vendor_names_say_where_each_byte_is_on_the_wire(order: ByteOrder
     registers = [(wire[i] << 8) | wire[i + 1] for i in range(0, 8, 2)]
     tag = TagSpec(table=Table.HOLDING, address=0, type=DataType.UINT64, order=order)
     assert decode(tag, registers) == value
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "连接被拒绝：该端口没有服务在监听"),
+        (TimeoutError(), "超时：2 秒内无应答"),
+    ],
+)
+def test_connection_errors_are_said_in_the_plant_language(error: BaseException, words: str) -> None:
+    """run --once speaks the workshop's language, and so does its reason for a failed connect."""
+    assert describe_connect_error(error, 2.0, catalogue("zh-CN")).startswith(words)

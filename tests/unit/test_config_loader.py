@@ -289,3 +289,32 @@ def test_a_secret_that_yaml_cannot_read_is_never_echoed(tmp_path: Path) -> None:
     [issue] = [i for i in caught.value.issues if i.path == "outputs.mqtt.password"]
     assert "2026-13-45" not in str(caught.value)
     assert "quote a secret" in issue.message
+
+
+def test_a_base_60_number_taken_by_a_number_setting_is_a_warning_at_its_line(tmp_path: Path) -> None:
+    path = write_workshop(tmp_path, replace=("ideal_cycle_s: 5.0", "ideal_cycle_s: 1:30"))
+    config = load_config(path, environ={})
+    assert config.workshop.machines[0].ideal_cycle_s == 90.0  # YAML 1.1's reading, as PyYAML gives it
+    [warning] = config.warnings
+    assert (warning.mark.line, warning.path) == (9, "machines[0].ideal_cycle_s")
+    assert warning.message.startswith("1:30 without quotes is read by YAML 1.1 as the number 90")
+    assert warning.message.endswith("if 90 is what you meant, write 90")
+
+
+def test_yes_no_words_where_a_yes_no_is_taken_say_nothing(tmp_path: Path) -> None:
+    path = write_workshop(tmp_path, replace=("ideal_cycle_s: 5.0", "ideal_cycle_s: 5.0, publish_tags: on"))
+    config = load_config(path, environ={})
+    assert config.workshop.machines[0].publish_tags is True
+    assert config.warnings == ()
+
+
+def test_a_leading_zero_read_as_octal_is_a_warning_that_says_the_number_meant(tmp_path: Path) -> None:
+    path = write_workshop(tmp_path, replace=("unit: 1,", "unit: 010,"))
+    config = load_config(path, environ={})
+    assert config.workshop.machines[0].unit == 8  # YAML 1.1's reading, as PyYAML gives it
+    [warning] = config.warnings
+    assert warning.path == "machines[0].unit"
+    assert warning.message == (
+        "010 without quotes is read by YAML 1.1 as the octal number 8 (a leading 0: base 8); "
+        "if you meant 10, write 10 (without the leading 0)"
+    )

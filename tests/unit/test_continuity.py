@@ -79,11 +79,13 @@ async def test_a_changed_configuration_is_applied_as_a_reload_applies_it(
     saved(outbox, running_engine(local(9)))
     now_setup = engine_setup(machine_setup("m1"), machine_setup("m3"))
     started = await start_engine(async_store, AGENT, now_setup, local(9, 5))
-    assert set(started.engine.machines) == {"m1", "m3"}
+    assert {m.setup.id for m in started.engine.live()} == {"m1", "m3"}
     removed = [
         r.fields for r in started.records if r.kind is RecordKind.OEE and r.fields.get("machine") == "m2"
     ]
     assert [(f["final"], f["apt_s"]) for f in removed] == [(False, 3600.0)]  # its shift so far, once more
+    # and kept (offline, never fed) until its shift closes final, so its parts stay in the shift
+    assert started.engine.machines["m2"].reason == "removed from configuration"
     kept = started.engine.machines["m1"].periods[started.engine.period.key]
     assert kept.times[TimeBucket.ACTUAL_PRODUCTION] == 3600.0
     assert started.engine.machines["m3"].accounted_until == local(9, 5)

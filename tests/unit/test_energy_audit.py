@@ -29,7 +29,7 @@ from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
 from agent.kpi.states import MachineState
 from agent.records import Envelope, Record, RecordKind, from_json, to_json
 from agent.runtime.calibration import CalibrationReminder
-from agent.samples import Sample
+from agent.samples import Quality, Sample
 from agent.sinks.file import FileSink
 from agent.sinks.points import to_point
 from agent.sinks.topics import TopicRoot
@@ -112,6 +112,22 @@ def test_kw_is_the_latest_power_reading_of_the_machines_meter() -> None:
     [energy] = [r.fields for r in records if r.kind is RecordKind.ENERGY]
     assert energy["kw"] == 6.4  # the last reading; a poll without one keeps it
     assert energy["kwh"] == pytest.approx(0.2)
+
+
+def test_kw_whose_latest_read_failed_is_null_not_the_last_good_value() -> None:
+    """A power reading that failed (the meter unreachable, its request refused) says nothing about
+    the power now: kw is null until it is read again, never a stale value shown as current."""
+    meter = MeterSetup("m1", "m1", KWH, max_kw=50.0, power_tag="kw", device="m1")
+    engine = KpiEngine(engine_setup(meters=(meter,)), local(8))
+    engine.ingest([Sample("m1", "running", True, local(8)), Sample("m1", "kw", 6.1, local(8))])
+    engine.ingest(
+        [Sample("m1", "running", True, local(8, 1)), Sample("m1", "kw", None, local(8, 1), Quality.BAD)]
+    )
+    [energy] = [r.fields for r in engine.publish_current(local(8, 2)) if r.kind is RecordKind.ENERGY]
+    assert energy["kw"] is None
+    engine.ingest([Sample("m1", "kw", 5.9, local(8, 3))])
+    [energy] = [r.fields for r in engine.publish_current(local(8, 4)) if r.kind is RecordKind.ENERGY]
+    assert energy["kw"] == 5.9
 
 
 # -- 2. null, never 0, for what is undefined ------------------------------------------------------

@@ -77,7 +77,7 @@ def test_a_new_machine_starts_offline_at_the_reload_and_counts_only_what_follows
     assert m2["produced"] == (10 * 3600 - STEP) / 5.0
 
 
-def test_a_removed_machine_is_published_so_far_then_no_more() -> None:
+def test_a_removed_machine_is_published_so_far_then_once_final_then_no_more() -> None:
     both = engine_setup(machine_setup("m1"), machine_setup("m2"))
     engine = KpiEngine(both, local(8))
     records = replay(engine, [machine("m1"), machine("m2")], local(8), local(10), STEP)
@@ -86,7 +86,15 @@ def test_a_removed_machine_is_published_so_far_then_no_more() -> None:
     assert last_m2["final"] is False
     assert last_m2["produced"] == 2 * 3600 / 5.0
     later = replay(engine, [continued(machine("m1"), local(10) + STEP)], local(10) + STEP, local(20, 1), STEP)
-    assert not [r for r in records + later if r.fields.get("machine") == "m2" and r.fields.get("final")]
+    # its parts stay in the shift it was removed in: one final, offline from the removal, flagged
+    [m2_final] = [
+        r.fields for r in records + later if r.fields.get("machine") == "m2" and r.fields.get("final")
+    ]
+    assert m2_final["produced"] == 2 * 3600 / 5.0
+    assert m2_final["apt_s"] == 2 * 3600
+    assert "machine_removed" in m2_final["flags"]
+    states = [r.fields for r in later if r.kind is RecordKind.STATE and r.fields["machine"] == "m2"]
+    assert states == [], "a removed machine's state is not published again"
     assert final_shift(later, "m1")["produced"] == 12 * 3600 / 5.0  # the whole day shift, reload or not
 
 

@@ -180,12 +180,14 @@ def test_any_split_of_the_shift_equals_the_unbroken_shift_except_the_gaps_are_of
     [oee], [energy] = finals(records), finals(records, RecordKind.ENERGY)
     gaps = sum(working_s(stop, restart) for stop, restart, _ in plan)
 
-    # parts are counter deltas: made while the agent was down, counted at its first poll back
-    assert (oee["produced"], oee["good"], oee["ideal_s"]) == (
-        whole["produced"],
-        whole["good"],
-        whole["ideal_s"],
-    )
+    # parts are counter deltas: made while the agent was down, counted at its first poll back;
+    # those made in the gaps are unobserved: not in Performance's ideal time (their time is offline)
+    assert (oee["produced"], oee["good"]) == (whole["produced"], whole["good"])
+    parts_at = TIMELINE_OF.parts_at
+    unseen = sum(parts_at(min(restart, local(10))) - parts_at(stop) for stop, restart, _ in plan)
+    assert abs(oee["produced_unobserved"] - unseen) <= len(plan)  # whole parts, shared by time
+    assert oee["ideal_s"] == pytest.approx(whole["ideal_s"] - 4.0 * oee["produced_unobserved"])
+    assert whole["produced_unobserved"] == 0
     assert energy["kwh"] == pytest.approx(whole_energy["kwh"], abs=1e-4)
     # the gaps are offline and nothing else; every bucket lost at most what the gaps held
     assert oee["offline_s"] == pytest.approx(gaps, abs=1e-3)

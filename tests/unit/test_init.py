@@ -42,3 +42,25 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path, capsys: pytest.
 def test_init_names_the_examples_there_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init", str(tmp_path), "--example", "forging"]) == 1
     assert "no example workshop 'forging'; there are: grinding" in capsys.readouterr().err
+
+
+def test_validate_for_service_names_the_line_of_every_sample_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "plant"
+    assert main(["init", str(target)]) == 0
+    capsys.readouterr()
+    workshop = target / "workshop.yaml"
+    assert main(["validate", "--for-service", "-c", str(workshop)]) == 2
+    findings = capsys.readouterr().err.splitlines()[:-1]  # the last line says the service stays stopped
+    written = workshop.read_text(encoding="utf-8").splitlines()
+    assert findings
+    for finding in findings:
+        file, line, column, path, message = finding.split(":", 4)
+        assert file == str(workshop)
+        assert path.startswith(" connections[")
+        assert path.endswith(("].host", "].url"))
+        address = written[int(line) - 1][int(column) - 1 :]
+        # the position is the address the finding is about
+        assert address.startswith(("127.0.0.1", "opc.tcp://127.0.0.1")), finding
+        assert "sample's simulator listens" in message

@@ -3,11 +3,15 @@ not flood them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 import os
+from collections.abc import Iterator
 
 import pytest
+from pymodbus.logging import Log
 
 from agent.drivers.base import ReadResult
 from agent.runtime.poller import ConnectionPoller
@@ -145,3 +149,66 @@ def test_library_tracebacks_stay_at_debug() -> None:
     finally:
         logging.getLogger().handlers.clear()
     assert "Traceback" in buffer.getvalue()
+
+
+class RefusesEveryPacket(asyncio.Protocol):
+    """A library protocol that cannot make sense of what a hostile peer sends."""
+
+    def data_received(self, data: bytes) -> None:
+        raise ValueError(f"cannot decode {data!r}")
+
+
+async def hostile_peers(count: int) -> None:
+    """`count` connections that each send a packet the server's protocol refuses: asyncio logs
+    'protocol.data_received() call failed' for every one, with a traceback."""
+    server = await asyncio.get_running_loop().create_server(RefusesEveryPacket, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        for index in range(count):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"garbage {index}".encode())
+            await writer.drain()
+            await reader.read()  # the server closes the connection after the failure
+            writer.close()
+            await writer.wait_closed()
+
+
+@contextlib.contextmanager
+def journal(clock: FakeClock) -> Iterator[io.StringIO]:
+    """The agent's logging at INFO into a buffer, its library throttle on the fake clock."""
+    buffer = io.StringIO()
+    configure_logging("INFO", buffer)
+    logging.getLogger().handlers[0].filters[:] = [LibraryThrottle(600.0, clock)]
+    try:
+        yield buffer
+    finally:
+        logging.getLogger().handlers.clear()
+
+
+def test_asyncio_protocol_failures_from_a_hostile_peer_are_one_line_then_a_count() -> None:
+    clock = FakeClock()
+    with journal(clock) as buffer:
+        asyncio.run(hostile_peers(30))
+        clock.now += 600.0
+        asyncio.run(hostile_peers(1))
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert "ERROR asyncio Fatal error: protocol.data_received() call failed." in lines[0]
+    assert lines[0].endswith("error=ValueError: cannot decode b'garbage 0'")
+    assert lines[1].endswith("error=ValueError: cannot decode b'garbage 0' repeats=29")
+
+
+def test_pymodbus_packet_dumps_stay_out_of_the_line() -> None:
+    with journal(FakeClock()) as buffer:
+        for tid in range(1, 41):  # a peer answering every request with another transaction id
+            frame = bytes([0, tid, 0, 0, 0, 5, 1, 3, 2, 0, tid])
+            text = f"ERROR: request ask for transaction_id={tid} but got id={tid + 7}, Skipping."
+            # pymodbus's own calls, untyped: the frame is kept, then appended to the error
+            Log.transport_dump(Log.RECV_DATA, frame, b"")  # type: ignore[no-untyped-call]
+            Log.error(text)  # type: ignore[no-untyped-call]
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(
+        "ERROR pymodbus.logging ERROR: request ask for transaction_id=1 but got id=8, Skipping."
+        " packets_left_out=1"
+    )

@@ -26,6 +26,7 @@ from agent.config.loader import load_config
 from agent.kpi.engine import EngineSetup
 
 ENGINE, DRIVER, LOOKUP, DOCS = "engine", "driver", "lookup", "documentation"
+REPORTS = "reports"  # read by the shift and day reports (tests/unit/test_report_data.py)
 USE: dict[type[BaseModel], dict[str, str]] = {
     profile_models.Profile: {
         "name": LOOKUP,  # must match the file name: how a workshop finds it
@@ -41,6 +42,7 @@ USE: dict[type[BaseModel], dict[str, str]] = {
         "counters": ENGINE,
         "energy": ENGINE,
         "variant": ENGINE,
+        "alarms": REPORTS,
     },
     profile_models.TagSpec: {
         "table": DRIVER,

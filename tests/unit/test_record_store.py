@@ -78,3 +78,20 @@ async def test_the_checkpoint_goes_in_with_the_records_that_state_made(tmp_path:
     assert first.ts == local(9)
     assert latest is not None
     assert latest.ts == local(9, 30)
+
+
+async def test_the_history_gets_every_batch_whatever_the_outbox_does(tmp_path: Path) -> None:
+    from agent.history.store import HistoryStore
+
+    engine = KpiEngine(engine_setup(machine_setup("m1")), local(9))
+    history = HistoryStore(
+        tmp_path / "history.db", days=62, max_bytes=2**24, clock=lambda: local(9, 1)
+    ).open()
+    store = RecordStore(Outbox(tmp_path / "outbox.db"), AGENT, lambda: local(9, 1), 5.0, observe=history.add)
+    await store.commit([record(RecordKind.STATE, 1)], engine)  # the outbox is not open: held in memory
+    async with store:
+        await store.open(["file"])
+        await store.commit([record(RecordKind.STATE, 2)], engine)
+    kept = [r.fields["n"] for r in history.states(0, local(10))]
+    history.close()
+    assert kept == [1, 2]  # each once, when it was made; the one held in memory was not given twice

@@ -124,7 +124,7 @@ def test_the_sample_workshop_has_a_plan_for_every_connection() -> None:
 
 def test_every_output_of_the_workshop_file_has_its_sink_named_by_its_key() -> None:
     from agent.config.outputs import OutputsSection
-    from agent.sinks.registry import SINKS, topic_root
+    from agent.sinks.registry import SINKS
 
     fields = OutputsSection.model_fields
     assert list(fields) == list(SINKS)
@@ -133,10 +133,11 @@ def test_every_output_of_the_workshop_file_has_its_sink_named_by_its_key() -> No
         "file": {"path": "-"},
         "mqtt": {"host": "127.0.0.1"},
         "influxdb": {"url": "http://x", "org": "o", "bucket": "b"},
+        "sparkplug": {"host": "127.0.0.1", "group_id": "plant-1"},
     }
     for key, entry in SINKS.items():
         assert typing.get_args(fields[key].annotation)[0] is entry.settings
-        sink = entry.build(entry.settings.model_validate(examples[key]), topic_root(config))
+        sink = entry.build(entry.settings.model_validate(examples[key]), config)
         assert sink.name == key  # the outbox keeps each output's cursor under this name
 
 
@@ -150,7 +151,8 @@ def test_an_output_without_a_sink_fails_loudly() -> None:
             return 1
 
     with pytest.raises(
-        UnknownSinkError, match=r"outputs.historian: no sink for Historian; sinks: file, mqtt, influxdb"
+        UnknownSinkError,
+        match=r"outputs.historian: no sink for Historian; sinks: file, mqtt, influxdb, sparkplug",
     ):
         sink_entry("historian", Historian())
 

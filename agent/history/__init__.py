@@ -1,0 +1,1 @@
+"""The report history: what the workshop board and the shift, day and month reports read."""

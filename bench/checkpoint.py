@@ -31,7 +31,7 @@ from agent.kpi.engine import KpiEngine
 from agent.records import to_json
 from agent.samples import Sample
 from bench import compare, peers
-from bench.workload import Workload, simulator_workshop, write_workload
+from bench.workload import Workload, simulator_workshop, variant, write_workload
 from tests.integration.workshop_run import simulator_for
 
 WORKLOAD = Workload(200, 50)
@@ -39,15 +39,6 @@ DEFAULT_CHECKPOINT_S = 5.0
 OFF_CHECKPOINT_S = 3600.0  # the largest allowed: none falls inside a measuring window
 ROUNDS = 30  # polls ingested before measuring: open periods, values and baselines all filled
 TIMINGS = 50
-
-
-def variant(workshop: Path, checkpoint_s: float, name: str) -> Path:
-    """The workload's workshop with its own state directory and the checkpoint interval set."""
-    text = workshop.read_text(encoding="utf-8")
-    text = text.replace(f"state_dir: {workshop.parent / 'state'}", f"state_dir: {workshop.parent / name}")
-    path = workshop.with_name(f"{name}.yaml")
-    path.write_text(text + f"kpi: {{checkpoint_s: {checkpoint_s:g}}}\n", encoding="utf-8")
-    return path
 
 
 def in_process(workshop: Path) -> dict[str, Any]:
@@ -99,8 +90,8 @@ def in_process(workshop: Path) -> dict[str, Any]:
 
 
 def end_to_end(workshop: Path, window_s: float, repetitions: int) -> dict[str, Any]:
-    on = variant(workshop, DEFAULT_CHECKPOINT_S, "checkpoint-on")
-    off = variant(workshop, OFF_CHECKPOINT_S, "checkpoint-off")
+    on = variant(workshop, "checkpoint-on", extra=f"kpi: {{checkpoint_s: {DEFAULT_CHECKPOINT_S:g}}}\n")
+    off = variant(workshop, "checkpoint-off", extra=f"kpi: {{checkpoint_s: {OFF_CHECKPOINT_S:g}}}\n")
     runs: dict[str, list[float]] = {"on": [], "off": []}
     served = simulator_workshop(workshop, WORKLOAD, peers.MODBUS4MQTT_BLOCK)
     with simulator_for(served, workshop.parent / "simulator.log"):

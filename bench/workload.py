@@ -139,6 +139,18 @@ health: {{port: {free_port()}}}
     return path
 
 
+def variant(workshop: Path, name: str, *, publish_tags: bool = True, extra: str = "") -> Path:
+    """The workload's workshop under another name, with its own state directory (its outbox and
+    checkpoint), every machine's publish_tags as given, and extra top-level YAML appended."""
+    text = workshop.read_text(encoding="utf-8")
+    text = text.replace(f"state_dir: {workshop.parent / 'state'}", f"state_dir: {workshop.parent / name}")
+    if not publish_tags:
+        text = text.replace("publish_tags: true", "publish_tags: false")
+    path = workshop.with_name(f"{name}.yaml")
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:

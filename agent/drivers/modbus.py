@@ -29,7 +29,7 @@ from agent.drivers.base import Clock, ReadResult
 from agent.drivers.codec import DecodeError
 from agent.drivers.planner import FUNCTION_CODE, DevicePlan, ReadRequest, plan_reads, split_at_gaps
 from agent.drivers.timing import RTU_SILENCE_CHARACTERS
-from agent.samples import DeviceStatus, Quality, Sample
+from agent.samples import BAD, GOOD, DeviceStatus, Quality, Sample
 from agent.throttle import CONNECTION_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
@@ -281,17 +281,26 @@ class ModbusDriver:
         if mismatch is not None:
             self._bad_request(plan, request, result)
             return _Outcome(False, False, mismatch)
-        values = response.bits if request.table.is_bit_table else response.registers
+        return self._decode(
+            plan, request, response.bits if request.table.is_bit_table else response.registers, result
+        )
+
+    def _decode(self, plan: DevicePlan, request: ReadRequest, values: Any, result: ReadResult) -> _Outcome:
+        """Every tag of an answered request as a sample: good, or bad where its registers are not a
+        value of its type (NaN, a nibble that is not BCD)."""
         now = self._clock()
-        for tag in request.tags:
-            raw = values[tag.offset : tag.offset + tag.width]
-            try:
-                value: bool | int | float | str | None = tag.decode(raw)
-                quality = Quality.GOOD
-            except DecodeError as error:
-                log.debug("device=%s tag=%s event=decode_error error=%s", plan.device, tag.name, error)
-                value, quality = None, Quality.BAD
-            result.samples.append(Sample(plan.device, tag.name, value, now, quality))
+        try:
+            decoded, errors = request.decode(values)
+        except DecodeError as error:
+            self._bad_request(plan, request, result)
+            return _Outcome(False, False, str(error))
+        device = plan.device
+        for index, fault in errors:
+            log.debug("device=%s tag=%s event=decode_error error=%s", device, request.names[index], fault)
+        result.samples += [
+            Sample(device, name, value, now, GOOD if value is not None else BAD)
+            for name, value in zip(request.names, decoded, strict=True)
+        ]
         return _Outcome(True, False, None)
 
     def _plan_around_refused_gap(self, plan: DevicePlan, request: ReadRequest) -> None:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from agent.config.profile import Table, TagSpec
-from agent.drivers.codec import Decoder, shared_decoder
+from agent.drivers.codec import RequestDecoder, request_decoder
 
 FUNCTION_CODE = {Table.COIL: 1, Table.DISCRETE_INPUT: 2, Table.HOLDING: 3, Table.INPUT: 4}
 
@@ -21,12 +21,6 @@ class PlannedTag:
     name: str
     spec: TagSpec
     offset: int  # position of the tag's first register (or bit) inside the request
-    width: int = field(init=False)
-    decode: Decoder = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "width", self.spec.width)
-        object.__setattr__(self, "decode", shared_decoder(self.spec))
 
 
 @dataclass(frozen=True)
@@ -36,6 +30,14 @@ class ReadRequest:
     count: int
     tags: tuple[PlannedTag, ...]
     interval_s: float | None = None  # None: every cycle
+    # compiled at planning: the values of every tag from the reply, in the order of `tags`
+    decode: RequestDecoder = field(init=False, repr=False, compare=False)
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        layout = [(tag.offset, tag.spec) for tag in self.tags]
+        object.__setattr__(self, "decode", request_decoder(self.table, self.count, layout))
+        object.__setattr__(self, "names", tuple(tag.name for tag in self.tags))
 
     @property
     def key(self) -> tuple[Table, int, int]:

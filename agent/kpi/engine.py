@@ -39,6 +39,8 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import groupby
+from operator import attrgetter
 
 from agent.kpi.calendar import CalendarPiece, Period, PeriodKind, ShiftCalendar
 from agent.kpi.counters import CounterEvent, CounterTracker, split_whole
@@ -48,7 +50,7 @@ from agent.kpi.oee import OeeTotals, compute_oee, sum_totals
 from agent.kpi.rules import RULE_ERROR, UNDETERMINED, StateRules
 from agent.kpi.states import STATE_BUCKET, MachineState, TimeBucket
 from agent.records import Record, RecordKind, rfc3339_ms
-from agent.samples import Quality, Sample, TagValue
+from agent.samples import GOOD, SAMPLE_DEVICE, Sample, TagValue
 
 PRODUCED_OUTSIDE_SHIFT = "produced_outside_shift"
 PRODUCED_IN_BREAK = "produced_in_planned_stop"
@@ -67,6 +69,7 @@ AGENT_RESTART = "agent_restart"
 CLOCK_STEP = "clock_step"
 RESTART_REASON = "agent restart"
 CLOCK_STEP_REASON = "clock step"
+_SAMPLE_TS = attrgetter("ts")  # a sort key in C: the samples of a poll are sorted by time
 NO_DATA_REASON = "no data"
 REMOVED_REASON = "removed from configuration"
 MACHINE_REMOVED = "machine_removed"  # the machine was taken out of the configuration in this period
@@ -395,10 +398,10 @@ class KpiEngine:
     def ingest(self, samples: Sequence[Sample]) -> list[Record]:
         records: list[Record] = []
         by_device: dict[str, list[Sample]] = defaultdict(list)
-        for sample in samples:
-            by_device[sample.device].append(sample)
+        for device, run in groupby(samples, key=SAMPLE_DEVICE):  # a driver's samples come device by device
+            by_device[device] += run
         for device, device_samples in by_device.items():
-            device_samples.sort(key=lambda s: s.ts)
+            device_samples.sort(key=_SAMPLE_TS)
             if device in self.machines and device not in self.retired:
                 records += self._ingest_machine(self.machines[device], device_samples)
             for meter in self.meters_on.get(device, ()):  # a meter, or a machine's own kWh counter
@@ -410,9 +413,9 @@ class KpiEngine:
         need to decide failed at its latest read (one request of several, an OPC UA node), the
         state holds as for a poll that failed whole, and turns offline (no data) offline_after_s
         after the last poll that decided it. Counters that were read are counted meanwhile."""
-        good = [s for s in samples if s.quality is Quality.GOOD]
+        good = [s for s in samples if s.quality is GOOD]
         for sample in samples:  # in time order: the latest read of a tag says whether it is fresh
-            if sample.quality is Quality.GOOD:
+            if sample.quality is GOOD:
                 machine.unreadable.discard(sample.tag)
             else:
                 machine.unreadable.add(sample.tag)
@@ -435,9 +438,10 @@ class KpiEngine:
                     machine.periods[self._open_key(self.calendar.period_at(ts))].flags.add(RULE_ERROR)
         if not good:
             return records
-        self._count(machine, {s.tag: s for s in good}, variant)
+        latest = {s.tag: s for s in good}  # the last of each tag (10,000 samples a second)
+        self._count(machine, latest, variant)
         if machine.setup.publish_tags:
-            values = {s.tag: s.value for s in good}
+            values = {tag: s.value for tag, s in latest.items()}
             ident = {"machine": machine.setup.id, "line": machine.setup.line}
             records.append(Record(RecordKind.TAGS, good[-1].ts, {**ident, "values": values}))
         return records
@@ -651,9 +655,7 @@ class KpiEngine:
         is shared over the states the machine was in meanwhile. Every reading against a baseline
         gives its periods energy data, also when it counted 0 kWh (no consumption, not no data)."""
         self._read_power(meter, samples)
-        reading = next(
-            (s for s in reversed(samples) if s.tag == meter.kwh.tag and s.quality is Quality.GOOD), None
-        )
+        reading = next((s for s in reversed(samples) if s.tag == meter.kwh.tag and s.quality is GOOD), None)
         if reading is None or not isinstance(reading.value, int | float) or not math.isfinite(reading.value):
             return
         counter = self.meter_counters[meter.id]
@@ -695,7 +697,7 @@ class KpiEngine:
         power = next((s for s in reversed(samples) if s.tag == meter.power_tag), None)
         if power is None:
             return  # not read this poll (a slower request): the latest reading stands
-        value = power.value if power.quality is Quality.GOOD else None
+        value = power.value if power.quality is GOOD else None
         if isinstance(value, int | float) and math.isfinite(value):
             self.meter_kw[meter.id] = float(value)
         else:

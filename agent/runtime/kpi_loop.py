@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from itertools import groupby
 
 from agent.clock import ClockStep
 from agent.delivery.store import RecordStore
@@ -25,7 +26,7 @@ from agent.records import Record, RecordKind
 from agent.runtime.calibration import CalibrationReminder
 from agent.runtime.continuity import apply_clock_step
 from agent.runtime.meter_silence import warn_silent_meters
-from agent.samples import Sample
+from agent.samples import SAMPLE_DEVICE, Sample
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,8 @@ class KpiLoop:
         """The engine takes each device's samples on its own: values it cannot process turn that
         device bad (logged once, with the traceback) and cost no other device its records."""
         by_device: dict[str, list[Sample]] = {}
-        for sample in result.samples:
-            by_device.setdefault(sample.device, []).append(sample)
+        for device, run in groupby(result.samples, key=SAMPLE_DEVICE):  # a driver's come device by device
+            by_device.setdefault(device, []).extend(run)
         records: list[Record] = []
         for device, samples in by_device.items():
             try:

@@ -21,6 +21,7 @@ from agent.config.loader import load_config
 from agent.runtime.agent import Agent
 from agent.runtime.restarts import LoopHealth, keep_running
 from agent.service.health import HealthServer
+from agent.service.heap import keep_settled
 from agent.service.supervision import SystemdNotifier, supervise, watchdog_period_s
 from agent.sinks.registry import build_outputs
 
@@ -60,8 +61,10 @@ class Daemon:
                         ),
                         name="agent.systemd",
                     )
+                    settling = group.create_task(keep_settled(self.agent), name="agent.heap")
                     await self.agent.run(self.stop)
                     supervisor.cancel()
+                    settling.cancel()
         finally:
             self.notifier.close()
 

@@ -24,7 +24,10 @@ DisplayName = Annotated[
 class StrictModel(BaseModel):
     """Unknown keys are errors; after validation the configuration is immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # defer_build: a model's own validator is built when first used, not at import. Nested models
+    # are validated inside the section that holds them, so only the models validated on their own
+    # build one (1.2 MB less peak RSS at 200 x 50, issue 21).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
     # Fields naming a file or folder: relative to the workshop file, wherever the agent is started
     # (agent/config/paths.py). A section or an item that has such fields names them here.

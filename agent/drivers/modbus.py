@@ -25,7 +25,7 @@ from agent.backoff import Backoff
 from agent.config.compiled import Device
 from agent.config.connections import ModbusConnection, ModbusRtuConnection, ModbusRtuOverTcpConnection
 from agent.config.profile import Table
-from agent.drivers.base import Clock, ReadResult
+from agent.drivers.base import Clock, HandOver, ReadResult
 from agent.drivers.codec import DecodeError
 from agent.drivers.planner import FUNCTION_CODE, DevicePlan, ReadRequest, plan_reads, split_at_gaps
 from agent.drivers.timing import RTU_SILENCE_CHARACTERS
@@ -165,7 +165,7 @@ class ModbusDriver:
             await asyncio.sleep(self.connection.connect_pause_s)
         return True
 
-    async def read(self) -> ReadResult:
+    async def read(self, hand_over: HandOver | None = None) -> ReadResult:
         result = ReadResult()
         disconnected = self._client is None or not self._client.connected
         if disconnected and (
@@ -180,9 +180,9 @@ class ModbusDriver:
                 # the connection was lost earlier in this cycle: the units behind it cannot be
                 # asked now; they are bad with the reason, and the reconnect waits for its backoff
                 self._fail_device(plan, result, self._last_error)
-                continue
-            if await self._read_device(plan, result):
+            elif await self._read_device(plan, result):
                 answered += 1
+            await result.hand_over(hand_over)
         if answered:
             self._backoff.reset()  # only a device that answers proves the link good again
             self._failures = 0

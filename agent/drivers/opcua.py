@@ -36,7 +36,7 @@ from agent.config.bounded import FileReadError, read_bounded
 from agent.config.compiled import Device
 from agent.config.connections import OpcUaConnection
 from agent.config.profile import NodeMode, NodeSpec
-from agent.drivers.base import Clock, ReadResult
+from agent.drivers.base import Clock, HandOver, ReadResult
 from agent.drivers.opcua_nodes import NodeAddressError, parse_node_id, path_segments, relative_path
 from agent.drivers.opcua_pki import Pki, UntrustedServerError
 from agent.samples import DeviceStatus, Quality, Sample, TagValue
@@ -182,7 +182,10 @@ class OpcUaDriver:
 
     # -- the cycle ------------------------------------------------------------------------------
 
-    async def read(self) -> ReadResult:
+    async def read(self, hand_over: HandOver | None = None) -> ReadResult:
+        """One read request (or a few, max_nodes_per_read) for every device's nodes: the samples
+        come all at once, so there is nothing to hand over device by device (the poller hands the
+        whole cycle over)."""
         result = ReadResult()
         if self._lost is not None:
             await self._fail(self._lost)

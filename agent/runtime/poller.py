@@ -3,10 +3,12 @@ the health of the connection and of every device behind it, the logging of a fai
 recovery, and whether it still goes round (stall detection for the systemd watchdog).
 
 Polling is fixed-rate: a late cycle does not shift the schedule, and skipped ticks are counted as
-missed cycles. Each cycle's result goes to the KPI loop; when the KPI loop cannot keep up, the
-queue is full and polling waits. A device that goes down is logged once, then every
-DEVICE_FAULT_LOG_EVERY_S with how many repeats were held back, and once when it is back with how
-long it was down.
+missed cycles. Each device's samples go to the KPI loop as soon as the device is read (a driver
+that reads all devices at once: at the end of the cycle), so the first device of a connection
+does not wait for the last; when the KPI loop cannot keep up, the queue is full and polling waits.
+The connection's health (cycles, requests, device statuses) is accounted once per cycle. A device
+that goes down is logged once, then every DEVICE_FAULT_LOG_EVERY_S with how many repeats were held
+back, and once when it is back with how long it was down.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 from agent.drivers.base import Driver, ReadResult
 from agent.exceptions import describe
-from agent.samples import DeviceStatus
+from agent.samples import DeviceStatus, Sample
 from agent.throttle import DEVICE_FAULT_LOG_EVERY_S, EventThrottle
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class ConnectionPoller:
         health: ConnectionHealth | None = None,
         throttle: EventThrottle | None = None,
     ) -> None:
-        """deliver: hands a cycle's result to the KPI loop (waits while it is behind). refused:
+        """deliver: hands samples to the KPI loop (waits while it is behind). refused:
         devices whose values the KPI engine refuses, with the reason (shown as their error however
         well they answer). health: the connection's health from before a reload, kept if its
         endpoint and interval are unchanged. throttle: shared by the pollers, so a device that
@@ -85,7 +87,7 @@ class ConnectionPoller:
         next_tick = loop.time()
         while True:
             started = time.perf_counter()
-            result = await self.driver.read()
+            result = await self.driver.read(self._hand_over)
             if me is not None and me.cancelling():
                 # pymodbus awaits replies with asyncio.wait_for, which on Python 3.11 can swallow a
                 # cancellation that races a reply (fixed in 3.12). Honour it here, or a stop would
@@ -93,7 +95,7 @@ class ConnectionPoller:
                 raise asyncio.CancelledError
             health.last_cycle_s = time.perf_counter() - started
             self.observe(result)
-            await self._deliver(result)
+            await result.hand_over(self._hand_over)  # what the driver did not hand over itself
             next_tick += interval
             now = loop.time()
             if now > next_tick:
@@ -101,6 +103,9 @@ class ConnectionPoller:
                 health.missed_cycles += missed
                 next_tick += missed * interval
             await asyncio.sleep(next_tick - now)
+
+    async def _hand_over(self, samples: list[Sample]) -> None:
+        await self._deliver(ReadResult(samples))
 
     def observe(self, result: ReadResult) -> None:
         """Account one cycle: its requests, and each device's status (logged when it changes)."""

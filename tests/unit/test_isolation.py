@@ -19,7 +19,7 @@ from agent.config.connections import Connection
 from agent.config.engine_setup import build_engine_setup
 from agent.config.loader import load_config
 from agent.delivery.outbox import Outbox
-from agent.drivers.base import ReadResult
+from agent.drivers.base import HandOver, ReadResult
 from agent.kpi.engine import KpiEngine
 from agent.records import Envelope, Record, RecordKind, from_json
 from agent.runtime import restarts
@@ -77,7 +77,7 @@ class FakeDriver:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def read(self) -> ReadResult:
+    async def read(self, hand_over: HandOver | None = None) -> ReadResult:
         self.cycle += 1
         await asyncio.sleep(0)
         fails = self.fails.get(self.name)

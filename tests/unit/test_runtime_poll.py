@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agent.drivers.base import ReadResult
+from agent.drivers.base import HandOver, ReadResult
 from agent.runtime.poller import ConnectionPoller
 
 
@@ -21,7 +21,7 @@ class SwallowingDriver:
     interval_s = 0.001
     endpoint = "127.0.0.1:502"
 
-    async def read(self) -> ReadResult:
+    async def read(self, hand_over: HandOver | None = None) -> ReadResult:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(0.001)
         return ReadResult()
@@ -50,7 +50,7 @@ class Driver:
         self.name = name
         self.hang = asyncio.Event()
 
-    async def read(self) -> ReadResult:
+    async def read(self, hand_over: HandOver | None = None) -> ReadResult:
         if self.hang.is_set():
             await asyncio.Event().wait()  # an await that never returns: the bug a watchdog exists for
         await asyncio.sleep(0)
@@ -95,7 +95,7 @@ async def test_cycles_that_run_late_are_counted_as_missed() -> None:
     class Late(Driver):
         calls = 0
 
-        async def read(self) -> ReadResult:
+        async def read(self, hand_over: HandOver | None = None) -> ReadResult:
             self.calls += 1
             if self.calls == 3:
                 await asyncio.sleep(0.25)

@@ -3,7 +3,8 @@
 The cursor moves only after the sink's write returned, and a write returns only once the broker
 or store acknowledged (MQTT PUBACK, HTTP 204). A failed write is retried with capped, jittered
 backoff from the same cursor: at-least-once, in sequence order. A backlog after an outage is
-replayed at the sink's `replay_per_s`; records are never reordered to let newer ones overtake,
+replayed at the sink's `replay_per_s` (ReplayPace: a burst of up to a second's worth goes at
+once, only a backlog that lasts is slowed); records are never reordered to let newer ones overtake,
 because consumers rely on order per topic (the retained state of a machine must be its latest).
 """
 
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.backoff import Backoff
@@ -48,6 +50,26 @@ class DeliveryStats:
         return sum(n for _, n in self.recent) / RATE_WINDOW_S
 
 
+class ReplayPace:
+    """At most `per_s` records a second on average, with up to one second's worth at once (a token
+    bucket). A burst, such as a shift's closing records or the first publication after a restart,
+    goes out whole; only a backlog that lasts is slowed to the rate. Pausing after every full
+    batch instead held live records behind a burst of six batches for half a second."""
+
+    def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_s = per_s
+        self._clock = clock
+        self._allowance = per_s
+        self._at = clock()
+
+    def pause_after(self, records: int) -> float:
+        """Seconds to wait after sending `records`, so the average stays within the rate."""
+        now = self._clock()
+        self._allowance = min(self.per_s, self._allowance + (now - self._at) * self.per_s) - records
+        self._at = now
+        return max(0.0, -self._allowance / self.per_s)
+
+
 class SinkDelivery:
     def __init__(
         self,
@@ -65,6 +87,7 @@ class SinkDelivery:
         self.agent = agent
         self.batch_size = batch_size
         self.replay_per_s = replay_per_s
+        self._pace = ReplayPace(replay_per_s)
         self.stats = DeliveryStats(sink.name, accept_loss=accept_loss)
         self.wake = asyncio.Event()
         self._backoff = Backoff(initial_s=min(0.5, retry_max_s), maximum_s=retry_max_s)
@@ -78,7 +101,6 @@ class SinkDelivery:
                 await self.refresh_backlog()
                 await self.wake.wait()
                 continue
-            started = time.monotonic()
             try:
                 async with asyncio.timeout(WRITE_TIMEOUT_S):
                     await self.sink.write(batch)
@@ -99,10 +121,9 @@ class SinkDelivery:
             self.stats.delivered += len(batch)
             self.stats.recent.append((time.monotonic(), len(batch)))
             await self.refresh_backlog()
-            if len(batch) == self.batch_size:  # catching up: pace the replay
-                pause = len(batch) / self.replay_per_s - (time.monotonic() - started)
-                if pause > 0:
-                    await asyncio.sleep(pause)
+            pause = self._pace.pause_after(len(batch))
+            if pause > 0:
+                await asyncio.sleep(pause)
 
     def crashed(self, error: Exception) -> None:
         """The loop failed (it is restarted): the output shows as down, with the reason, until it

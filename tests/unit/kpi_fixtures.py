@@ -6,13 +6,14 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from agent.kpi.calendar import ShiftCalendar, ShiftDef
 from agent.kpi.energy import CarbonFactor
 from agent.kpi.engine import CounterSetup, EngineSetup, KpiEngine, MachineSetup, MeterSetup
 from agent.kpi.rules import StateRules, compile_rule
 from agent.kpi.states import MachineState
-from agent.records import Record
+from agent.records import Record, RecordKind
 from agent.samples import Quality, Sample
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -154,3 +155,16 @@ def _times(start: float, end: float, step: float) -> Iterator[float]:
     count = round((end - start) / step)
     for index in range(count + 1):
         yield start + index * step
+
+
+def finals(
+    records: list[Record], kind: RecordKind, period: str = "shift", **match: object
+) -> list[dict[str, Any]]:
+    return [
+        r.fields
+        for r in records
+        if r.kind is kind
+        and r.fields.get("final")
+        and r.fields["period"] == period
+        and all(r.fields.get(k) == v for k, v in match.items())
+    ]

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from agent.kpi.calendar import ShiftCalendar
 from agent.kpi.engine import CounterSetup, EngineSetup, KpiEngine, LineSetup, MeterSetup
 from agent.kpi.states import MachineState
-from agent.records import Record, RecordKind
+from agent.records import RecordKind
 from agent.samples import Sample
-from tests.unit.kpi_fixtures import DAY_AND_NIGHT, ScriptedMachine, engine_setup, local, machine_setup, replay
+from tests.unit.kpi_fixtures import (
+    DAY_AND_NIGHT,
+    ScriptedMachine,
+    engine_setup,
+    finals,
+    local,
+    machine_setup,
+    replay,
+)
 
 RUN, IDLE, FAULT = MachineState.PRODUCING, MachineState.IDLE, MachineState.FAULT
-
-
-def finals(
-    records: list[Record], kind: RecordKind, period: str = "shift", **match: object
-) -> list[dict[str, Any]]:
-    return [
-        r.fields
-        for r in records
-        if r.kind is kind
-        and r.fields.get("final")
-        and r.fields["period"] == period
-        and all(r.fields.get(k) == v for k, v in match.items())
-    ]
 
 
 def with_micro_stops(threshold: float, *, as_performance: bool) -> EngineSetup:

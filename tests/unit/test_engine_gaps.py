@@ -26,7 +26,7 @@ from agent.kpi.engine import DATA_GAP, EngineSetup, KpiEngine
 from agent.kpi.states import MachineState
 from agent.records import Record, RecordKind, from_json, to_json
 from agent.samples import Quality, Sample
-from tests.unit.kpi_fixtures import ScriptedMachine, engine_setup, local, machine_setup, replay
+from tests.unit.kpi_fixtures import ScriptedMachine, engine_setup, finals, local, machine_setup, replay
 from tests.unit.test_engine_reload import continued
 
 RUN, IDLE, FAULT = MachineState.PRODUCING, MachineState.IDLE, MachineState.FAULT
@@ -41,20 +41,6 @@ WORKING_S = DAY_SHIFT_S - 3600.0
 def producing(t: float) -> MachineState:
     """Producing, idle in the breaks (a part made in a break is another matter: see test_engine)."""
     return IDLE if any(a <= t < b for a, b in DAY_BREAKS) else RUN
-
-
-def finals(
-    records: list[Record], kind: RecordKind, shift: str = "day", **match: object
-) -> list[dict[str, Any]]:
-    return [
-        r.fields
-        for r in records
-        if r.kind is kind
-        and r.fields.get("final")
-        and r.fields.get("period") == "shift"
-        and r.fields.get("shift") == shift
-        and all(r.fields.get(k) == v for k, v in match.items())
-    ]
 
 
 def day_shift(
@@ -80,7 +66,7 @@ def last(records: list[Record], kind: RecordKind, shift: str, **match: object) -
 
 def test_parts_made_while_offline_are_counted_but_not_in_performance() -> None:
     records = day_shift((local(9), local(9, 10)))
-    [oee] = finals(records, RecordKind.OEE, machine="m1")
+    [oee] = finals(records, RecordKind.OEE, shift="day", machine="m1")
     # 09:00:30 (offline_after_s after the last read) to 09:10 is offline: 570 s, 114 parts
     assert oee["offline_s"] == 570.0
     assert oee["produced"] == WORKING_S / CYCLE_S  # every part made
@@ -94,7 +80,7 @@ def test_data_gap_is_flagged_on_the_period_the_gap_was_in_and_on_its_roll_ups() 
     # unreachable 19:40:30 to 20:00:20: the day shift closes at its end (its machine unreachable)
     # and the parts made meanwhile, read at 20:00:20, go to the night shift, which is open
     records = day_shift((local(19, 40), local(20) + 20))
-    [day] = finals(records, RecordKind.OEE, machine="m1")
+    [day] = finals(records, RecordKind.OEE, shift="day", machine="m1")
     night = last(records, RecordKind.OEE, "night", machine="m1")
     assert day["offline_s"] == 1170.0
     assert DATA_GAP in day["flags"]  # the gap was here
@@ -103,7 +89,7 @@ def test_data_gap_is_flagged_on_the_period_the_gap_was_in_and_on_its_roll_ups() 
     assert DATA_GAP in night["flags"]  # parts made unseen were counted here
     assert night["performance"] <= 1.0
     for kind in (RecordKind.LINE_OEE, RecordKind.WORKSHOP_OEE):
-        [rolled] = finals(records, kind)
+        [rolled] = finals(records, kind, shift="day")
         assert DATA_GAP in rolled["flags"], kind
 
 
@@ -116,14 +102,14 @@ def test_parts_made_in_a_restart_gap_across_a_shift_end_go_with_their_flag_to_bo
     engine = killed_and_restored(engine, EXACT, local(20) + 10)
     records += replay(engine, [continued(machine, local(20) + 10)], local(20) + 10, local(21), STEP)
     records += engine.publish_current(local(21))
-    [day] = finals(records, RecordKind.OEE, machine="m1")
+    [day] = finals(records, RecordKind.OEE, shift="day", machine="m1")
     night = last(records, RecordKind.OEE, "night", machine="m1")
     assert day["produced_unobserved"] == 120
     assert day["produced"] == WORKING_S / CYCLE_S
     assert DATA_GAP in day["flags"]
     assert day["performance"] == 1.0
     assert night["produced_unobserved"] == 2
-    [workshop_day] = finals(records, RecordKind.WORKSHOP_OEE)
+    [workshop_day] = finals(records, RecordKind.WORKSHOP_OEE, shift="day")
     assert {DATA_GAP, "agent_restart"} <= set(workshop_day["flags"])
     assert workshop_day["produced_unobserved"] == 120
 
@@ -165,7 +151,7 @@ def test_oee_components_stay_in_0_1_and_times_partition_the_shift_whatever_the_o
         return IDLE if stop[0] <= t < stop[1] else producing(t)
 
     records = day_shift(outage, state_at, step=60.0, end=local(20, 1))
-    [oee] = finals(records, RecordKind.OEE, machine="m1")
+    [oee] = finals(records, RecordKind.OEE, shift="day", machine="m1")
     for key in ("availability", "quality", "oee", "coverage"):
         assert oee[key] is None or 0.0 <= oee[key] <= 1.0, (key, oee[key])
     # whole parts: one part's ideal time of rounding at most

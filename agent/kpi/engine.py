@@ -77,6 +77,7 @@ GAP_FLAGS = {RESTART_REASON: AGENT_RESTART, CLOCK_STEP_REASON: CLOCK_STEP}  # of
 OFFLINE_FLAGS = {**GAP_FLAGS, NO_DATA_REASON: DATA_GAP}  # the flag on the periods such time falls in
 METER_FLAG_PREFIX = "meter_"  # the flags about a machine's meter, carried on its energy records too
 QUALITY_SOURCE_NO_DATA = "quality_source_no_data"  # quality_from a machine that made nothing then
+UNKNOWN_WITHOUT_QUALITY = ("quality", "oee", "nee", "teep")  # the figures a quality goes into
 # A metered machine made parts in a closed period while its meter, read, counted 0 kWh: a meter
 # not wired, a CT clamp fallen off, a wrong register. Its per-part energy is unknown, not 0.
 METER_SILENT = "meter_silent"
@@ -295,6 +296,10 @@ def _roll_up_oee_fields(totals: OeeTotals, parts_flags: set[str]) -> dict[str, o
     fields["good_counted"] = fields["good"]
     if totals.produced_inferred > 0:
         fields["good"] = None
+    if QUALITY_SOURCE_NO_DATA in fields["flags"]:
+        # some of its parts take their quality from a machine that inspected nothing then: their
+        # quality is unknown, so the scope's is too (never 0 %, as on the machine's own record)
+        fields.update(dict.fromkeys(UNKNOWN_WITHOUT_QUALITY, None))
     return fields
 
 
@@ -1146,9 +1151,8 @@ class KpiEngine:
         oee_record["quality_source"] = setup.quality_from or machine_id
         if setup.quality_from is not None:
             oee_record["good"] = None  # not counted here: the quality is the source's
-        if QUALITY_SOURCE_NO_DATA in flags:
-            for key in ("quality", "oee", "nee", "teep"):
-                oee_record[key] = None  # its source inspected nothing then: quality unknown
+        if QUALITY_SOURCE_NO_DATA in flags:  # its source inspected nothing then: quality unknown
+            oee_record.update(dict.fromkeys(UNKNOWN_WITHOUT_QUALITY, None))
         oee_record["flags"] = sorted(flags)
         records = [Record(RecordKind.OEE, ts, oee_record)]
         meter = self.metered_machines.get(machine_id)

@@ -412,6 +412,13 @@ def test_a_sorter_that_inspected_nothing_leaves_the_inferred_quality_unknown() -
     assert a1["produced"] > 0
     assert (a1["quality"], a1["oee"], a1["good"]) == (None, None, None)
     assert QUALITY_SOURCE_NO_DATA in a1["flags"]
+    # nor do its line and the workshop read that unknown quality as 0 % (the board showed OEE 0.0 %)
+    for kind in (RecordKind.LINE_OEE, RecordKind.WORKSHOP_OEE):
+        rolled = final(records, kind)
+        assert rolled["produced"] == a1["produced"]
+        assert (rolled["quality"], rolled["oee"], rolled["good"]) == (None, None, None)
+        assert rolled["availability"] is not None
+        assert QUALITY_SOURCE_NO_DATA in rolled["flags"]
 
 
 # -- 4. carbon and 5. standard coal ----------------------------------------------------------------

@@ -291,12 +291,13 @@ def _roll_up_oee_fields(totals: OeeTotals, parts_flags: set[str]) -> dict[str, o
     counted and what was inferred. Its flags are its parts' (a gap on one machine is a gap in the
     line's figures) and its own."""
     fields = oee_fields(totals)
-    fields["flags"] = sorted(parts_flags | set(compute_oee(totals).flags))
+    flags = parts_flags | set(compute_oee(totals).flags)
+    fields["flags"] = sorted(flags)
     fields["produced_quality_inferred"] = whole(totals.produced_inferred)
     fields["good_counted"] = fields["good"]
     if totals.produced_inferred > 0:
         fields["good"] = None
-    if QUALITY_SOURCE_NO_DATA in fields["flags"]:
+    if QUALITY_SOURCE_NO_DATA in flags:
         # some of its parts take their quality from a machine that inspected nothing then: their
         # quality is unknown, so the scope's is too (never 0 %, as on the machine's own record)
         fields.update(dict.fromkeys(UNKNOWN_WITHOUT_QUALITY, None))

@@ -5,11 +5,31 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+
+def start_client(
+    port: int,
+    pattern: str,
+    client_id: str,
+    persistent: bool,
+    on_message: Callable[[mqtt.Client, object, mqtt.MQTTMessage], None],
+) -> mqtt.Client:
+    """A paho client on its own thread, subscribed to `pattern` at QoS 1 at every (re)connect."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent, protocol=mqtt.MQTTv311
+    )
+    client.on_message = on_message
+    client.on_connect = lambda client, *_: client.subscribe(pattern, qos=1)
+    client.reconnect_delay_set(1, 1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
 
 
 @dataclass
@@ -29,17 +49,7 @@ class Subscriber:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> Subscriber:
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            clean_session=not self.persistent,
-            protocol=mqtt.MQTTv311,
-        )
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda client, *_: client.subscribe(self.pattern, qos=1)
-        self.client.reconnect_delay_set(1, 1)
-        self.client.connect("127.0.0.1", self.port)
-        self.client.loop_start()
+        self.client = start_client(self.port, self.pattern, self.client_id, self.persistent, self._on_message)
         return self
 
     def __exit__(self, *exc: object) -> None:

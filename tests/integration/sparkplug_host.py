@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.integration.mqtt_client import start_client
 from tests.sparkplug_decoder.org.eclipse.tahu.protobuf import DataType, Payload, PayloadMetric
 
 NAMESPACE = "spBv1.0"
@@ -63,17 +63,8 @@ class SparkplugHost:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> SparkplugHost:
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            clean_session=not self.persistent,
-            protocol=mqtt.MQTTv311,
-        )
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda client, *_: client.subscribe(f"{NAMESPACE}/{self.group_id}/#", qos=1)
-        self.client.reconnect_delay_set(1, 1)
-        self.client.connect("127.0.0.1", self.port)
-        self.client.loop_start()
+        pattern = f"{NAMESPACE}/{self.group_id}/#"
+        self.client = start_client(self.port, pattern, self.client_id, self.persistent, self._on_message)
         time.sleep(0.3)
         return self
 
